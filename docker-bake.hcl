@@ -1,0 +1,177 @@
+# Generated from config/iopaint.toml by generator/ — do not edit by hand.
+# Change the config and run `npm run generate`; `npm run check` fails while this file is stale.
+
+# Build from the repository root (buildx 0.12 or later): docker buildx bake [target|group ...]
+# Targets: cpu, gpu, cpu-dev, gpu-dev. Groups: default, all, dev.
+# Every variable below can be set from the environment, e.g. IOPAINT_VERSION=1.6.0 docker buildx bake all
+
+# Release of the checkout: adds <image>:<target>-<version> beside <image>:<target>-latest, e.g. IOPAINT_VERSION=1.6.0.
+variable "IOPAINT_VERSION" {
+  default = ""
+}
+
+# Source revision for the org.opencontainers.image.revision label, e.g. the checkout's git commit.
+variable "IOPAINT_REVISION" {
+  default = ""
+}
+
+# The IOPaint checkout to build (the build context), relative to where bake runs.
+variable "IOPAINT_SRC" {
+  default = "../IOPaint"
+}
+
+# Image repository, with a registry when pushing (ghcr.io/you/iopaint).
+variable "IOPAINT_IMAGE" {
+  default = "iopaint"
+}
+
+# Empty: the builder's own platform (loadable into `docker images`). "release": every platform the variant lists (needs a docker-container builder and --push).
+variable "IOPAINT_PLATFORMS" {
+  default = ""
+}
+
+# Shared build cache: "" (the builder's own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope.
+variable "IOPAINT_CACHE" {
+  default = ""
+}
+
+# Registry repository (ghcr.io/you/iopaint-cache) or local directory (.cache/buildx) for IOPAINT_CACHE.
+variable "IOPAINT_CACHE_REF" {
+  default = ""
+}
+
+# <image>:<target>-latest, plus <image>:<target>-<IOPAINT_VERSION> when a version is set.
+function "tags" {
+  params = [name]
+  result = concat(["${IOPAINT_IMAGE}:${name}-latest"], IOPAINT_VERSION == "" ? [] : ["${IOPAINT_IMAGE}:${name}-${IOPAINT_VERSION}"])
+}
+
+# cache-from and cache-to for one scope (a variant), from IOPAINT_CACHE and IOPAINT_CACHE_REF.
+function "cache_from" {
+  params = [scope]
+  result = IOPAINT_CACHE == "gha" ? ["type=gha,scope=iopaint-${scope}"] : IOPAINT_CACHE == "registry" ? ["type=registry,ref=${IOPAINT_CACHE_REF}:cache-${scope}"] : IOPAINT_CACHE == "local" ? ["type=local,src=${IOPAINT_CACHE_REF}/${scope}"] : []
+}
+
+function "cache_to" {
+  params = [scope]
+  result = IOPAINT_CACHE == "gha" ? ["type=gha,scope=iopaint-${scope},mode=max"] : IOPAINT_CACHE == "registry" ? ["type=registry,ref=${IOPAINT_CACHE_REF}:cache-${scope},mode=max"] : IOPAINT_CACHE == "local" ? ["type=local,dest=${IOPAINT_CACHE_REF}/${scope},mode=max"] : []
+}
+
+group "default" {
+  targets = ["cpu"]
+}
+
+group "all" {
+  targets = ["cpu", "gpu"]
+}
+
+group "dev" {
+  targets = ["cpu-dev", "gpu-dev"]
+}
+
+# Filled in by docker/metadata-action in CI (its bake-target input); empty locally.
+target "docker-metadata-action" {}
+
+# What every image shares: the checkout as context, the generated Dockerfile, OCI labels, shared args.
+target "_common" {
+  context = IOPAINT_SRC
+  dockerfile = "cwd://docker/Dockerfile"
+  args = {
+    NODE_IMAGE = "node:22-bookworm-slim"
+    PYTHON_VERSION = "3.10"
+    PIP_INDEX_URL = "https://pypi.org/simple"
+    TORCH_VERSION = "2.1.2"
+    TORCHVISION_VERSION = "0.16.2"
+    APP_UID = "1000"
+    APP_GID = "1000"
+  }
+  labels = {
+    "org.opencontainers.image.title" = "IOPaint"
+    "org.opencontainers.image.description" = "Image inpainting tool powered by SOTA AI models, built from local source"
+    "org.opencontainers.image.source" = "https://github.com/Sanster/IOPaint"
+    "org.opencontainers.image.licenses" = "Apache-2.0"
+    "org.opencontainers.image.version" = IOPAINT_VERSION
+    "org.opencontainers.image.revision" = IOPAINT_REVISION
+  }
+}
+
+# Variant cpu: CPU image: PyTorch CPU wheels on python:3.10-slim. Size budget 3GB.
+target "_cpu" {
+  inherits = ["_common"]
+  args = {
+    BASE_IMAGE = "python:3.10-slim"
+    TORCH_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+    XFORMERS_VERSION = ""
+    RUNTIME_PACKAGES = "libsm6 libxext6 libgl1 libglib2.0-0 ffmpeg"
+    BUILD_PACKAGES = ""
+    DEVICE = "cpu"
+  }
+  labels = {
+    "io.iopaint.variant" = "cpu"
+    "io.iopaint.torch" = "2.1.2+cpu"
+  }
+  platforms = IOPAINT_PLATFORMS == "release" ? ["linux/amd64", "linux/arm64"] : []
+  cache-from = cache_from("cpu")
+  cache-to = cache_to("cpu")
+}
+
+# Variant gpu: CUDA 11.8 image: PyTorch cu118 wheels and xformers. Size budget 5GB.
+target "_gpu" {
+  inherits = ["_common"]
+  args = {
+    BASE_IMAGE = "nvidia/cuda:11.8.0-runtime-ubuntu22.04"
+    TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu118"
+    XFORMERS_VERSION = "0.0.23.post1"
+    RUNTIME_PACKAGES = "python3.10 libsm6 libxext6 libgl1 libglib2.0-0 ffmpeg"
+    BUILD_PACKAGES = "python3.10-venv"
+    DEVICE = "cuda"
+  }
+  labels = {
+    "io.iopaint.variant" = "gpu"
+    "io.iopaint.torch" = "2.1.2+cu118"
+    "io.iopaint.xformers" = "0.0.23.post1"
+  }
+  platforms = IOPAINT_PLATFORMS == "release" ? ["linux/amd64"] : []
+  cache-from = cache_from("gpu")
+  cache-to = cache_to("gpu")
+}
+
+target "docker-metadata-action-cpu" {
+  tags = tags("cpu")
+}
+
+# IOPaint service, CPU.
+target "cpu" {
+  inherits = ["_cpu", "docker-metadata-action", "docker-metadata-action-cpu"]
+  target = "runtime"
+}
+
+target "docker-metadata-action-gpu" {
+  tags = tags("gpu")
+}
+
+# IOPaint service, CUDA 11.8.
+target "gpu" {
+  inherits = ["_gpu", "docker-metadata-action", "docker-metadata-action-gpu"]
+  target = "runtime"
+}
+
+target "docker-metadata-action-cpu-dev" {
+  tags = tags("cpu-dev")
+}
+
+# Builder with the app installed, the source and a shell, CPU.
+target "cpu-dev" {
+  inherits = ["_cpu", "docker-metadata-action", "docker-metadata-action-cpu-dev"]
+  target = "development"
+}
+
+target "docker-metadata-action-gpu-dev" {
+  tags = tags("gpu-dev")
+}
+
+# Builder with the app installed, the source and a shell, CUDA 11.8.
+target "gpu-dev" {
+  inherits = ["_gpu", "docker-metadata-action", "docker-metadata-action-gpu-dev"]
+  target = "development"
+}

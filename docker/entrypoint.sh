@@ -1,0 +1,57 @@
+#!/bin/sh
+# IOPaint's container entrypoint. Hand-written; the generator embeds it into docker/Dockerfile.
+#
+#   docker run IMAGE                     iopaint start with the defaults from the environment
+#   docker run IMAGE --model=mat         the same, with these flags last (they win)
+#   docker run IMAGE start --model=mat   the same ("start" is optional)
+#   docker run IMAGE iopaint download …  any other command runs as given (old images' habit)
+#
+# IOPaint's CLI reads no environment, so the defaults become flags here:
+#   MODEL DEVICE HOST PORT MODEL_DIR OUTPUT_DIR, and IOPAINT_ARGS for extra flags
+#   (split on spaces, e.g. IOPAINT_ARGS="--low-mem --enable-interactive-seg").
+set -eu
+
+if [ "$#" -gt 0 ] && [ "$1" = start ]; then
+  shift
+elif [ "$#" -gt 0 ] && [ "${1#-}" = "$1" ]; then
+  exec "$@"
+fi
+
+if [ -n "${IOPAINT_ARGS:-}" ]; then
+  set -f
+  # shellcheck disable=SC2086 # splitting IOPAINT_ARGS into flags is the point
+  set -- $IOPAINT_ARGS "$@"
+  set +f
+fi
+if [ -n "${OUTPUT_DIR:-}" ]; then set -- --output-dir="$OUTPUT_DIR" "$@"; fi
+if [ -n "${MODEL_DIR:-}" ]; then set -- --model-dir="$MODEL_DIR" "$@"; fi
+set -- --model="${MODEL:-lama}" --device="${DEVICE:-cpu}" --host="${HOST:-0.0.0.0}" --port="${PORT:-8080}" "$@"
+
+# The server takes the last value of a repeated flag; find the device and port it will use.
+device=cpu
+port=8080
+expect=
+for arg in "$@"; do
+  case "$expect" in
+    device) device=$arg ;;
+    port) port=$arg ;;
+  esac
+  expect=
+  case "$arg" in
+    --device=*) device=${arg#--device=} ;;
+    --device) expect=device ;;
+    --port=*) port=${arg#--port=} ;;
+    --port) expect=port ;;
+  esac
+done
+
+echo "Using device: $device"
+if [ "$device" = cuda ] && [ ! -e /proc/driver/nvidia/version ]; then
+  echo "Warning: no NVIDIA driver is visible in this container, so IOPaint will fall back to the CPU." \
+    "Start it with --gpus all (NVIDIA Container Toolkit)." >&2
+fi
+# For the health check, which runs in a separate process: the port the server really uses.
+echo "$port" 2>/dev/null >"${TMPDIR:-/tmp}/iopaint-port" || true
+
+# exec: the server becomes PID 1 and receives docker stop's SIGTERM itself, then shuts down cleanly.
+exec iopaint start "$@"

@@ -1,0 +1,116 @@
+import { readFile } from "node:fs/promises";
+import { dirname, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import schema from "../config/schema.json" with { type: "json" };
+import { resolveBake } from "./bake/resolve.ts";
+import { compile, OUTPUT_FILES } from "./compile.ts";
+import { emitConfigTypes } from "./emit/config-types.ts";
+import { fail, formatProblem, ProblemsError, type Problem } from "./errors.ts";
+import { ExitCode } from "./exit-codes.ts";
+import { loadConfigFile } from "./load.ts";
+import { staleOutputs, writeOutputs } from "./write.ts";
+
+/** The repository root: every default path and every name in a generated header is relative to it. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const DEFAULT_CONFIG = "config/iopaint.toml";
+const TYPES_FILE = "generator/config-types.ts";
+
+const HELP = `Usage: npm run <command> -- [options]
+
+Commands (tsx generator/cli.ts <command>):
+  generate   compile the config and write docker-bake.hcl, docker/Dockerfile,
+             docker/Dockerfile.dockerignore and docker/compose.yaml (atomically, only when all succeed)
+  check      exit 1 with a short diff when a committed generated file differs from the config's output
+  validate   check the config (schema and version compatibility) and write nothing
+  print      the targets as docker buildx bake --print resolves them, as JSON: print [TARGET|GROUP ...]
+
+Options:
+  --config FILE   the config (default ${DEFAULT_CONFIG})
+  --out DIR       where generated files go (default: the repository root)
+  -h, --help      this text
+
+Exit codes: ${ExitCode.ok} ok, ${ExitCode.failed} stale generated files, ${ExitCode.badInput} invalid config or usage,
+            ${ExitCode.environment} unreadable config or unwritable output, ${ExitCode.internal} internal error.`;
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  } catch (error) {
+    fail({ kind: "usage", message: (error as Error).message, hint: "see --help" });
+  }
+  const [command, ...rest] = parsed.positionals;
+  if (parsed.values.help || !command) {
+    console.log(HELP);
+    return parsed.values.help ? ExitCode.ok : ExitCode.badInput;
+  }
+  const configPath = resolve(parsed.values.config ?? resolve(REPO_ROOT, DEFAULT_CONFIG));
+  const outDir = resolve(parsed.values.out ?? REPO_ROOT);
+  const isMainConfig = configPath === resolve(REPO_ROOT, DEFAULT_CONFIG) && outDir === REPO_ROOT;
+  const displayName = relative(REPO_ROOT, configPath).split("\\").join("/");
+
+  const loaded = { ...(await loadConfigFile(configPath)), file: displayName };
+  const scripts = {
+    entrypoint: await readFile(resolve(REPO_ROOT, "docker/entrypoint.sh"), "utf8"),
+    healthcheck: await readFile(resolve(REPO_ROOT, "docker/healthcheck.sh"), "utf8"),
+  };
+  const { outputs, warnings } = compile(loaded, scripts);
+  printWarnings(warnings);
+  // The config types follow the schema, not a config: only the main config's run refreshes them.
+  if (isMainConfig) outputs[TYPES_FILE] = emitConfigTypes(schema, "config/schema.json");
+
+  switch (command) {
+    case "validate":
+      if (rest.length) fail({ kind: "usage", message: `validate takes no arguments, got ${rest.join(" ")}` });
+      console.error(`${displayName}: valid (${Object.keys(loaded.raw.variants as object).join(", ")})`);
+      return ExitCode.ok;
+    case "generate": {
+      const changed = await writeOutputs(outDir, outputs);
+      const where = relative(process.cwd(), outDir) || ".";
+      console.error(changed.length ? `wrote ${changed.map((f) => `${where}/${f}`.replace(/^\.\//, "")).join(", ")}` : "generated files are up to date");
+      return ExitCode.ok;
+    }
+    case "check": {
+      const stale = await staleOutputs(outDir, outputs);
+      if (!stale.length) {
+        console.error(`generated files match ${displayName}`);
+        return ExitCode.ok;
+      }
+      for (const { file, diff } of stale) console.error(`stale: ${file}\n${diff}`);
+      console.error(`${stale.length} generated file(s) differ from ${displayName}; run \`npm run generate\` and commit the result`);
+      return ExitCode.failed;
+    }
+    case "print": {
+      const bakeText = outputs[OUTPUT_FILES.bake];
+      console.log(JSON.stringify(resolveBake(bakeText, rest, process.env), null, 2));
+      return ExitCode.ok;
+    }
+    default:
+      fail({ kind: "usage", message: `unknown command "${command}"`, hint: "commands: generate, check, validate, print (see --help)" });
+  }
+}
+
+function printWarnings(warnings: Problem[]): void {
+  for (const warning of warnings) console.error(`warning: ${formatProblem(warning)}`);
+}
+
+/** The edge where errors become output and exit codes; nothing below prints a stack trace. */
+export async function runCli(entry: (argv: string[]) => Promise<number>, argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await entry(argv);
+  } catch (error) {
+    if (error instanceof ProblemsError) {
+      for (const problem of error.problems) console.error(`error: ${formatProblem(problem)}`);
+      if (error.problems.length > 1) console.error(`${error.problems.length} problems`);
+      process.exitCode = error.exitCode;
+    } else {
+      console.error(`internal error: ${(error as Error)?.stack ?? String(error)}\nThis is a bug in iopaint-images; please report it with the command you ran and the text above.`);
+      process.exitCode = ExitCode.internal;
+    }
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await runCli(main, process.argv.slice(2));
+}

@@ -1,0 +1,42 @@
+import { checkCompatibility } from "./compat/check.ts";
+import { compatTable, type CompatTable } from "./compat/table.ts";
+import { ProblemsError, type Problem } from "./errors.ts";
+import { emitBake } from "./emit/bake.ts";
+import { emitCompose } from "./emit/compose.ts";
+import { emitDockerfile, type ContainerScripts } from "./emit/dockerfile.ts";
+import { emitIgnore } from "./emit/ignore.ts";
+import type { LoadedConfig } from "./load.ts";
+import { planBuild, type BuildPlan } from "./plan.ts";
+import { validateConfig, withPosition } from "./validate.ts";
+
+/** Output files of one compile, by path relative to the output directory. */
+export type Outputs = Record<string, string>;
+
+export const OUTPUT_FILES = {
+  bake: "docker-bake.hcl",
+  dockerfile: "docker/Dockerfile",
+  ignore: "docker/Dockerfile.dockerignore",
+  compose: "docker/compose.yaml",
+} as const;
+
+/** Pure: validated config → compatibility check → plan. Throws ProblemsError with every problem found. */
+export function planFromConfig(loaded: LoadedConfig, table: CompatTable = compatTable): { plan: BuildPlan; warnings: Problem[] } {
+  const validated = validateConfig(loaded);
+  if (!validated.config) throw new ProblemsError(validated.problems);
+  const { errors, warnings } = checkCompatibility(validated.config, table);
+  const positioned = (problems: Problem[]) => problems.map((p) => withPosition(p, loaded));
+  if (errors.length) throw new ProblemsError(positioned(errors));
+  return { plan: planBuild(validated.config, loaded.file), warnings: positioned(warnings) };
+}
+
+/** Pure: the whole compile, config text in, every output file's text out. */
+export function compile(loaded: LoadedConfig, scripts: ContainerScripts, table: CompatTable = compatTable): { plan: BuildPlan; outputs: Outputs; warnings: Problem[] } {
+  const { plan, warnings } = planFromConfig(loaded, table);
+  const outputs: Outputs = {
+    [OUTPUT_FILES.bake]: emitBake(plan),
+    [OUTPUT_FILES.dockerfile]: emitDockerfile(plan, scripts),
+    [OUTPUT_FILES.ignore]: emitIgnore(plan),
+    [OUTPUT_FILES.compose]: emitCompose(plan),
+  };
+  return { plan, outputs, warnings };
+}

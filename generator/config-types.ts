@@ -1,0 +1,141 @@
+// Generated from config/schema.json by generator/ — do not edit by hand.
+// Change the config and run `npm run generate`; `npm run check` fails while this file is stale.
+
+/** config/iopaint.toml: the one file maintainers edit. `npm run generate` compiles it into docker-bake.hcl and docker/Dockerfile. */
+export interface Config {
+  /** The published image: its name and OCI labels. */
+  image: {
+    /** Image repository, optionally with a registry (ghcr.io/you/iopaint). The bake variable IOPAINT_IMAGE overrides it without an edit. */
+    name: string;
+    /** org.opencontainers.image.title */
+    title: string;
+    /** org.opencontainers.image.description */
+    description: string;
+    /** org.opencontainers.image.source: where the application's source lives. */
+    source: string;
+    /** org.opencontainers.image.licenses, as an SPDX expression. */
+    licenses: string;
+  };
+  /** The IOPaint checkout the images are built from (never PyPI's iopaint). */
+  source: {
+    /** Path of the IOPaint checkout (the build context), relative to the directory bake runs in. The bake variable IOPAINT_SRC overrides it without an edit. */
+    path: string;
+    /** The checkout's pip requirements file, relative to the checkout. */
+    requirements: string;
+  };
+  /** Every pinned version in one table; variants refer to it. Checked against generator/compat/table.json. */
+  versions: {
+    /** CPython minor version the images run (the base image must provide it). */
+    python: string;
+    /** torch release, installed from PyTorch's wheel index for each variant's build. */
+    torch: string;
+    /** torchvision release; must be the one built for the torch release. */
+    torchvision: string;
+    /** xformers release for variants with xformers = true; must be built for the torch release and CUDA build. */
+    xformers?: string;
+    /** PyTorch CUDA build tag used by variants with torch_build = "cuda". */
+    cuda: string;
+  };
+  /** Package indexes pip installs from. */
+  python: {
+    /** Index for requirements.txt and build tools (PIP_INDEX_URL). */
+    index_url: string;
+    /** Index for torch, torchvision and xformers; {build} becomes cpu or the CUDA tag (cu118). */
+    torch_index_url: string;
+  };
+  /** The web UI build: runs in its own stage on the build platform, shared by every variant. */
+  frontend: {
+    /** Node.js image for the build stage only (Node 18 or later); it never reaches the runtime image. */
+    image: string;
+    /** npm project inside the checkout. */
+    dir: string;
+    /** npm script that builds the UI (npm run <build_script>). */
+    build_script: string;
+    /** Build output directory, relative to dir. */
+    output: string;
+    /** Where the built UI goes in the checkout before the package is installed (the Python package serves it from there). */
+    copy_to: string;
+  };
+  /** How the runtime image starts and whom it runs as. */
+  runtime: {
+    /** Non-root user the service runs as. */
+    user: string;
+    /** Its UID (build arg APP_UID overrides); match it to a host user for bind mounts. */
+    uid: number;
+    /** Its GID (build arg APP_GID overrides). */
+    gid: number;
+    /** Working directory of the service. */
+    workdir: string;
+    /** Volumes owned by the service user. */
+    volumes: string[];
+    /** How long compose waits after SIGTERM. */
+    stop_grace_period: string;
+    /** Start-up defaults: each becomes an environment variable (MODEL, HOST, PORT, MODEL_DIR, OUTPUT_DIR) that `docker run -e` overrides; arguments after the image name override both. */
+    defaults: {
+      /** --model */
+      model: string;
+      /** --host (0.0.0.0 so the published port answers) */
+      host: string;
+      /** --port, also EXPOSEd */
+      port: number;
+      /** --model-dir */
+      model_dir: string;
+      /** --output-dir */
+      output_dir: string;
+    };
+    /** Docker HEALTHCHECK: an HTTP GET from inside the container. */
+    healthcheck: {
+      /** Route that answers once the model is loaded. */
+      path: string;
+      interval: string;
+      timeout: string;
+      /** Grace time for the first model download and load. */
+      start_period: string;
+      retries: number;
+    };
+  };
+  /** What of the checkout is sent to the builder. */
+  context: {
+    /** Ignore rules (.dockerignore syntax), written to docker/Dockerfile.dockerignore. */
+    exclude: string[];
+  };
+  /** Image variants, by name (cpu, gpu). */
+  variants: Record<string, Variant>;
+  /** Bake targets, by name: one per variant and stage. Tags are <image>:<target>-latest and <image>:<target>-<IOPAINT_VERSION>. */
+  targets: Record<string, Target>;
+  /** Bake groups, by name: lists of targets. `default` is what `docker buildx bake` builds with no target. */
+  groups: Record<string, string[]>;
+  /** Escape hatches for the compatibility check. */
+  compat: {
+    /** Accept torch/xformers releases missing from generator/compat/table.json (warned, not checked). Mismatches among listed releases stay errors. */
+    allow_unlisted_versions: boolean;
+  };
+}
+
+export interface Variant {
+  description: string;
+  /** Runtime base image; the builder stage starts from it too, so the virtualenv matches. It must provide python<versions.python> or install it through runtime_packages. */
+  base_image: string;
+  /** Which PyTorch build: cpu, or cuda (the versions.cuda tag). */
+  torch_build: "cpu" | "cuda";
+  /** Default --device of the image (env DEVICE overrides). */
+  device: "cpu" | "cuda";
+  /** Install versions.xformers from the same index (CUDA builds only). */
+  xformers: boolean;
+  /** Platforms published with IOPAINT_PLATFORMS=release. Local builds use the builder's own platform. */
+  platforms: string[];
+  /** Debian/Ubuntu packages the service needs at run time (installed only when missing from the base). */
+  runtime_packages: string[];
+  /** Packages only the builder stage needs (compilers, venv); never in the runtime image. */
+  build_packages: string[];
+  /** Largest acceptable runtime image, e.g. 3GB (decimal) or 2.5GiB. */
+  size_budget: string;
+}
+
+export interface Target {
+  /** Name of a variant. */
+  variant: string;
+  /** runtime: the minimal service image. development: the builder with the app installed, build tools and the source, run as root. */
+  stage: "runtime" | "development";
+  description?: string;
+}

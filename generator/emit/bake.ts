@@ -1,0 +1,109 @@
+import { DOCKERFILE, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
+import { hclKey, hclString } from "../quote.ts";
+import { generatedHeader } from "./header.ts";
+
+/**
+ * docker-bake.hcl: variables users may set, the tag and cache functions, groups, one hidden
+ * target with what every image shares, one hidden target per variant, and the public targets.
+ * Attribute order and blank lines are fixed, so the same plan always gives the same bytes.
+ */
+export function emitBake(plan: BuildPlan): string {
+  const blocks = [
+    comment([
+      "Build from the repository root (buildx 0.12 or later): docker buildx bake [target|group ...]",
+      `Targets: ${plan.targets.map((t) => t.name).join(", ")}. Groups: ${plan.groups.map((g) => g.name).join(", ")}.`,
+      "Every variable below can be set from the environment, e.g. IOPAINT_VERSION=1.6.0 docker buildx bake all",
+    ]),
+    ...plan.variables.map((v) => `${comment([v.comment])}variable ${hclString(v.name)} {\n  default = ${hclString(v.default)}\n}\n`),
+    tagsFunction(),
+    ...cacheFunctions(),
+    ...plan.groups.map((g) => `group ${hclString(g.name)} {\n  targets = ${hclList(g.targets)}\n}\n`),
+    `${comment(["Filled in by docker/metadata-action in CI (its bake-target input); empty locally."])}target "docker-metadata-action" {}\n`,
+    commonTarget(plan),
+    ...plan.variants.map(variantTarget),
+    ...plan.targets.flatMap(publicTarget),
+  ];
+  return `${generatedHeader("#", plan.configFile, "npm run generate")}\n${blocks.join("\n")}`;
+}
+
+function tagsFunction(): string {
+  const image = `\${${VARIABLES.image}}`;
+  return (
+    comment(["<image>:<target>-latest, plus <image>:<target>-<IOPAINT_VERSION> when a version is set."]) +
+    `function "tags" {\n  params = [name]\n  result = concat(["${image}:\${name}-latest"], ${VARIABLES.version} == "" ? [] : ["${image}:\${name}-\${${VARIABLES.version}}"])\n}\n`
+  );
+}
+
+function cacheFunctions(): string[] {
+  const scoped = (direction: "from" | "to") => {
+    const mode = direction === "to" ? ",mode=max" : "";
+    const local = direction === "to" ? "dest" : "src";
+    const ref = `\${${VARIABLES.cacheRef}}`;
+    return [
+      `${VARIABLES.cache} == "gha" ? ["type=gha,scope=iopaint-\${scope}${mode}"]`,
+      `${VARIABLES.cache} == "registry" ? ["type=registry,ref=${ref}:cache-\${scope}${mode}"]`,
+      `${VARIABLES.cache} == "local" ? ["type=local,${local}=${ref}/\${scope}${mode}"]`,
+      "[]",
+    ].join(" : ");
+  };
+  return [
+    `${comment(["cache-from and cache-to for one scope (a variant), from IOPAINT_CACHE and IOPAINT_CACHE_REF."])}function "cache_from" {\n  params = [scope]\n  result = ${scoped("from")}\n}\n`,
+    `function "cache_to" {\n  params = [scope]\n  result = ${scoped("to")}\n}\n`,
+  ];
+}
+
+function commonTarget(plan: BuildPlan): string {
+  const labels = [
+    ...Object.entries(plan.labels).map(([k, v]) => `    ${hclKey(k)} = ${hclString(v)}\n`),
+    ...Object.entries(plan.variableLabels).map(([k, variable]) => `    ${hclKey(k)} = ${variable}\n`),
+  ];
+  return (
+    comment(["What every image shares: the checkout as context, the generated Dockerfile, OCI labels, shared args."]) +
+    `target "_common" {\n` +
+    `  context = ${VARIABLES.source}\n` +
+    `  dockerfile = ${hclString(`cwd://${DOCKERFILE}`)}\n` +
+    `  args = ${hclMap(plan.args)}\n` +
+    `  labels = {\n${labels.join("")}  }\n` +
+    `}\n`
+  );
+}
+
+function variantTarget(variant: PlannedVariant): string {
+  return (
+    comment([`Variant ${variant.name}: ${variant.description}. Size budget ${variant.sizeBudget}.`]) +
+    `target ${hclString(`_${variant.name}`)} {\n` +
+    `  inherits = ["_common"]\n` +
+    `  args = ${hclMap(variant.args)}\n` +
+    `  labels = ${hclMap(variant.labels)}\n` +
+    `  platforms = ${VARIABLES.platforms} == "release" ? ${hclList(variant.releasePlatforms)} : []\n` +
+    `  cache-from = cache_from(${hclString(variant.name)})\n` +
+    `  cache-to = cache_to(${hclString(variant.name)})\n` +
+    `}\n`
+  );
+}
+
+/** A public target, and its own metadata target that holds its tags (CI's metadata-action replaces them). */
+function publicTarget(target: PlannedTarget): string[] {
+  const metadata = `docker-metadata-action-${target.name}`;
+  return [
+    `target ${hclString(metadata)} {\n  tags = tags(${hclString(target.name)})\n}\n`,
+    comment([`${target.description}.`]) +
+      `target ${hclString(target.name)} {\n` +
+      `  inherits = ${hclList([`_${target.variant}`, "docker-metadata-action", metadata])}\n` +
+      `  target = ${hclString(target.stage)}\n` +
+      `}\n`,
+  ];
+}
+
+function hclList(values: string[]): string {
+  return `[${values.map(hclString).join(", ")}]`;
+}
+
+function hclMap(values: Record<string, string>): string {
+  const entries = Object.entries(values).map(([k, v]) => `    ${hclKey(k)} = ${hclString(v)}\n`);
+  return entries.length ? `{\n${entries.join("")}  }` : "{}";
+}
+
+function comment(lines: string[]): string {
+  return lines.map((line) => `# ${line}\n`).join("");
+}

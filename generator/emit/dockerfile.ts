@@ -1,0 +1,181 @@
+import type { BuildPlan } from "../plan.ts";
+import { jsonString, shellQuoted } from "../quote.ts";
+import { generatedHeader } from "./header.ts";
+
+/** The hand-written scripts that the Dockerfile carries (the build context is the IOPaint checkout, not this repo). */
+export interface ContainerScripts {
+  entrypoint: string;
+  healthcheck: string;
+}
+
+const VENV = "/opt/venv";
+const APP_PREFIX = "/opt/app";
+const SRC = "/src";
+const ENTRYPOINT = "/usr/local/bin/iopaint-entrypoint";
+const HEALTHCHECK = "/usr/local/bin/iopaint-healthcheck";
+const PIP_CACHE = "--mount=type=cache,id=iopaint-pip,target=/root/.cache/pip,sharing=locked";
+
+/**
+ * docker/Dockerfile: one file for every variant; bake passes the variant's values as build args.
+ * Stays within what Docker 20.10's built-in frontend parses (no `# syntax=`, no heredocs, no
+ * COPY --link), so builds need no registry beyond the base images and work offline once cached.
+ */
+export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): string {
+  const { frontend, runtime, requirements, argDefaults } = plan.dockerfile;
+  const arg = (name: string) => {
+    const value = argDefaults[name] ?? "";
+    return `ARG ${name}=${/^[^\s"'\\$]+$/.test(value) || value === "" ? value : jsonString(value)}`;
+  };
+  const webDir = `${SRC}/${frontend.dir}`;
+  const { user } = runtime;
+  const health = runtime.healthcheck;
+  const sections = [
+    [
+      "# Stages, in the order a change invalidates them:",
+      "#   frontend     the web UI, built once on the build platform and shared by every variant and platform",
+      "#   system       the variant's base image plus its runtime system packages",
+      "#   builder      virtualenv with the pinned torch stack, then requirements.txt (build tools live here only)",
+      "#   app          the checkout installed as a package, with the built UI inside, into a separate prefix",
+      "#   scripts      the entrypoint and health check (docker/entrypoint.sh, docker/healthcheck.sh)",
+      "#   runtime      the service image: system + virtualenv + app; no compilers, Node or caches",
+      "#   development  builder + app + source, run as root, for debugging",
+      "",
+      "# Defaults are the default target's values, so a plain `docker build` gives that image; bake sets them all.",
+      arg("NODE_IMAGE"),
+      arg("BASE_IMAGE"),
+    ],
+    [
+      "# ---- frontend: static files only, so one build serves cpu, gpu and every platform ----",
+      "FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS frontend",
+      "ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false",
+      `WORKDIR ${webDir}`,
+      "# The manifest and lock file first: the install is reused until dependencies change.",
+      `COPY ${frontend.dir}/package.json ${frontend.dir}/package-lock.json ./`,
+      "RUN --mount=type=cache,id=iopaint-npm,target=/root/.npm,sharing=locked \\",
+      "    npm ci",
+      `COPY ${frontend.dir}/ ./`,
+      `RUN npm run ${frontend.buildScript}`,
+    ],
+    [
+      "# ---- system: base image and runtime libraries, shared by builder and runtime ----",
+      "FROM ${BASE_IMAGE} AS system",
+      arg("RUNTIME_PACKAGES"),
+      ...installMissingPackages("RUNTIME_PACKAGES"),
+    ],
+    [
+      "# ---- builder: the virtualenv the runtime copies (same base, so its interpreter links hold) ----",
+      "FROM system AS builder",
+      arg("BUILD_PACKAGES"),
+      ...installMissingPackages("BUILD_PACKAGES"),
+      arg("PYTHON_VERSION"),
+      `RUN python\${PYTHON_VERSION} -m venv ${VENV}`,
+      `ENV PATH=${VENV}/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1`,
+      arg("PIP_INDEX_URL"),
+      arg("TORCH_INDEX_URL"),
+      arg("TORCH_VERSION"),
+      arg("TORCHVISION_VERSION"),
+      arg("XFORMERS_VERSION"),
+      "# torch, torchvision and xformers come from the variant's own index with exact pins, and stay",
+      "# pinned as constraints while requirements.txt installs, so nothing can swap the torch build.",
+      `RUN ${PIP_CACHE} \\`,
+      '    pip install --index-url "$TORCH_INDEX_URL" \\',
+      '      "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" ${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} \\',
+      ` && pip freeze --all | grep -iE '^(torch|torchvision|xformers)==' > ${VENV}/torch-constraints.txt`,
+      `COPY ${requirements} /tmp/requirements.txt`,
+      `RUN ${PIP_CACHE} \\`,
+      `    pip install --index-url "$PIP_INDEX_URL" -r /tmp/requirements.txt -c ${VENV}/torch-constraints.txt \\`,
+      " && pip check \\",
+      ` && python -c ${shellQuoted(VERIFY_PINS)} \\`,
+      '      "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION"',
+    ],
+    [
+      "# ---- app: the checkout, with the built UI where the package serves it from ----",
+      "FROM builder AS app",
+      arg("PIP_INDEX_URL"),
+      `COPY . ${SRC}`,
+      `COPY --from=frontend ${webDir}/${frontend.output} ${SRC}/${frontend.copyTo}`,
+      "# A PEP 517 build into its own prefix: the runtime adds it as one small layer above the dependencies.",
+      `RUN ${PIP_CACHE} \\`,
+      `    pip install --index-url "$PIP_INDEX_URL" --no-deps --use-pep517 --prefix=${APP_PREFIX} ${SRC}`,
+    ],
+    [
+      "# ---- scripts: entrypoint and health check, embedded from docker/*.sh by the generator ----",
+      "FROM ${BASE_IMAGE} AS scripts",
+      ...embedScript(scripts.entrypoint, ENTRYPOINT, "RUN"),
+      ...embedScript(scripts.healthcheck, HEALTHCHECK, " &&"),
+      ` && chmod 0755 ${ENTRYPOINT} ${HEALTHCHECK}`,
+    ],
+    [
+      "# ---- runtime: the service image ----",
+      "FROM system AS runtime",
+      arg("APP_UID"),
+      arg("APP_GID"),
+      `RUN groupadd --non-unique --gid "$APP_GID" ${user} \\`,
+      ` && useradd --non-unique --uid "$APP_UID" --gid "$APP_GID" --create-home --shell /usr/sbin/nologin ${user} \\`,
+      ` && mkdir -p ${[runtime.workdir, ...runtime.volumes].join(" ")} \\`,
+      ` && chown "$APP_UID:$APP_GID" ${[runtime.workdir, ...runtime.volumes].join(" ")}`,
+      `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
+      "# Dependencies in one large layer that a code change leaves alone, then the app in a small one.",
+      `COPY --from=builder ${VENV} ${VENV}`,
+      `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,
+      ...serviceEnvironment(plan, arg("DEVICE")),
+      `WORKDIR ${runtime.workdir}`,
+      `VOLUME [${runtime.volumes.map(jsonString).join(", ")}]`,
+      `EXPOSE ${runtime.port}`,
+      'USER ${APP_UID}:${APP_GID}',
+      `HEALTHCHECK --interval=${health.interval} --timeout=${health.timeout} --start-period=${health.startPeriod} --retries=${health.retries} \\`,
+      `    CMD [${jsonString(HEALTHCHECK)}, ${jsonString(health.path)}]`,
+      `ENTRYPOINT [${jsonString(ENTRYPOINT)}]`,
+    ],
+    [
+      "# ---- development: build tools, pip and the source, as root ----",
+      "FROM builder AS development",
+      `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
+      `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,
+      `COPY --from=app ${SRC} ${SRC}`,
+      ...serviceEnvironment(plan, arg("DEVICE")),
+      `WORKDIR ${SRC}`,
+      `EXPOSE ${runtime.port}`,
+      `ENTRYPOINT [${jsonString(ENTRYPOINT)}]`,
+    ],
+  ];
+  return `${generatedHeader("#", plan.configFile, "npm run generate")}\n${sections.map((lines) => lines.join("\n")).join("\n\n")}\n`;
+}
+
+/** Checks after the install that pip kept the pinned releases (local labels like +cpu aside). */
+const VERIFY_PINS = [
+  "import sys",
+  "from importlib.metadata import version",
+  'bad = [f"{name} {version(name)} (pinned {want})" for name, want in zip(("torch", "torchvision", "xformers"), sys.argv[1:]) if want and version(name).split("+")[0] != want]',
+  'sys.exit("installed versions differ from the pins: " + ", ".join(bad) if bad else 0)',
+].join("; ");
+
+/** apt-get only for packages the base lacks: no network is needed when the base already has them. */
+function installMissingPackages(arg: string): string[] {
+  return [
+    `RUN missing=""; \\`,
+    `    for package in $${arg}; do \\`,
+    `      dpkg-query -W -f='\${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing="$missing $package"; \\`,
+    "    done; \\",
+    '    if [ -n "$missing" ]; then \\',
+    "      apt-get update \\",
+    "      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing \\",
+    "      && rm -rf /var/lib/apt/lists/*; \\",
+    "    fi",
+  ];
+}
+
+/** A script as `printf` lines, one quoted line per source line, so the Dockerfile shows it readably. */
+function embedScript(text: string, destination: string, lead: "RUN" | " &&"): string[] {
+  const lines = text.replace(/\n$/, "").split("\n");
+  return [`${lead} printf '%s\\n' \\`, ...lines.map((line) => `      ${shellQuoted(line)} \\`), `      > ${destination}`];
+}
+
+function serviceEnvironment(plan: BuildPlan, deviceArg: string): string[] {
+  const env = plan.dockerfile.runtime.env;
+  return [
+    deviceArg,
+    `ENV PATH=${VENV}/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \\`,
+    `    ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")} DEVICE=$DEVICE`,
+  ];
+}

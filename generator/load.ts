@@ -1,0 +1,69 @@
+import { readFile } from "node:fs/promises";
+import TOML from "@iarna/toml";
+import { fail, ProblemsError } from "./errors.ts";
+
+/** A config file as read from disk: the parsed object plus the text, kept for locating keys in errors. */
+export interface LoadedConfig {
+  file: string;
+  text: string;
+  raw: Record<string, unknown>;
+}
+
+/** Reads and parses a TOML config. The only I/O of the pipeline's front half. */
+export async function loadConfigFile(file: string): Promise<LoadedConfig> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory, not a file" : code === "EACCES" ? "permission denied" : String(code);
+    fail({ kind: "environment", message: `cannot read the config: ${why}`, location: { file }, hint: "pass an existing TOML file with --config FILE" });
+  }
+  return parseConfigText(decodeUtf8(bytes, file), file);
+}
+
+function decodeUtf8(bytes: Buffer, file: string): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    fail({ kind: "syntax", message: "the config is not valid UTF-8 text", location: { file }, hint: "TOML files must be UTF-8; re-save it as UTF-8" });
+  }
+}
+
+/** Pure: TOML text to object, or a syntax problem with its 1-based line and column. */
+export function parseConfigText(text: string, file: string): LoadedConfig {
+  try {
+    const raw = TOML.parse(text) as Record<string, unknown>;
+    return { file, text, raw: toPlain(raw) as Record<string, unknown> };
+  } catch (error) {
+    throw syntaxProblem(error, file);
+  }
+}
+
+function syntaxProblem(error: unknown, file: string): Error {
+  const e = error as { line?: number; col?: number; message?: string };
+  if (typeof e.line !== "number") throw error;
+  // @iarna/toml says "Unterminated string at row 2, col 7, pos 20:\n<excerpt>"; keep the first clause.
+  const message = (e.message ?? "syntax error").split("\n")[0].replace(/ at row \d+, col \d+, pos \d+:?$/, "");
+  return new ProblemsError([
+    {
+      kind: "syntax",
+      message: `invalid TOML: ${message.charAt(0).toLowerCase()}${message.slice(1)}`,
+      location: { file, line: e.line + 1, column: (e.col ?? 0) + 1 },
+      hint: "see https://toml.io for the syntax",
+    },
+  ]);
+}
+
+/**
+ * @iarna/toml returns objects with symbol-keyed type markers and Date subclasses; the schema
+ * validator and the emitters want plain JSON values.
+ */
+function toPlain(value: unknown): unknown {
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(toPlain);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toPlain(v)]));
+  }
+  return value;
+}

@@ -1,0 +1,189 @@
+import type { Config, Variant } from "./config-types.ts";
+import { fail } from "./errors.ts";
+
+/**
+ * The build plan: every value the emitters write, decided once. Emitters only format it; the
+ * bake runner and `npm run print` resolve it for a set of bake variables.
+ */
+export interface BuildPlan {
+  /** The config this plan came from, as named in generated headers. */
+  configFile: string;
+  variables: PlanVariable[];
+  /** OCI and project labels shared by every image. Values may reference bake variables via `variableLabels`. */
+  labels: Record<string, string>;
+  /** Labels whose value is a bake variable (name of the variable). */
+  variableLabels: Record<string, string>;
+  /** Build args shared by every variant. */
+  args: Record<string, string>;
+  variants: PlannedVariant[];
+  targets: PlannedTarget[];
+  groups: { name: string; targets: string[] }[];
+  dockerfile: DockerfilePlan;
+  ignore: string[];
+}
+
+export interface PlanVariable {
+  name: string;
+  default: string;
+  comment: string;
+}
+
+export interface PlannedVariant {
+  name: string;
+  description: string;
+  device: "cpu" | "cuda";
+  releasePlatforms: string[];
+  sizeBudget: string;
+  sizeBudgetBytes: number;
+  args: Record<string, string>;
+  labels: Record<string, string>;
+}
+
+export interface PlannedTarget {
+  name: string;
+  description: string;
+  variant: string;
+  stage: "runtime" | "development";
+}
+
+/** What the Dockerfile template needs beyond build args: fixed paths and runtime settings. */
+export interface DockerfilePlan {
+  requirements: string;
+  frontend: { dir: string; buildScript: string; output: string; copyTo: string };
+  runtime: {
+    user: string;
+    workdir: string;
+    volumes: string[];
+    port: number;
+    stopGracePeriod: string;
+    env: Record<string, string>;
+    healthcheck: { path: string; interval: string; timeout: string; startPeriod: string; retries: number };
+  };
+  /** Args the Dockerfile declares with defaults (the default target's variant), so a plain `docker build` works. */
+  argDefaults: Record<string, string>;
+}
+
+export const VARIABLES = {
+  version: "IOPAINT_VERSION",
+  revision: "IOPAINT_REVISION",
+  source: "IOPAINT_SRC",
+  image: "IOPAINT_IMAGE",
+  platforms: "IOPAINT_PLATFORMS",
+  cache: "IOPAINT_CACHE",
+  cacheRef: "IOPAINT_CACHE_REF",
+} as const;
+
+export const DOCKERFILE = "docker/Dockerfile";
+
+/** Pure: a validated, compatible config to the plan. */
+export function planBuild(config: Config, configFile: string): BuildPlan {
+  const variants = Object.entries(config.variants).map(([name, variant]) => planVariant(name, variant, config));
+  const targets = Object.entries(config.targets).map(([name, target]) => ({
+    name,
+    description: target.description ?? `${config.variants[target.variant].description} (${target.stage})`,
+    variant: target.variant,
+    stage: target.stage,
+  }));
+  const defaultTarget = config.groups.default?.[0] ?? targets[0].name;
+  const defaultVariant = variants.find((v) => v.name === config.targets[defaultTarget]?.variant) ?? variants[0];
+  const args = {
+    NODE_IMAGE: config.frontend.image,
+    PYTHON_VERSION: config.versions.python,
+    PIP_INDEX_URL: config.python.index_url,
+    TORCH_VERSION: config.versions.torch,
+    TORCHVISION_VERSION: config.versions.torchvision,
+    APP_UID: String(config.runtime.uid),
+    APP_GID: String(config.runtime.gid),
+  };
+  const { defaults, healthcheck } = config.runtime;
+  return {
+    configFile,
+    variables: [
+      { name: VARIABLES.version, default: "", comment: `Release of the checkout: adds <image>:<target>-<version> beside <image>:<target>-latest, e.g. ${VARIABLES.version}=1.6.0.` },
+      { name: VARIABLES.revision, default: "", comment: "Source revision for the org.opencontainers.image.revision label, e.g. the checkout's git commit." },
+      { name: VARIABLES.source, default: config.source.path, comment: "The IOPaint checkout to build (the build context), relative to where bake runs." },
+      { name: VARIABLES.image, default: config.image.name, comment: "Image repository, with a registry when pushing (ghcr.io/you/iopaint)." },
+      { name: VARIABLES.platforms, default: "", comment: 'Empty: the builder\'s own platform (loadable into `docker images`). "release": every platform the variant lists (needs a docker-container builder and --push).' },
+      { name: VARIABLES.cache, default: "", comment: 'Shared build cache: "" (the builder\'s own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope.' },
+      { name: VARIABLES.cacheRef, default: "", comment: 'Registry repository (ghcr.io/you/iopaint-cache) or local directory (.cache/buildx) for IOPAINT_CACHE.' },
+    ],
+    labels: {
+      "org.opencontainers.image.title": config.image.title,
+      "org.opencontainers.image.description": config.image.description,
+      "org.opencontainers.image.source": config.image.source,
+      "org.opencontainers.image.licenses": config.image.licenses,
+    },
+    variableLabels: {
+      "org.opencontainers.image.version": VARIABLES.version,
+      "org.opencontainers.image.revision": VARIABLES.revision,
+    },
+    args,
+    variants,
+    targets,
+    groups: Object.entries(config.groups).map(([name, members]) => ({ name, targets: members })),
+    dockerfile: {
+      requirements: config.source.requirements,
+      frontend: { dir: config.frontend.dir, buildScript: config.frontend.build_script, output: config.frontend.output, copyTo: config.frontend.copy_to },
+      runtime: {
+        user: config.runtime.user,
+        workdir: config.runtime.workdir,
+        volumes: config.runtime.volumes,
+        port: defaults.port,
+        stopGracePeriod: config.runtime.stop_grace_period,
+        env: {
+          MODEL: defaults.model,
+          HOST: defaults.host,
+          PORT: String(defaults.port),
+          MODEL_DIR: defaults.model_dir,
+          OUTPUT_DIR: defaults.output_dir,
+        },
+        healthcheck: { path: healthcheck.path, interval: healthcheck.interval, timeout: healthcheck.timeout, startPeriod: healthcheck.start_period, retries: healthcheck.retries },
+      },
+      argDefaults: { ...args, ...defaultVariant.args },
+    },
+    ignore: config.context.exclude,
+  };
+}
+
+function planVariant(name: string, variant: Variant, config: Config): PlannedVariant {
+  const build = variant.torch_build === "cuda" ? config.versions.cuda : "cpu";
+  const xformers = variant.xformers ? (config.versions.xformers ?? "") : "";
+  return {
+    name,
+    description: variant.description,
+    device: variant.device,
+    releasePlatforms: variant.platforms,
+    sizeBudget: variant.size_budget,
+    sizeBudgetBytes: parseSize(variant.size_budget),
+    args: {
+      BASE_IMAGE: variant.base_image,
+      TORCH_INDEX_URL: config.python.torch_index_url.replaceAll("{build}", build),
+      XFORMERS_VERSION: xformers,
+      RUNTIME_PACKAGES: variant.runtime_packages.join(" "),
+      BUILD_PACKAGES: variant.build_packages.join(" "),
+      DEVICE: variant.device,
+    },
+    labels: {
+      "io.iopaint.variant": name,
+      "io.iopaint.torch": `${config.versions.torch}+${build}`,
+      ...(xformers ? { "io.iopaint.xformers": xformers } : {}),
+    },
+  };
+}
+
+const UNITS: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
+
+/** "3GB" → 3e9 bytes (decimal units, as `docker images` shows), "2.5GiB" → binary. */
+export function parseSize(text: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?) ?([A-Za-z]+)$/.exec(text);
+  if (!match || !(match[2] in UNITS)) fail({ kind: "schema", message: `cannot read size "${text}"`, hint: 'write it like "3GB" or "2.5GiB"' });
+  return Math.round(Number(match[1]) * UNITS[match[2]]);
+}
+
+export function formatSize(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) [value, unit] = [value / 1000, unit + 1];
+  return `${value.toFixed(value >= 100 || unit === 0 ? 0 : value >= 10 ? 1 : 2)}${units[unit]}`;
+}

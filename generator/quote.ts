@@ -1,0 +1,37 @@
+/**
+ * The one place where values become text in another language. Every emitter quotes through
+ * these functions, so a value can never end a string early or start a template or a new step.
+ */
+
+/** An HCL string literal that bake reads back as exactly `value` (no interpolation, no directives). */
+export function hclString(value: string): string {
+  let out = "";
+  for (let i = 0; i < value.length; i++) {
+    const ch = value[i];
+    const next = value[i + 1];
+    if (ch === "\\") out += "\\\\";
+    else if (ch === '"') out += '\\"';
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if ((ch === "$" || ch === "%") && next === "{") out += ch + ch;
+    else if (ch < " " || ch === "\x7f") out += `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`;
+    else out += ch;
+  }
+  return `"${out}"`;
+}
+
+/** An HCL object key: bare when it is an identifier, quoted otherwise. */
+export function hclKey(key: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? key : hclString(key);
+}
+
+/** A single-quoted POSIX shell word that the shell reads back as exactly `value`. */
+export function shellQuoted(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A JSON string, which is also what Dockerfile exec-form arrays and YAML double-quoted scalars accept. */
+export function jsonString(value: string): string {
+  return JSON.stringify(value);
+}

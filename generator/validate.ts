@@ -1,0 +1,155 @@
+import { Ajv, type ErrorObject } from "ajv";
+import schema from "../config/schema.json" with { type: "json" };
+import type { Config } from "./config-types.ts";
+import { closest, type Problem } from "./errors.ts";
+import type { LoadedConfig } from "./load.ts";
+import { locateKey } from "./locate.ts";
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+const validateSchema = ajv.compile(schema);
+
+/**
+ * Pure: checks a loaded config against config/schema.json and the references between its parts
+ * (targets → variants, groups → targets). Returns the typed config with schema defaults filled
+ * in, or every problem found, each with the line it is on.
+ */
+export function validateConfig(loaded: LoadedConfig): { config: Config; problems: [] } | { config?: undefined; problems: Problem[] } {
+  const candidate = structuredClone(loaded.raw);
+  if (!validateSchema(candidate)) {
+    return { problems: dedupe(validateSchema.errors ?? []).map((error) => schemaProblem(error, loaded)) };
+  }
+  const config = candidate as unknown as Config;
+  const problems = referenceProblems(config).map((problem) => withPosition(problem, loaded));
+  return problems.length ? { problems } : { config, problems: [] };
+}
+
+/** Attaches file:line:col to a problem that names a config path. */
+export function withPosition(problem: Problem, loaded: LoadedConfig): Problem {
+  const path = problem.location?.path;
+  const position = path ? locateKey(loaded.text, path.split(".")) : undefined;
+  return { ...problem, location: { ...problem.location, file: loaded.file, line: position?.line, column: position?.column } };
+}
+
+function schemaProblem(error: ErrorObject, loaded: LoadedConfig): Problem {
+  const path = error.instancePath.split("/").slice(1).map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const parentSchema = error.parentSchema as { properties?: Record<string, unknown>; description?: string; examples?: unknown[] } | undefined;
+  const here = path.join(".");
+  const problem = ((): Problem => {
+    switch (error.keyword) {
+      case "additionalProperties": {
+        const key = String(error.params.additionalProperty);
+        const known = Object.keys(parentSchema?.properties ?? {});
+        const suggestion = closest(key, known);
+        return {
+          kind: "schema",
+          message: `unknown key "${key}"` + (here ? ` in [${here}]` : " at the top level"),
+          location: { path: [...path, key].join(".") },
+          hint: suggestion ? `did you mean "${suggestion}"?` : `allowed keys: ${known.join(", ")}`,
+        };
+      }
+      case "required": {
+        const key = String(error.params.missingProperty);
+        return {
+          kind: "schema",
+          message: `missing required key "${key}"` + (here ? ` in [${here}]` : ""),
+          location: { path: here },
+          hint: `add ${key} = … (see docs/config.md)`,
+        };
+      }
+      case "propertyNames":
+        return {
+          kind: "schema",
+          message: `invalid name "${String(error.params.propertyName)}" in [${here}]: use lower-case letters, digits and dashes, starting with a letter`,
+          location: { path: [...path, String(error.params.propertyName)].join(".") },
+        };
+      case "enum": {
+        const allowed = (error.params.allowedValues as unknown[]).map(String);
+        const suggestion = typeof error.data === "string" ? closest(error.data, allowed) : undefined;
+        return {
+          kind: "schema",
+          message: `${JSON.stringify(error.data)} is not allowed: expected one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`,
+          location: { path: here },
+          hint: suggestion ? `did you mean "${suggestion}"?` : undefined,
+        };
+      }
+      case "type":
+        return {
+          kind: "schema",
+          message: `expected ${error.params.type}, got ${describeType(error.data)} ${shorten(error.data)}`,
+          location: { path: here },
+        };
+      case "pattern": {
+        const what = parentSchema?.description ?? "the required format";
+        const example = parentSchema?.examples?.[0];
+        return {
+          kind: "schema",
+          message: `${shorten(error.data)} is not valid here: expected ${lowerFirst(what.replace(/\.$/, ""))}`,
+          location: { path: here },
+          hint: example !== undefined ? `for example ${JSON.stringify(example)}` : undefined,
+        };
+      }
+      default:
+        return { kind: "schema", message: `${shorten(error.data)} ${error.message ?? "is invalid"}`, location: { path: here } };
+    }
+  })();
+  return withPosition(problem, loaded);
+}
+
+/** ajv reports a failed $ref'd pattern once per path; keep one problem per path and keyword. */
+function dedupe(errors: ErrorObject[]): ErrorObject[] {
+  const seen = new Set<string>();
+  return errors.filter((error) => {
+    const key = `${error.instancePath}|${error.keyword}|${JSON.stringify(error.params)}`;
+    return seen.has(key) ? false : (seen.add(key), true);
+  });
+}
+
+function referenceProblems(config: Config): Problem[] {
+  const problems: Problem[] = [];
+  const variants = Object.keys(config.variants);
+  const targets = Object.keys(config.targets);
+  for (const [name, target] of Object.entries(config.targets)) {
+    if (name.startsWith("docker-metadata-action")) {
+      problems.push({ kind: "reference", message: `target name "${name}" is reserved for docker/metadata-action`, location: { path: `targets.${name}` }, hint: "choose another name" });
+    }
+    if (!config.variants[target.variant]) {
+      const suggestion = closest(target.variant, variants);
+      problems.push({
+        kind: "reference",
+        message: `target "${name}" uses variant "${target.variant}", which is not defined`,
+        location: { path: `targets.${name}.variant` },
+        hint: suggestion ? `did you mean "${suggestion}"?` : `defined variants: ${variants.join(", ")}`,
+      });
+    }
+  }
+  for (const [group, members] of Object.entries(config.groups)) {
+    if (config.targets[group]) {
+      problems.push({ kind: "reference", message: `"${group}" is both a group and a target`, location: { path: `groups.${group}` }, hint: "rename one of them; bake cannot tell them apart" });
+    }
+    for (const member of members) {
+      if (!config.targets[member] && !config.groups[member]) {
+        const suggestion = closest(member, [...targets, ...Object.keys(config.groups)]);
+        problems.push({
+          kind: "reference",
+          message: `group "${group}" lists "${member}", which is neither a target nor a group`,
+          location: { path: `groups.${group}` },
+          hint: suggestion ? `did you mean "${suggestion}"?` : `targets: ${targets.join(", ")}`,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
+function describeType(value: unknown): string {
+  return Array.isArray(value) ? "array" : value === null ? "null" : Number.isInteger(value) ? "integer" : typeof value;
+}
+
+function shorten(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}

@@ -1,0 +1,453 @@
+// Stand-in base images for tests, made here with debootstrap + `docker import` (no registry is
+// reachable). Each image carries a label with the hash of its recipe; an image whose label
+// matches is reused, and a changed recipe rebuilds it.
+//
+//   iopaint-standin/python:3.11-bookworm         Debian's python3 (3.11) + /opt/wheelhouse
+//   iopaint-standin/cuda:11.8.0-runtime-bookworm the python stand-in + nvidia/cuda's ENV (CPU only)
+//   iopaint-standin/node:18-bookworm             Debian's nodejs 18 + npm 9
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { aptHasPackage, EngineEnvironmentError, ensureHostPackages, pidAlive, readDebianMirror, tailFile, withStateLock } from "./host.js";
+import { engineStateDir, type Engine } from "./private-engine.js";
+
+export const PYTHON_STANDIN = "iopaint-standin/python:3.11-bookworm";
+export const CUDA_STANDIN = "iopaint-standin/cuda:11.8.0-runtime-bookworm";
+export const NODE_STANDIN = "iopaint-standin/node:18-bookworm";
+
+export const DEFAULT_WHEEL_SPECS: readonly string[] = [
+  "cpu:torch==2.1.2+cpu",
+  "cpu:torchvision==0.16.2+cpu",
+  "cu118:torch==2.1.2+cu118",
+  "cu118:torchvision==0.16.2+cu118",
+  "cu118:xformers==0.0.23.post1",
+];
+
+/** Label holding the recipe hash; an image whose label matches the current recipe is reused. */
+export const RECIPE_LABEL = "org.iopaint.standin.recipe";
+const DESCRIPTION_LABEL = "org.opencontainers.image.description";
+/** Bump to rebuild every stand-in after a change in this file that the recipes do not show. */
+const RECIPE_VERSION = 1;
+const SUITE = "bookworm";
+const VARIANT = "minbase";
+const BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const CHROOT_ENV = { PATH: BASE_PATH, HOME: "/root", LANG: "C.UTF-8", DEBIAN_FRONTEND: "noninteractive" };
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const WHEELHOUSE_FIXTURE_DIR = path.resolve(HERE, "../../test/fixtures/wheelhouse");
+
+export interface StandInOptions {
+  /** Progress lines; default: stderr. */
+  log?: (line: string) => void;
+}
+
+export interface PythonBaseOptions extends StandInOptions {
+  /** `INDEX:NAME==VERSION[;torch=V]` for make_wheelhouse.py. Default: DEFAULT_WHEEL_SPECS. */
+  wheelSpecs?: readonly string[];
+}
+
+export interface StandInImage {
+  ref: string;
+  /** Image ID (`sha256:...`). */
+  id: string;
+  recipeHash: string;
+  reused: boolean;
+  seconds: number;
+}
+
+const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Small process helpers
+
+/** Run a command, appending its output to `logFile`; on failure throw with the log's tail. */
+async function run(
+  logFile: string,
+  file: string,
+  args: readonly string[],
+  opts: { env?: Record<string, string>; input?: string; what?: string } = {},
+): Promise<string> {
+  fs.appendFileSync(logFile, `\n$ ${file} ${args.join(" ")}\n`);
+  const r = await execa(file, args, {
+    reject: false,
+    all: true,
+    ...(opts.input !== undefined ? { input: opts.input } : { stdin: "ignore" as const }),
+    ...(opts.env ? { env: opts.env, extendEnv: false } : {}),
+  });
+  fs.appendFileSync(logFile, `${String(r.all ?? "")}\n`);
+  if (r.exitCode !== 0) {
+    throw new Error(`${opts.what ?? `${file} ${args.slice(0, 3).join(" ")}`} failed (${r.exitCode === undefined ? r.shortMessage : `exit ${r.exitCode}`}); last lines of ${logFile}:\n${tailFile(logFile, 20)}`);
+  }
+  return String(r.stdout ?? "");
+}
+
+function docker(engine: Engine, args: readonly string[], input?: string) {
+  return execa(engine.client, args, { env: engine.env, reject: false, all: true, ...(input !== undefined ? { input } : {}) });
+}
+
+async function imageLabels(engine: Engine, ref: string): Promise<{ id: string; labels: Record<string, string> } | undefined> {
+  const r = await docker(engine, ["image", "inspect", "--format", "{{.Id}} {{json .Config.Labels}}", ref]);
+  if (r.exitCode !== 0) return undefined;
+  const text = String(r.stdout).trim();
+  const space = text.indexOf(" ");
+  const labels = JSON.parse(text.slice(space + 1)) as Record<string, string> | null;
+  return { id: text.slice(0, space), labels: labels ?? {} };
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function hashTree(dir: string): string {
+  const h = createHash("sha256");
+  const walk = (d: string) => {
+    for (const entry of fs.readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (entry.name === "__pycache__" || entry.name.endsWith(".pyc")) continue;
+      const full = path.join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.isFile()) h.update(`${path.relative(dir, full)}\0`).update(fs.readFileSync(full)).update("\0");
+    }
+  };
+  walk(dir);
+  return h.digest("hex");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mounts and temp dirs: never delete through a mount
+
+function mountsUnder(dir: string): string[] {
+  const prefix = `${dir}/`;
+  return fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((m): m is string => Boolean(m))
+    .map((m) => m.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))))
+    .filter((m) => m.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+}
+
+async function unmountUnder(dir: string): Promise<void> {
+  for (const m of mountsUnder(dir)) {
+    const r = await execa("umount", [m], { reject: false });
+    if (r.exitCode !== 0) await execa("umount", ["--lazy", m], { reject: false });
+  }
+}
+
+async function removeTree(dir: string): Promise<void> {
+  if (!fs.existsSync(dir)) return;
+  await unmountUnder(dir);
+  const left = mountsUnder(dir);
+  if (left.length > 0) throw new Error(`refusing to delete ${dir}: still mounted: ${left.join(", ")}`);
+  await execa("rm", ["-rf", "--one-file-system", dir]);
+}
+
+/** Bind-mount /proc into the tree for `fn`, and unmount it even when `fn` fails. */
+async function withProc<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  const proc = path.join(root, "proc");
+  fs.mkdirSync(proc, { recursive: true });
+  await execa("mount", ["--bind", "/proc", proc]);
+  try {
+    return await fn();
+  } finally {
+    await unmountUnder(root);
+  }
+}
+
+/** Remove work dirs left by runs that died (their pid is in the name). */
+async function removeStaleWorkDirs(tmpRoot: string): Promise<void> {
+  if (!fs.existsSync(tmpRoot)) return;
+  for (const name of fs.readdirSync(tmpRoot)) {
+    const pid = Number.parseInt(/-(\d+)-[^-]+$/.exec(name)?.[1] ?? "", 10);
+    if (pid && !pidAlive(pid)) await removeTree(path.join(tmpRoot, name));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Root file systems
+
+interface RootfsRecipe {
+  ref: string;
+  /** Packages for `debootstrap --include`. */
+  include: string[];
+  /** Packages that debootstrap cannot order (npm): installed afterwards with apt-get in a chroot. */
+  chrootInstall: string[];
+  /** `docker import --change` lines (Dockerfile syntax), without the recipe label. */
+  changes: string[];
+  /** Anything else the result depends on (scripts, their inputs). */
+  extra: Record<string, unknown>;
+  /** Steps inside the tree after the packages are in. */
+  finish?: (root: string, logFile: string) => Promise<void>;
+  estimate: string;
+}
+
+function chroot(root: string, logFile: string, args: string[], what: string): Promise<string> {
+  return run(logFile, "chroot", [root, ...args], { env: CHROOT_ENV, what });
+}
+
+async function chrootAptInstall(root: string, logFile: string, pkgs: string[]): Promise<void> {
+  // apt in the chroot needs name resolution and /proc.
+  fs.copyFileSync("/etc/resolv.conf", path.join(root, "etc/resolv.conf"));
+  await withProc(root, async () => {
+    await chroot(root, logFile, ["apt-get", "update"], "apt-get update in the chroot");
+    await chroot(root, logFile, ["apt-get", "install", "-y", "--no-install-recommends", ...pkgs], `apt-get install ${pkgs.join(" ")} in the chroot`);
+  });
+}
+
+/** Delete what a base image should not carry: apt lists and caches, logs, host files. */
+function tidyRootfs(root: string): void {
+  const emptyDir = (rel: string, keep: string[] = []) => {
+    const dir = path.join(root, rel);
+    if (!fs.existsSync(dir)) return;
+    for (const name of fs.readdirSync(dir)) if (!keep.includes(name)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+  };
+  emptyDir("var/lib/apt/lists", ["partial", "lock"]);
+  emptyDir("var/lib/apt/lists/partial");
+  emptyDir("var/cache/apt", ["archives"]);
+  emptyDir("var/cache/apt/archives", ["partial", "lock"]);
+  emptyDir("var/cache/apt/archives/partial");
+  emptyDir("var/log/apt");
+  emptyDir("tmp");
+  emptyDir("var/tmp");
+  for (const rel of ["root/.npm", "root/.cache", "var/cache/debconf/config.dat-old", "var/cache/debconf/templates.dat-old"]) {
+    fs.rmSync(path.join(root, rel), { recursive: true, force: true });
+  }
+  // Docker mounts its own at run time; do not ship the host's.
+  fs.writeFileSync(path.join(root, "etc/resolv.conf"), "");
+  fs.writeFileSync(path.join(root, "etc/hostname"), "localhost\n");
+}
+
+function recipeHashOf(recipe: RootfsRecipe, include: string[]): string {
+  return sha256(
+    JSON.stringify({
+      v: RECIPE_VERSION,
+      ref: recipe.ref,
+      suite: SUITE,
+      variant: VARIANT,
+      include,
+      chrootInstall: recipe.chrootInstall,
+      changes: recipe.changes,
+      extra: recipe.extra,
+    }),
+  ).slice(0, 32);
+}
+
+async function ensureRootfsImage(engine: Engine, recipe: RootfsRecipe, log: (line: string) => void): Promise<StandInImage> {
+  const hash = recipeHashOf(recipe, recipe.include);
+  const stateDir = engineStateDir();
+  const started = Date.now();
+  const existing = await imageLabels(engine, recipe.ref);
+  if (existing?.labels[RECIPE_LABEL] === hash) {
+    log(`[base-images] ${recipe.ref} reused`);
+    return { ref: recipe.ref, id: existing.id, recipeHash: hash, reused: true, seconds: (Date.now() - started) / 1000 };
+  }
+  return withStateLock(stateDir, `image-${slug(recipe.ref)}`, async () => {
+    const again = await imageLabels(engine, recipe.ref);
+    if (again?.labels[RECIPE_LABEL] === hash) {
+      log(`[base-images] ${recipe.ref} reused (made by another run)`);
+      return { ref: recipe.ref, id: again.id, recipeHash: hash, reused: true, seconds: (Date.now() - started) / 1000 };
+    }
+    log(`[base-images] building ${recipe.ref} (${recipe.estimate})…${again ? " (recipe changed)" : ""}`);
+    await ensureHostPackages(log);
+    const mirror = readDebianMirror(SUITE);
+    const tmpRoot = path.join(stateDir, "build-tmp");
+    const logDir = path.join(stateDir, "logs");
+    fs.mkdirSync(tmpRoot, { recursive: true });
+    fs.mkdirSync(logDir, { recursive: true });
+    await removeStaleWorkDirs(tmpRoot);
+    const logFile = path.join(logDir, `${slug(recipe.ref)}.log`);
+    fs.writeFileSync(logFile, `# ${recipe.ref} recipe ${hash}\n`);
+    const work = fs.mkdtempSync(path.join(tmpRoot, `${slug(recipe.ref)}-${process.pid}-`));
+    const root = path.join(work, "rootfs");
+    try {
+      let chrootInstall = recipe.chrootInstall;
+      const debootstrap = (include: string[]) =>
+        run(
+          logFile,
+          "debootstrap",
+          [`--variant=${VARIANT}`, ...(include.length ? [`--include=${include.join(",")}`] : []), SUITE, root, mirror],
+          { what: "debootstrap" },
+        );
+      try {
+        await debootstrap(recipe.include);
+      } catch (e) {
+        if (recipe.include.length === 0) throw e;
+        // debootstrap resolves --include poorly for some packages; fall back to apt in a chroot.
+        log(`[base-images] debootstrap --include failed for ${recipe.ref}; retrying with apt-get in a chroot (see ${logFile})`);
+        await removeTree(root);
+        await debootstrap([]);
+        chrootInstall = [...recipe.include, ...recipe.chrootInstall];
+      }
+      if (chrootInstall.length > 0) await chrootAptInstall(root, logFile, chrootInstall);
+      if (recipe.finish) await recipe.finish(root, logFile);
+      tidyRootfs(root);
+
+      const changes = [...recipe.changes, `LABEL ${RECIPE_LABEL}=${hash}`].flatMap((c) => ["--change", c]);
+      fs.appendFileSync(logFile, `\n$ tar -C ${root} -c . | docker import ${changes.join(" ")} - ${recipe.ref}\n`);
+      const imported = await execa("tar", ["--numeric-owner", "-C", root, "-c", "."], {
+        reject: false,
+        buffer: false, // the tar stream is gigabytes: never collect it (maxBuffer would cut it short)
+        stderr: { file: logFile, append: true },
+      })
+        .pipe(engine.client, ["import", ...changes, "-", recipe.ref], { env: engine.env, reject: false, all: true });
+      if (imported.exitCode !== 0 || imported.failed) {
+        fs.appendFileSync(logFile, `${String(imported.all ?? "")}\n${imported.shortMessage ?? ""}\n`);
+        throw new Error(`docker import of ${recipe.ref} failed; last lines of ${logFile}:\n${tailFile(logFile, 20)}`);
+      }
+    } finally {
+      await removeTree(work);
+    }
+    const made = await imageLabels(engine, recipe.ref);
+    if (!made) throw new Error(`${recipe.ref} is missing right after docker import`);
+    if (again && again.id !== made.id) await docker(engine, ["image", "rm", again.id]); // the old recipe's image; fails harmlessly if in use
+    const seconds = (Date.now() - started) / 1000;
+    log(`[base-images] ${recipe.ref} built in ${seconds.toFixed(0)} s (${made.id.slice(7, 19)})`);
+    return { ref: recipe.ref, id: made.id, recipeHash: hash, reused: false, seconds };
+  });
+}
+
+function slug(ref: string): string {
+  return ref.replace(/[^A-Za-z0-9.]+/g, "_");
+}
+
+const standInDescription = (what: string) =>
+  `LABEL ${DESCRIPTION_LABEL}="Test stand-in for ${what}, made locally from Debian bookworm (debootstrap minbase) for IOPaint's image tests; not for production"`;
+
+// ---------------------------------------------------------------------------------------------
+// The three images
+
+/** `iopaint-standin/python:3.11-bookworm`: Debian's python3 3.11, venv, and a wheelhouse at /opt/wheelhouse. */
+export async function ensurePythonBase(engine: Engine, opts: PythonBaseOptions = {}): Promise<StandInImage> {
+  const log = opts.log ?? defaultLog;
+  const wheelSpecs = [...(opts.wheelSpecs ?? DEFAULT_WHEEL_SPECS)];
+  const script = path.join(WHEELHOUSE_FIXTURE_DIR, "make_wheelhouse.py");
+  if (!fs.existsSync(script)) {
+    throw new EngineEnvironmentError(`${script} is missing`, "restore test/fixtures/wheelhouse/ from the repository");
+  }
+  const include = ["python3", "python3-venv", "python3-pip-whl", "python3-setuptools-whl", "passwd", "libsm6", "libxext6"];
+  // setuptools' build isolation needs a wheel of `wheel`; bookworm ships one as python3-wheel-whl.
+  if (await aptHasPackage("python3-wheel-whl", log)) include.push("python3-wheel-whl");
+  return ensureRootfsImage(
+    engine,
+    {
+      ref: PYTHON_STANDIN,
+      include,
+      chrootInstall: [],
+      estimate: "about 1 min",
+      changes: [
+        `ENV PATH=${BASE_PATH}`,
+        "ENV LANG=C.UTF-8",
+        standInDescription("python:3.11-bookworm (Debian's /usr/bin/python3 3.11, no system pip; wheelhouse in /opt/wheelhouse)"),
+        'CMD ["python3"]',
+      ],
+      extra: { wheelSpecs, wheelhouseFixture: hashTree(WHEELHOUSE_FIXTURE_DIR), pythonSymlink: true },
+      finish: async (root, logFile) => {
+        // Like the official image, `python` is Python 3.
+        fs.mkdirSync(path.join(root, "usr/local/bin"), { recursive: true });
+        fs.symlinkSync("/usr/bin/python3", path.join(root, "usr/local/bin/python"));
+        const src = path.join(root, "tmp/iopaint-wheelhouse-src");
+        fs.cpSync(WHEELHOUSE_FIXTURE_DIR, src, { recursive: true, filter: (f) => !f.includes("__pycache__") });
+        await withProc(root, () =>
+          chroot(
+            root,
+            logFile,
+            [
+              "env",
+              "PYTHONDONTWRITEBYTECODE=1",
+              "/usr/bin/python3",
+              "/tmp/iopaint-wheelhouse-src/make_wheelhouse.py",
+              "/opt/wheelhouse",
+              ...wheelSpecs,
+              "--copy-wheels",
+              "pypi:/usr/share/python-wheels",
+            ],
+            "make_wheelhouse.py in the chroot",
+          ),
+        );
+        fs.rmSync(src, { recursive: true, force: true });
+      },
+    },
+    log,
+  );
+}
+
+/** `iopaint-standin/cuda:11.8.0-runtime-bookworm`: the python stand-in with nvidia/cuda's ENV. CPU only. */
+export async function ensureCudaStandIn(engine: Engine, opts: PythonBaseOptions = {}): Promise<StandInImage> {
+  return cudaFrom(engine, await ensurePythonBase(engine, opts), opts.log ?? defaultLog);
+}
+
+async function cudaFrom(engine: Engine, python: StandInImage, log: (line: string) => void): Promise<StandInImage> {
+  const started = Date.now();
+  const body = [
+    `FROM ${PYTHON_STANDIN}`,
+    "ENV CUDA_VERSION=11.8.0 NVIDIA_VISIBLE_DEVICES=all NVIDIA_DRIVER_CAPABILITIES=compute,utility",
+    "ENV PATH=/usr/local/nvidia/bin:/usr/local/cuda/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LD_LIBRARY_PATH=/usr/local/nvidia/lib:/usr/local/nvidia/lib64",
+    standInDescription("nvidia/cuda:11.8.0-runtime-ubuntu22.04 (CPU only: no CUDA libraries, no GPU; Debian's python3 3.11 is already inside, unlike the real image)"),
+    'LABEL org.iopaint.standin.for="nvidia/cuda:11.8.0-runtime-ubuntu22.04" org.iopaint.standin.cpu-only="true"',
+  ];
+  // The python stand-in's image ID is part of the recipe: rebuilding it rebuilds this one.
+  const hash = sha256(JSON.stringify({ v: RECIPE_VERSION, base: python.id, body })).slice(0, 32);
+  const existing = await imageLabels(engine, CUDA_STANDIN);
+  if (existing?.labels[RECIPE_LABEL] === hash) {
+    log(`[base-images] ${CUDA_STANDIN} reused`);
+    return { ref: CUDA_STANDIN, id: existing.id, recipeHash: hash, reused: true, seconds: (Date.now() - started) / 1000 };
+  }
+  log(`[base-images] building ${CUDA_STANDIN} (a few seconds)…`);
+  const dockerfile = `${[...body, `LABEL ${RECIPE_LABEL}=${hash}`].join("\n")}\n`;
+  // BuildKit uses the local image for FROM without a pull; no context is needed.
+  const r = await docker(engine, ["build", "--tag", CUDA_STANDIN, "-"], dockerfile);
+  if (r.exitCode !== 0) {
+    throw new Error(`docker build of ${CUDA_STANDIN} failed:\n${String(r.all).split("\n").slice(-20).join("\n")}`);
+  }
+  const made = await imageLabels(engine, CUDA_STANDIN);
+  if (!made) throw new Error(`${CUDA_STANDIN} is missing right after docker build`);
+  if (existing && existing.id !== made.id) await docker(engine, ["image", "rm", existing.id]);
+  const seconds = (Date.now() - started) / 1000;
+  log(`[base-images] ${CUDA_STANDIN} built in ${seconds.toFixed(0)} s (${made.id.slice(7, 19)})`);
+  return { ref: CUDA_STANDIN, id: made.id, recipeHash: hash, reused: false, seconds };
+}
+
+/** `iopaint-standin/node:18-bookworm`: Debian's nodejs 18 and npm 9, user `node` (1000:1000) like the official image. */
+export async function ensureNodeBase(engine: Engine, opts: StandInOptions = {}): Promise<StandInImage> {
+  const log = opts.log ?? defaultLog;
+  return ensureRootfsImage(
+    engine,
+    {
+      ref: NODE_STANDIN,
+      // `--include=npm` fails inside debootstrap (dependency ordering): npm goes in through a chroot.
+      include: ["nodejs"],
+      chrootInstall: ["npm"],
+      estimate: "about 2 min",
+      changes: [
+        `ENV PATH=${BASE_PATH}`,
+        "ENV LANG=C.UTF-8",
+        "ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false",
+        standInDescription("node:18-bookworm (Debian's /usr/bin/node 18 and npm 9; no git, compilers or python)"),
+        'CMD ["node"]',
+      ],
+      extra: { nodeUser: "1000:1000" },
+      finish: async (root, logFile) => {
+        await chroot(root, logFile, ["groupadd", "--gid", "1000", "node"], "groupadd node");
+        await chroot(root, logFile, ["useradd", "--uid", "1000", "--gid", "node", "--shell", "/bin/bash", "--create-home", "node"], "useradd node");
+      },
+    },
+    log,
+  );
+}
+
+export interface StandInImages {
+  python: StandInImage;
+  cuda: StandInImage;
+  node: StandInImage;
+}
+
+/** Make (or reuse) all three stand-in base images. */
+export async function ensureStandInBaseImages(engine: Engine, opts: PythonBaseOptions = {}): Promise<StandInImages> {
+  const python = await ensurePythonBase(engine, opts);
+  const cuda = await cudaFrom(engine, python, opts.log ?? defaultLog);
+  const node = await ensureNodeBase(engine, opts);
+  return { python, cuda, node };
+}
