@@ -48,14 +48,16 @@ async function main(argv: string[]): Promise<number> {
   const configPath = resolve(parsed.values.config ?? resolve(REPO_ROOT, DEFAULT_CONFIG));
   const outDir = resolve(parsed.values.out ?? REPO_ROOT);
   const isMainConfig = configPath === resolve(REPO_ROOT, DEFAULT_CONFIG) && outDir === REPO_ROOT;
-  const displayName = relative(REPO_ROOT, configPath).split("\\").join("/");
+  // Messages name the file as the user gave it; generated headers name it from the repository root.
+  const displayName = parsed.values.config ?? DEFAULT_CONFIG;
+  const sourceName = configPath.startsWith(REPO_ROOT + "/") ? relative(REPO_ROOT, configPath) : configPath;
 
   const loaded = { ...(await loadConfigFile(configPath)), file: displayName };
   const scripts = {
     entrypoint: await readFile(resolve(REPO_ROOT, "docker/entrypoint.sh"), "utf8"),
     healthcheck: await readFile(resolve(REPO_ROOT, "docker/healthcheck.sh"), "utf8"),
   };
-  const { outputs, warnings } = compile(loaded, scripts);
+  const { outputs, warnings } = compile(loaded, scripts, sourceName);
   printWarnings(warnings);
   // The config types follow the schema, not a config: only the main config's run refreshes them.
   if (isMainConfig) outputs[TYPES_FILE] = emitConfigTypes(schema, "config/schema.json");

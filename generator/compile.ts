@@ -20,18 +20,18 @@ export const OUTPUT_FILES = {
 } as const;
 
 /** Pure: validated config → compatibility check → plan. Throws ProblemsError with every problem found. */
-export function planFromConfig(loaded: LoadedConfig, table: CompatTable = compatTable): { plan: BuildPlan; warnings: Problem[] } {
+export function planFromConfig(loaded: LoadedConfig, sourceName = loaded.file, table: CompatTable = compatTable): { plan: BuildPlan; warnings: Problem[] } {
   const validated = validateConfig(loaded);
   if (!validated.config) throw new ProblemsError(validated.problems);
   const { errors, warnings } = checkCompatibility(validated.config, table);
   const positioned = (problems: Problem[]) => problems.map((p) => withPosition(p, loaded));
   if (errors.length) throw new ProblemsError(positioned(errors));
-  return { plan: planBuild(validated.config, loaded.file), warnings: positioned(warnings) };
+  return { plan: planBuild(validated.config, sourceName), warnings: positioned(warnings) };
 }
 
-/** Pure: the whole compile, config text in, every output file's text out. */
-export function compile(loaded: LoadedConfig, scripts: ContainerScripts, table: CompatTable = compatTable): { plan: BuildPlan; outputs: Outputs; warnings: Problem[] } {
-  const { plan, warnings } = planFromConfig(loaded, table);
+/** Pure: the whole compile, config text in, every output file's text out. `sourceName` goes into the headers. */
+export function compile(loaded: LoadedConfig, scripts: ContainerScripts, sourceName = loaded.file, table: CompatTable = compatTable): { plan: BuildPlan; outputs: Outputs; warnings: Problem[] } {
+  const { plan, warnings } = planFromConfig(loaded, sourceName, table);
   const outputs: Outputs = {
     [OUTPUT_FILES.bake]: emitBake(plan),
     [OUTPUT_FILES.dockerfile]: emitDockerfile(plan, scripts),

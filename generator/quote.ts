@@ -3,8 +3,13 @@
  * these functions, so a value can never end a string early or start a template or a new step.
  */
 
-/** An HCL string literal that bake reads back as exactly `value` (no interpolation, no directives). */
-export function hclString(value: string): string {
+/**
+ * An HCL string literal that bake reads back as exactly `value` (no interpolation, no directives).
+ * HCL normalizes every string literal to Unicode NFC, escapes included (hclsyntax spec, "String
+ * Literals"), so the value is normalized here: what we write is then what bake reads.
+ */
+export function hclString(raw: string): string {
+  const value = raw.normalize("NFC");
   let out = "";
   for (let i = 0; i < value.length; i++) {
     const ch = value[i];

@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { aptHasPackage, EngineEnvironmentError, ensureHostPackages, pidAlive, readDebianMirror, tailFile, withStateLock } from "./host.js";
+import { aptHasPackage, EngineEnvironmentError, ensureHostPackages, mountsUnder, pidAlive, readDebianMirror, tailFile, withStateLock } from "./host.js";
 import { engineStateDir, type Engine } from "./private-engine.js";
 
 export const PYTHON_STANDIN = "iopaint-standin/python:3.11-bookworm";
@@ -116,18 +116,6 @@ function hashTree(dir: string): string {
 
 // ---------------------------------------------------------------------------------------------
 // Mounts and temp dirs: never delete through a mount
-
-function mountsUnder(dir: string): string[] {
-  const prefix = `${dir}/`;
-  return fs
-    .readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((m): m is string => Boolean(m))
-    .map((m) => m.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))))
-    .filter((m) => m.startsWith(prefix))
-    .sort((a, b) => b.length - a.length);
-}
 
 async function unmountUnder(dir: string): Promise<void> {
   for (const m of mountsUnder(dir)) {

@@ -237,4 +237,26 @@ export async function withStateLock<T>(stateDir: string, name: string, fn: () =>
   }
 }
 
+/** Mount points strictly inside `dir` (deepest first), from /proc/self/mountinfo. */
+export function mountsUnder(dir: string): string[] {
+  const prefix = `${dir}/`;
+  return fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((m): m is string => Boolean(m))
+    .map((m) => m.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))))
+    .filter((m) => m.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Mount points at `dir` itself or inside it (deepest first). */
+export function mountsAtOrUnder(dir: string): string[] {
+  const at = fs
+    .readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .some((line) => line.split(" ")[4] === dir);
+  return [...mountsUnder(dir), ...(at ? [dir] : [])];
+}
+
 export { pidAlive, sleep };

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { EngineEnvironmentError, ensureHostPackages, pidAlive, requireRoot, sleep, tailFile, withStateLock } from "./host.js";
+import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, requireRoot, sleep, tailFile, withStateLock } from "./host.js";
 
 export { EngineEnvironmentError } from "./host.js";
 
@@ -165,13 +165,24 @@ async function startDaemon(
 
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (exited) return { ok: false, exited: true, why: `dockerd stopped (${exited})` };
+    if (exited) {
+      const key = keyLogLine(p.log);
+      return { ok: false, exited: true, why: `dockerd stopped (${exited})${key ? `: ${key}` : ""}` };
+    }
     if (fs.existsSync(p.socket) && (await serverVersion(engine, 5_000))) return { ok: true };
     await sleep(250);
   }
   // Not ready in time: do not leave a half-started daemon behind.
   if (child.pid && !exited) await terminate(child.pid, 10_000);
   return { ok: false, exited: false, why: `dockerd did not answer within ${Math.round(timeoutMs / 1000)} s` };
+}
+
+/** The line of dockerd's log that says why it stopped, if there is one. */
+function keyLogLine(file: string): string | undefined {
+  const lines = tailFile(file, 300).split("\n").reverse();
+  const line = lines.find((l) => /^failed to start daemon|level=fatal/.test(l)) ?? lines.find((l) => /level=error/.test(l));
+  if (!line) return undefined;
+  return (/msg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line).slice(0, 300);
 }
 
 async function terminate(pid: number, graceMs: number): Promise<void> {
@@ -325,6 +336,7 @@ export async function stopEngine(opts: Pick<EngineOptions, "stateDir" | "log"> =
       if (cmd.includes("containerd") && cmd.includes(p.execRoot)) await terminate(cpid, 10_000);
     }
     fs.rmSync(p.pidfile, { force: true });
+    if (!ourDaemonPid(stateDir)) await releaseDataRootMount(p.dataRoot, log);
     if (fs.existsSync(p.netnsCreatedFile)) {
       const name = fs.readFileSync(p.netnsCreatedFile, "utf8").trim();
       if (name && fs.existsSync(netnsPath(name))) {
@@ -335,6 +347,22 @@ export async function stopEngine(opts: Pick<EngineOptions, "stateDir" | "log"> =
       fs.rmSync(p.netnsCreatedFile, { force: true });
     }
   });
+}
+
+/**
+ * dockerd bind-mounts its data root onto itself (to make it a shared mount) and may leave that
+ * mount behind when it exits. Undo it once the daemon is gone, unless something (a container
+ * left running by a SIGKILLed daemon) still has mounts inside it.
+ */
+async function releaseDataRootMount(dataRoot: string, log: (line: string) => void): Promise<void> {
+  const mounts = mountsAtOrUnder(dataRoot);
+  if (mounts.length === 0) return;
+  if (mounts.length > 1 || mounts[0] !== dataRoot) {
+    log(`[engine] leaving ${mounts.length} mounts under ${dataRoot} in place (containers of a killed daemon?)`);
+    return;
+  }
+  const r = await execa("umount", [dataRoot], { reject: false, all: true });
+  if (r.exitCode !== 0) log(`[engine] could not unmount ${dataRoot}: ${String(r.all).trim()}`);
 }
 
 /** The namespace the engine in `stateDir` was started in. */

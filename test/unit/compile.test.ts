@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { resolveBake } from "../../generator/bake/resolve.ts";
+import { OUTPUT_FILES } from "../../generator/compile.ts";
+import { ProblemsError } from "../../generator/errors.ts";
+import { compileText, editedConfig, FIXTURE_CONFIG, MAIN_CONFIG, readRepoFile } from "../helpers/compile.ts";
+
+const mainText = readRepoFile(MAIN_CONFIG);
+
+describe("compile", () => {
+  it("is deterministic: the same config gives the same bytes", () => {
+    assert.deepEqual(compileText(mainText).outputs, compileText(mainText).outputs);
+  });
+
+  it("produces exactly the committed generated files", () => {
+    const { outputs } = compileText(mainText);
+    for (const [file, text] of Object.entries(outputs)) assert.equal(readRepoFile(file), text, `${file} is stale: run npm run generate`);
+  });
+
+  it("starts every generated file with a header naming its source", () => {
+    for (const [file, text] of Object.entries(compileText(mainText).outputs)) {
+      assert.match(text.split("\n")[0], /^(#|\/\/) Generated from config\/iopaint\.toml by generator\//, file);
+    }
+  });
+
+  it("writes no # syntax= line and nothing Docker 20.10's frontend rejects", () => {
+    const dockerfile = compileText(mainText).outputs[OUTPUT_FILES.dockerfile];
+    assert.doesNotMatch(dockerfile, /^#\s*syntax=/im);
+    assert.doesNotMatch(dockerfile, /<<[A-Z-]*EOF|COPY --link|RUN --network/);
+  });
+});
+
+describe("bake file round trip", () => {
+  const { plan, outputs } = compileText(mainText);
+  const bake = outputs[OUTPUT_FILES.bake];
+  const all = plan.targets.map((t) => t.name);
+
+  it("resolves to exactly the planned targets, args, labels and tags", () => {
+    const resolved = resolveBake(bake, all, {});
+    assert.deepEqual(Object.keys(resolved.target), all);
+    for (const target of plan.targets) {
+      const variant = plan.variants.find((v) => v.name === target.variant)!;
+      const got = resolved.target[target.name];
+      assert.equal(got.target, target.stage);
+      assert.equal(got.context, "../IOPaint");
+      assert.equal(got.dockerfile, "cwd://docker/Dockerfile");
+      assert.deepEqual(got.args, sorted({ ...plan.args, ...variant.args }));
+      assert.deepEqual(got.labels, sorted({ ...plan.labels, "org.opencontainers.image.version": "", "org.opencontainers.image.revision": "", ...variant.labels }));
+      assert.deepEqual(got.tags, [`iopaint:${target.name}-latest`]);
+      assert.equal(got.platforms, undefined, "local builds use the builder's platform");
+    }
+  });
+
+  it("shows the pins and base images the config names", () => {
+    const { target } = resolveBake(bake, ["cpu", "gpu"], {});
+    assert.equal(target.cpu.args.BASE_IMAGE, "python:3.10-slim");
+    assert.equal(target.gpu.args.BASE_IMAGE, "nvidia/cuda:11.8.0-runtime-ubuntu22.04");
+    assert.equal(target.cpu.args.TORCH_VERSION, "2.1.2");
+    assert.equal(target.cpu.args.TORCHVISION_VERSION, "0.16.2");
+    assert.equal(target.cpu.args.TORCH_INDEX_URL, "https://download.pytorch.org/whl/cpu");
+    assert.equal(target.gpu.args.TORCH_INDEX_URL, "https://download.pytorch.org/whl/cu118");
+    assert.equal(target.gpu.args.XFORMERS_VERSION, "0.0.23.post1");
+    assert.equal(target.cpu.args.XFORMERS_VERSION, "");
+  });
+
+  it("tags <image>:<target>-<version> when IOPAINT_VERSION is set, and takes IOPAINT_IMAGE and IOPAINT_SRC", () => {
+    const { target } = resolveBake(bake, ["all"], { IOPAINT_VERSION: "1.6.0", IOPAINT_IMAGE: "ghcr.io/me/iopaint", IOPAINT_SRC: "/src/IOPaint" });
+    assert.deepEqual(target.cpu.tags, ["ghcr.io/me/iopaint:cpu-latest", "ghcr.io/me/iopaint:cpu-1.6.0"]);
+    assert.deepEqual(target.gpu.tags, ["ghcr.io/me/iopaint:gpu-latest", "ghcr.io/me/iopaint:gpu-1.6.0"]);
+    assert.equal(target.cpu.labels["org.opencontainers.image.version"], "1.6.0");
+    assert.equal(target.cpu.context, "/src/IOPaint");
+  });
+
+  it("lists release platforms and per-variant cache scopes only when asked", () => {
+    const { target } = resolveBake(bake, ["all"], { IOPAINT_PLATFORMS: "release", IOPAINT_CACHE: "gha" });
+    assert.deepEqual(target.cpu.platforms, ["linux/amd64", "linux/arm64"]);
+    assert.deepEqual(target.gpu.platforms, ["linux/amd64"]);
+    assert.deepEqual(target.cpu["cache-from"], ["type=gha,scope=iopaint-cpu"]);
+    assert.deepEqual(target.gpu["cache-to"], ["type=gha,scope=iopaint-gpu,mode=max"]);
+    const registry = resolveBake(bake, ["cpu"], { IOPAINT_CACHE: "registry", IOPAINT_CACHE_REF: "ghcr.io/me/cache" });
+    assert.deepEqual(registry.target.cpu["cache-from"], ["type=registry,ref=ghcr.io/me/cache:cache-cpu"]);
+  });
+
+  it("expands groups, with default when nothing is named", () => {
+    assert.deepEqual(Object.keys(resolveBake(bake, [], {}).target), ["cpu"]);
+    assert.deepEqual(Object.keys(resolveBake(bake, ["dev", "cpu"], {}).target), ["cpu-dev", "gpu-dev", "cpu"]);
+  });
+
+  it("rejects an unknown target with a did-you-mean", () => {
+    assert.throws(() => resolveBake(bake, ["gpuu"], {}), (error: ProblemsError) => {
+      assert.match(error.problems[0].message, /unknown target or group "gpuu"/);
+      assert.equal(error.problems[0].hint, 'did you mean "gpu"?');
+      return true;
+    });
+  });
+});
+
+describe("a version bump", () => {
+  it("torch 2.2.2 alone fails, naming torchvision 0.17.2 and the xformers release for it", () => {
+    assert.throws(() => compileText(editedConfig(/^torch = "2.1.2"/m, 'torch = "2.2.2"')), (error: ProblemsError) => {
+      const text = error.problems.map((p) => `${p.location?.line}: ${p.message} | ${p.hint}`).join("\n");
+      assert.match(text, /torchvision 0\.16\.2 does not match torch 2\.2\.2 \| set torchvision = "0\.17\.2"/);
+      assert.match(text, /xformers 0\.0\.23\.post1 is built for torch 2\.1\.2.*set xformers = "0\.0\.25\.post1"/);
+      assert.equal(error.exitCode, 2);
+      return true;
+    });
+  });
+
+  it("with its partners fixed, changes only pinned values in the outputs", () => {
+    const bumped = editedConfig(/^torch = "2.1.2"\ntorchvision = "0.16.2"\nxformers = "0.0.23.post1"/m, 'torch = "2.2.2"\ntorchvision = "0.17.2"\nxformers = "0.0.25.post1"');
+    const before = compileText(mainText).outputs;
+    const after = compileText(bumped).outputs;
+    for (const file of Object.keys(before)) {
+      const a = before[file].split("\n");
+      const b = after[file].split("\n");
+      assert.equal(a.length, b.length, file);
+      const changed = a.map((line, i) => [line, b[i]]).filter(([x, y]) => x !== y);
+      for (const [x, y] of changed) assert.match(`${x}\n${y}`, /2\.1\.2|0\.16\.2|0\.0\.23\.post1/, `${file}: unexpected change ${x} → ${y}`);
+    }
+  });
+});
+
+describe("the fixture config", () => {
+  it("yields the committed Dockerfile but for ARG defaults: CI builds the real template", () => {
+    const fixture = compileText(readRepoFile(FIXTURE_CONFIG), FIXTURE_CONFIG).outputs;
+    const withoutDefaults = (text: string) => text.split("\n").slice(2).map((line) => line.replace(/^(ARG [A-Z_]+)=.*$/, "$1"));
+    assert.deepEqual(withoutDefaults(fixture[OUTPUT_FILES.dockerfile]), withoutDefaults(readRepoFile(OUTPUT_FILES.dockerfile)));
+    assert.deepEqual(fixture[OUTPUT_FILES.ignore].split("\n").slice(2), readRepoFile(OUTPUT_FILES.ignore).split("\n").slice(2));
+  });
+});
+
+function sorted(map: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
