@@ -101,9 +101,10 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
     [
       "# ---- scripts: entrypoint and health check, embedded from docker/*.sh by the generator ----",
       "FROM ${BASE_IMAGE} AS scripts",
-      ...embedScript(scripts.entrypoint, ENTRYPOINT, "RUN"),
-      ...embedScript(scripts.healthcheck, HEALTHCHECK, " &&"),
-      ` && chmod 0755 ${ENTRYPOINT} ${HEALTHCHECK}`,
+      ...embedScripts([
+        [scripts.entrypoint, ENTRYPOINT],
+        [scripts.healthcheck, HEALTHCHECK],
+      ]),
     ],
     [
       "# ---- runtime: the service image ----",
@@ -165,10 +166,14 @@ function installMissingPackages(arg: string): string[] {
   ];
 }
 
-/** A script as `printf` lines, one quoted line per source line, so the Dockerfile shows it readably. */
-function embedScript(text: string, destination: string, lead: "RUN" | " &&"): string[] {
-  const lines = text.replace(/\n$/, "").split("\n");
-  return [`${lead} printf '%s\\n' \\`, ...lines.map((line) => `      ${shellQuoted(line)} \\`), `      > ${destination}`];
+/** Scripts as `printf` lines, one quoted line per source line, so the Dockerfile shows them readably. */
+function embedScripts(files: [text: string, destination: string][]): string[] {
+  const lines = files.flatMap(([text, destination], index) => [
+    `${index === 0 ? "RUN" : " &&"} printf '%s\\n' \\`,
+    ...text.replace(/\n$/, "").split("\n").map((line) => `      ${shellQuoted(line)} \\`),
+    `      > ${destination} \\`,
+  ]);
+  return [...lines, ` && chmod 0755 ${files.map(([, destination]) => destination).join(" ")}`];
 }
 
 function serviceEnvironment(plan: BuildPlan, deviceArg: string): string[] {
