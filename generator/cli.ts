@@ -50,7 +50,7 @@ async function main(argv: string[]): Promise<number> {
   const isMainConfig = configPath === resolve(REPO_ROOT, DEFAULT_CONFIG) && outDir === REPO_ROOT;
   // Messages name the file as the user gave it; generated headers name it from the repository root.
   const displayName = parsed.values.config ?? DEFAULT_CONFIG;
-  const sourceName = configPath.startsWith(REPO_ROOT + "/") ? relative(REPO_ROOT, configPath) : configPath;
+  const sourceName = headerName(configPath, outDir);
 
   const loaded = { ...(await loadConfigFile(configPath)), file: displayName };
   const scripts = {
@@ -91,6 +91,14 @@ async function main(argv: string[]): Promise<number> {
     default:
       fail({ kind: "usage", message: `unknown command "${command}"`, hint: "commands: generate, check, validate, print (see --help)" });
   }
+}
+
+/** The config's name in generated headers: stable wherever the repository or output directory lives. */
+function headerName(configPath: string, outDir: string): string {
+  for (const base of [outDir, REPO_ROOT]) {
+    if (configPath.startsWith(base + "/")) return relative(base, configPath).split("\\").join("/");
+  }
+  return configPath;
 }
 
 function printWarnings(warnings: Problem[]): void {
