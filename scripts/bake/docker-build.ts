@@ -7,7 +7,7 @@ import { fail } from "../../generator/errors.ts";
  * (Debian's Docker 20.10, CI here). Paths follow bake's rules: `cwd://` is relative to where bake
  * runs, a plain relative dockerfile to the context. Returns what the fallback cannot honour.
  */
-export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { progress?: string; noCache?: boolean } = {}): { argv: string[]; unsupported: string[] } {
+export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string } = {}): { argv: string[]; unsupported: string[] } {
   const context = resolve(cwd, target.context);
   const dockerfile = target.dockerfile.startsWith("cwd://")
     ? resolve(cwd, target.dockerfile.slice("cwd://".length))
@@ -20,6 +20,8 @@ export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { 
   if (target.target) argv.push("--target", target.target);
   if (platforms.length === 1) argv.push("--platform", platforms[0]);
   if (options.noCache) argv.push("--no-cache");
+  if (options.pull) argv.push("--pull");
+  if (options.network) argv.push("--network", options.network);
   for (const [key, value] of Object.entries(target.args)) argv.push("--build-arg", `${key}=${value}`);
   for (const [key, value] of Object.entries(target.labels)) argv.push("--label", `${key}=${value}`);
   for (const tag of target.tags) argv.push("--tag", tag);

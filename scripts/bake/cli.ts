@@ -1,0 +1,275 @@
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { execa, type ResultPromise } from "execa";
+import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
+import { DEFAULT_CONFIG, REPO_ROOT, runCli } from "../../generator/cli.ts";
+import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
+import { fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
+import { ExitCode } from "../../generator/exit-codes.ts";
+import { loadConfigFile } from "../../generator/load.ts";
+import type { BuildPlan } from "../../generator/plan.ts";
+import { staleOutputs, writeOutputs } from "../../generator/write.ts";
+import { dockerBuildArgs } from "./docker-build.ts";
+import { daemonVersion, findDocker, hasNvidiaRuntime, inspectImage, MIN_BUILDX, type DockerTools } from "./docker-cli.ts";
+import { checkoutProblems, offlineProblems } from "./preflight.ts";
+import { describeFailure, parseProgress, type BuildReport } from "./progress.ts";
+import { formatSummary, toJson, type TargetResult } from "./summary.ts";
+
+const HELP = `Usage: npm run bake -- [TARGET|GROUP ...] [options]
+
+Checks everything first, builds with docker buildx bake (or, without buildx ${MIN_BUILDX}+, with one
+BuildKit docker build per target), then prints each image's ID, size against its budget, tags,
+build time and cached steps. With no target it builds the "default" group (cpu).
+
+Options:
+  --version X          tag <image>:<target>-X beside -latest (sets IOPAINT_VERSION)
+  --source DIR         the IOPaint checkout to build (sets IOPAINT_SRC)
+  --push               push the images (buildx, or docker push after each fallback build)
+  --load               load the images into docker (buildx; the fallback always loads)
+  --platform P         build for platform P (e.g. linux/arm64)
+  --no-cache           build every step again
+  --pull               pull newer base images first
+  --set T.K=V          override a target attribute, as buildx bake --set (repeatable)
+  --progress MODE      plain (default: the summary counts cached steps from it), tty, auto
+  --print, --dry-run   show the resolved targets and build nothing
+  --offline            build only from local images and cache: no pulls, no network in RUN steps
+  --json               summary as JSON on stdout; everything else goes to stderr
+  --budget fail|warn   an image over its size_budget fails the run (default) or only warns
+  --engine auto|buildx|docker-build   force a build path (default: auto)
+  --config FILE        the config (default ${DEFAULT_CONFIG}); --out DIR where its files are generated
+  -h, --help           this text
+
+Exit codes: ${ExitCode.ok} built, ${ExitCode.failed} a build step failed, ${ExitCode.badInput} invalid config or usage (unknown target),
+            ${ExitCode.environment} environment (docker, daemon, buildx, checkout), ${ExitCode.overBudget} an image is over its size budget,
+            ${ExitCode.interrupted} interrupted (Ctrl-C), ${ExitCode.internal} internal error.`;
+
+type Env = Record<string, string | undefined>;
+
+let running: ResultPromise | undefined;
+let interrupted = false;
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        version: { type: "string" },
+        source: { type: "string" },
+        push: { type: "boolean" },
+        load: { type: "boolean" },
+        platform: { type: "string" },
+        "no-cache": { type: "boolean" },
+        pull: { type: "boolean" },
+        set: { type: "string", multiple: true },
+        progress: { type: "string" },
+        print: { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        offline: { type: "boolean" },
+        json: { type: "boolean" },
+        budget: { type: "string" },
+        engine: { type: "string" },
+        config: { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (error) {
+    fail({ kind: "usage", message: (error as Error).message, hint: "see npm run bake -- --help" });
+  }
+  const options = parsed.values;
+  if (options.help) {
+    console.log(HELP);
+    return ExitCode.ok;
+  }
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const budgetMode = options.budget ?? "fail";
+  const engine = options.engine ?? "auto";
+  const progress = options.progress ?? "plain";
+  if (!["fail", "warn"].includes(budgetMode)) fail({ kind: "usage", message: `--budget must be fail or warn, not ${budgetMode}` });
+  if (!["auto", "buildx", "docker-build"].includes(engine)) fail({ kind: "usage", message: `--engine must be auto, buildx or docker-build, not ${engine}` });
+  if (!["plain", "tty", "auto"].includes(progress)) fail({ kind: "usage", message: `--progress must be plain, tty or auto, not ${progress}` });
+  if (options.offline && options.pull) fail({ kind: "usage", message: "--offline and --pull contradict each other" });
+
+  // 1. The config, and generated files that match it.
+  const configPath = resolve(options.config ?? join(REPO_ROOT, DEFAULT_CONFIG));
+  const outDir = resolve(options.out ?? REPO_ROOT);
+  const loaded = { ...(await loadConfigFile(configPath)), file: options.config ?? DEFAULT_CONFIG };
+  const scripts = { entrypoint: await readFile(join(REPO_ROOT, "docker/entrypoint.sh"), "utf8"), healthcheck: await readFile(join(REPO_ROOT, "docker/healthcheck.sh"), "utf8") };
+  const { plan, outputs, warnings } = compile(loaded, scripts, configPath.startsWith(outDir + "/") ? configPath.slice(outDir.length + 1) : loaded.file);
+  for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
+  const stale = await staleOutputs(outDir, outputs);
+  if (stale.length) {
+    await writeOutputs(outDir, outputs);
+    say(`regenerated ${stale.map((s) => s.file).join(", ")}: they did not match ${loaded.file}${outDir === REPO_ROOT ? " (commit them)" : ""}`);
+  }
+
+  // 2. Targets, as bake resolves them.
+  const env: Env = { ...process.env };
+  if (options.version !== undefined) env.IOPAINT_VERSION = options.version;
+  if (options.source !== undefined) env.IOPAINT_SRC = resolve(options.source);
+  const bakeFile = join(outDir, OUTPUT_FILES.bake);
+  const targets = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], parsed.positionals, env).target, options.set ?? [], options.platform);
+
+  // 3. The checkout, then docker.
+  const problems = checkoutProblems(targets, plan, (t) => resolve(outDir, t.context));
+  if (problems.length) throw new ProblemsError(problems);
+  const tools = await findDocker(env, engine as "auto");
+  if (tools.mode === "docker-build") {
+    env.DOCKER_BUILDKIT = "1"; // Docker 20.10 builds with BuildKit only when asked; the legacy builder rejects RUN --mount.
+    say(`${tools.reason}: falling back to one BuildKit \`docker build\` per target with ${tools.client} (Docker ${tools.clientVersion}).`);
+    say("  The fallback builds one platform per image and exports no cache (cache-from/cache-to are ignored).");
+  }
+  const server = await daemonVersion(tools, env);
+  say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
+  const gpuTargets = Object.keys(targets).filter((name) => variantOf(plan, name)?.device === "cuda");
+  if (gpuTargets.length && !(await hasNvidiaRuntime(tools, env))) {
+    say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
+  }
+  if (tools.mode === "docker-build") {
+    for (const name of Object.keys(targets)) if (targets[name]["cache-from"] || targets[name]["cache-to"]) say(`warning: ${name}: cache-from/cache-to need buildx; ignored`);
+    if ((targets[Object.keys(targets)[0]].platforms ?? []).length > 1) fail({ kind: "environment", message: "multi-platform builds need buildx", hint: "pass --platform P for one platform, or install buildx" });
+  }
+
+  if (options.print || options["dry-run"]) {
+    const commands = tools.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { progress }).argv]])) : undefined;
+    console.log(JSON.stringify({ mode: tools.mode, target: targets, ...(commands ? { commands } : {}) }, null, 2));
+    return ExitCode.ok;
+  }
+  if (options.offline) {
+    const offline = await offlineProblems(targets, tools, env);
+    if (offline.length) throw new ProblemsError(offline);
+  }
+
+  // 4. Build, then the summary.
+  const results: TargetResult[] = [];
+  const finish = async (names: string[], seconds: number, report: BuildReport) => {
+    for (const name of names) results.push(await describe(name, targets[name], seconds, report, tools, env, plan));
+  };
+  if (tools.mode === "buildx") {
+    const args = ["buildx", "bake", "--file", bakeFile, ...Object.keys(targets), "--progress", progress];
+    if (options["no-cache"]) args.push("--no-cache");
+    if (options.pull) args.push("--pull");
+    if (options.push) args.push("--push");
+    if (options.load) args.push("--load");
+    for (const set of options.set ?? []) args.push("--set", set);
+    if (options.platform) args.push("--set", `*.platform=${options.platform}`);
+    if (options.offline) args.push("--set", "*.network=none");
+    const started = performance.now();
+    const result = await stream(tools.client, args, outDir, env);
+    if (result.code !== 0) return buildFailed(result, say);
+    await finish(Object.keys(targets), (performance.now() - started) / 1000, parseProgress(result.output));
+  } else {
+    for (const [name, target] of Object.entries(targets)) {
+      const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull, network: options.offline ? "none" : undefined });
+      say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
+      const started = performance.now();
+      const result = await stream(tools.client, argv, outDir, env);
+      if (result.code !== 0) return buildFailed(result, say);
+      if (options.push) {
+        for (const tag of target.tags) {
+          const pushed = await stream(tools.client, ["push", tag], outDir, env);
+          if (pushed.code !== 0) return buildFailed(pushed, say);
+        }
+      }
+      await finish([name], (performance.now() - started) / 1000, parseProgress(result.output));
+    }
+  }
+  const ok = !results.some((r) => r.overBudget) || budgetMode === "warn";
+  say("");
+  say(formatSummary(results, tools.mode === "buildx" ? `docker buildx bake (buildx ${tools.buildxVersion})` : `docker build fallback (${tools.client})`));
+  if (options.json) console.log(toJson(results, tools.mode, ok));
+  return ok ? ExitCode.ok : ExitCode.overBudget;
+}
+
+function variantOf(plan: BuildPlan, target: string) {
+  const planned = plan.targets.find((t) => t.name === target);
+  return plan.variants.find((v) => v.name === planned?.variant);
+}
+
+async function describe(name: string, target: ResolvedTarget, seconds: number, report: BuildReport, tools: DockerTools, env: Env, plan: BuildPlan): Promise<TargetResult> {
+  const variant = variantOf(plan, name);
+  const image = target.tags.length ? await inspectImage(tools, target.tags[0], env) : undefined;
+  const budget = { bytes: variant?.sizeBudgetBytes ?? Infinity, text: variant?.sizeBudget ?? "none" };
+  return {
+    target: name,
+    variant: variant?.name ?? "",
+    imageId: image?.id,
+    size: image?.size,
+    tags: target.tags,
+    seconds,
+    steps: { total: report.total, cached: report.cached, executed: report.executed },
+    budget,
+    overBudget: image !== undefined && image.size > budget.bytes,
+  };
+}
+
+/** Applies --set and --platform the way bake does, for the fallback path (buildx gets them as flags). */
+function applyOverrides(targets: Record<string, ResolvedTarget>, sets: string[], platform?: string): Record<string, ResolvedTarget> {
+  const out = structuredClone(targets);
+  for (const set of [...sets, ...(platform ? [`*.platform=${platform}`] : [])]) {
+    const match = /^([^.=]+)\.([a-z-]+)(?:\.([^=]+))?=(.*)$/.exec(set);
+    if (!match) fail({ kind: "usage", message: `--set ${set}: expected TARGET.KEY=VALUE (e.g. cpu.args.APP_UID=1001)` });
+    const [, pattern, key, sub, value] = match;
+    const names = pattern === "*" ? Object.keys(out) : [pattern];
+    for (const name of names) {
+      const target = out[name];
+      if (!target) fail({ kind: "usage", message: `--set ${set}: "${pattern}" is not one of the targets being built (${Object.keys(out).join(", ")})` });
+      if (key === "args" && sub) target.args[sub] = value;
+      else if (key === "labels" && sub) target.labels[sub] = value;
+      else if (key === "tags") target.tags = value.split(",");
+      else if (key === "platform") target.platforms = value.split(",");
+      else if (key === "target") target.target = value;
+      else if (key !== "network") fail({ kind: "usage", message: `--set ${set}: ${key} is not supported here`, hint: "args.K, labels.K, tags, platform and target are" });
+    }
+  }
+  return out;
+}
+
+/** Runs a docker command with its output passed through to stderr and kept for the report. */
+async function stream(client: string, args: string[], cwd: string, env: Env): Promise<{ code: number; output: string }> {
+  let output = "";
+  const child = execa(client, args, { cwd, env, reject: false, stdin: "ignore", all: true, buffer: false });
+  running = child;
+  child.all?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    process.stderr.write(chunk);
+  });
+  const result = await child;
+  running = undefined;
+  if (interrupted) throw new Interrupted();
+  return { code: result.exitCode ?? 1, output };
+}
+
+function buildFailed(result: { output: string }, say: (line: string) => void): number {
+  const report = parseProgress(result.output);
+  say("");
+  if (report.failed) say(`error: the build failed at ${describeFailure(report.failed)}`);
+  else if (/Cannot connect to the Docker daemon|connection refused|EOF\s*$/m.test(result.output)) say("error: the connection to the Docker daemon was lost during the build (did it stop or restart?)");
+  else say(`error: the build failed:\n${result.output.trim().split("\n").slice(-10).map((line) => `  | ${line}`).join("\n")}`);
+  return ExitCode.failed;
+}
+
+class Interrupted extends Error {}
+
+// Ctrl-C: pass it to docker (which cancels the build), leave no child behind, exit 130.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    interrupted = true;
+    process.stderr.write(`\ninterrupted (${signal}): stopping the build…\n`);
+    if (!running) process.exit(ExitCode.interrupted);
+    running.kill("SIGINT");
+    setTimeout(() => running?.kill("SIGKILL"), 10_000).unref();
+  });
+}
+
+await runCli(async (argv) => {
+  try {
+    return await main(argv);
+  } catch (error) {
+    if (error instanceof Interrupted) return ExitCode.interrupted;
+    throw error;
+  }
+}, process.argv.slice(2));

@@ -1,0 +1,42 @@
+import { existsSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
+import type { Problem } from "../../generator/errors.ts";
+import type { BuildPlan } from "../../generator/plan.ts";
+import { inspectImage, type DockerTools } from "./docker-cli.ts";
+
+/** The IOPaint checkout each target builds from must hold what the Dockerfile copies. */
+export function checkoutProblems(targets: Record<string, ResolvedTarget>, plan: BuildPlan, contextOf: (t: ResolvedTarget) => string): Problem[] {
+  const problems: Problem[] = [];
+  const hint = "point IOPAINT_SRC (or --source DIR) at an IOPaint checkout, or set source.path in config/iopaint.toml";
+  for (const context of new Set(Object.values(targets).map(contextOf))) {
+    if (!existsSync(context) || !statSync(context).isDirectory()) {
+      problems.push({ kind: "environment", message: `the IOPaint checkout ${context} does not exist or is not a directory`, hint });
+      continue;
+    }
+    const needed = [join(plan.dockerfile.frontend.dir, "package.json"), join(plan.dockerfile.frontend.dir, "package-lock.json"), plan.dockerfile.requirements, "setup.py"];
+    const missing = needed.filter((file) => !existsSync(join(context, file)));
+    if (missing.length) problems.push({ kind: "environment", message: `${context} is not an IOPaint checkout: it has no ${missing.join(", ")}`, hint });
+  }
+  return problems;
+}
+
+/** --offline: every base image must already be in the local image store, or the build would pull. */
+export async function offlineProblems(targets: Record<string, ResolvedTarget>, tools: DockerTools, env: Record<string, string | undefined>): Promise<Problem[]> {
+  const needs = new Map<string, string>();
+  for (const target of Object.values(targets)) {
+    if (target.args.NODE_IMAGE) needs.set(target.args.NODE_IMAGE, "frontend");
+    if (target.args.BASE_IMAGE) needs.set(target.args.BASE_IMAGE, "system, scripts");
+  }
+  const problems: Problem[] = [];
+  for (const [image, stages] of needs) {
+    if (!(await inspectImage(tools, image, env))) {
+      problems.push({
+        kind: "environment",
+        message: `--offline: stage ${stages} needs ${image}, which is not in the local image store`,
+        hint: `pull it while online (docker pull ${image}) or load it (docker load -i FILE), then build again`,
+      });
+    }
+  }
+  return problems;
+}
