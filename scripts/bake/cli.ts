@@ -164,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
   } else {
     for (const [name, target] of Object.entries(targets)) {
       const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull, network: options.offline ? "none" : undefined });
-      say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
+      say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")}${options.offline ? " --network none" : ""} … (${target.tags.join(", ")})`);
       const started = performance.now();
       const result = await stream(tools.client, argv, outDir, env);
       if (result.code !== 0) return buildFailed(result, say);

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { cp, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
+import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
+import { TestEngine } from "../helpers/engine.ts";
+
+/**
+ * `npm run bake` as users run it, on the fixture and the private engine (the fallback path:
+ * no buildx here). Each preflight failure is provoked for real.
+ */
+describe("npm run bake", { timeout: 20 * 60_000 }, () => {
+  let docker: TestEngine;
+  let out: string;
+  const fixture = join(REPO, "test/fixtures/app");
+
+  before(async () => {
+    docker = await TestEngine.start();
+    out = await docker.tempDir("iopaint-bake-");
+  });
+  after(async () => docker?.cleanup());
+
+  function bake(args: string[], env: Record<string, string> = {}) {
+    return execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "--config", FIXTURE_CONFIG, "--out", out, "--source", fixture, ...args], {
+      cwd: REPO,
+      reject: false,
+      env: { ...docker.engine.env, ...env },
+      all: true,
+    });
+  }
+
+  it("builds cpu and gpu and reports each image's ID, size and tags as docker inspects them", async () => {
+    const result = await bake(["all", "--version", "1.6.0", "--json"]);
+    assert.equal(result.exitCode, 0, result.all);
+    assert.match(result.stderr, /buildx is not installed: falling back to one BuildKit `docker build` per target/);
+    assert.match(result.stderr, /note: gpu build here, but running them on a GPU needs the NVIDIA Container Toolkit/);
+    const summary = JSON.parse(result.stdout);
+    assert.equal(summary.ok, true);
+    assert.deepEqual(summary.targets.map((t: { target: string }) => t.target), ["cpu", "gpu"]);
+    for (const target of summary.targets) {
+      assert.deepEqual(target.tags, [`iopaint-fixture:${target.target}-latest`, `iopaint-fixture:${target.target}-1.6.0`]);
+      const inspected = await docker.inspect<{ Id: string; Size: number; RepoTags: string[] }>(".", target.tags[1]);
+      assert.equal(target.imageId, inspected.Id);
+      assert.equal(target.size, inspected.Size);
+      assert.deepEqual([...inspected.RepoTags].sort(), [...target.tags].sort());
+      assert.equal(target.steps.total, target.steps.cached + target.steps.executed);
+      assert.match(result.stderr, new RegExp(`^${target.target}\\s+${inspected.Id.slice(7, 19)}\\s+\\d+(\\.\\d+)?MB / 600MB`, "m"));
+    }
+  });
+
+  it("--print shows the plan and builds nothing", async () => {
+    const result = await bake(["cpu", "--print", "--version", "printed-only"]);
+    assert.equal(result.exitCode, 0, result.all);
+    const printed = JSON.parse(result.stdout);
+    assert.deepEqual(printed.target.cpu.tags, ["iopaint-fixture:cpu-latest", "iopaint-fixture:cpu-printed-only"]);
+    assert.equal(printed.commands.cpu[1], "build");
+    const image = await docker.docker(["image", "inspect", "iopaint-fixture:cpu-printed-only"], { reject: false });
+    assert.notEqual(image.exitCode, 0, "no image was built");
+  });
+
+  it("--offline builds from local images with no network in RUN steps, and names a missing base image", async () => {
+    const offline = await bake(["cpu", "--offline"]);
+    assert.equal(offline.exitCode, 0, offline.all);
+    assert.match(offline.stderr, /--network none/);
+    const config = join(out, "missing-base.toml");
+    await writeFile(config, (await readFile(join(REPO, FIXTURE_CONFIG), "utf8")).replace('image = "iopaint-standin/node:18-bookworm"', 'image = "iopaint-standin/node:20-missing"'));
+    const missing = await bake(["cpu", "--offline", "--config", config]);
+    assert.equal(missing.exitCode, 3, missing.all);
+    assert.match(missing.stderr, /--offline: stage frontend needs iopaint-standin\/node:20-missing, which is not in the local image store\n {2}hint: pull it while online/);
+  });
+
+  it("scripts/build_docker.sh TARGET VERSION calls the runner with that version", async () => {
+    const result = await execa("scripts/build_docker.sh", ["cpu", "9.9.9", "--config", FIXTURE_CONFIG, "--out", out, "--source", fixture, "--print"], { cwd: REPO, reject: false, env: docker.engine.env, all: true });
+    assert.equal(result.exitCode, 0, result.all);
+    assert.deepEqual(JSON.parse(result.stdout).target.cpu.tags, ["iopaint-fixture:cpu-latest", "iopaint-fixture:cpu-9.9.9"]);
+  });
+
+  it("an unknown target is a usage error with a did-you-mean (exit 2)", async () => {
+    const result = await bake(["cpuu"]);
+    assert.equal(result.exitCode, 2, result.all);
+    assert.match(result.stderr, /error: unknown target or group "cpuu"\n {2}hint: did you mean "cpu"\?/);
+  });
+
+  it("a missing checkout is an environment error (exit 3) that says how to point at one", async () => {
+    const result = await bake(["cpu", "--source", "/nonexistent/IOPaint"]);
+    assert.equal(result.exitCode, 3, result.all);
+    assert.match(result.stderr, /the IOPaint checkout \/nonexistent\/IOPaint does not exist.*\n {2}hint: point IOPAINT_SRC \(or --source DIR\)/);
+  });
+
+  it("a docker client that does not exist is an environment error (exit 3)", async () => {
+    const result = await bake(["cpu"], { DOCKER_CLI: "/nonexistent/docker" });
+    assert.equal(result.exitCode, 3, result.all);
+    assert.match(result.stderr, /DOCKER_CLI=\/nonexistent\/docker is not a working docker client\n {2}hint: install Docker/);
+  });
+
+  it("a DOCKER_HOST that points nowhere is an environment error (exit 3) naming it", async () => {
+    const result = await bake(["cpu"], { DOCKER_HOST: "unix:///nonexistent/docker.sock" });
+    assert.equal(result.exitCode, 3, result.all);
+    assert.match(result.stderr, /cannot reach the Docker daemon at DOCKER_HOST=unix:\/\/\/nonexistent\/docker\.sock/);
+  });
+
+  it("a broken requirement fails the build (exit 1) naming the step and its last lines", async () => {
+    const broken = await docker.tempDir("iopaint-broken-");
+    await cp(fixture, broken, { recursive: true });
+    await writeFile(join(broken, "requirements.txt"), (await readFile(join(broken, "requirements.txt"), "utf8")) + "no-such-package==1.0\n");
+    const result = await bake(["cpu", "--source", broken]);
+    assert.equal(result.exitCode, 1, result.all);
+    assert.match(result.stderr, /error: the build failed at step \[builder \d+\/\d+\] RUN .*pip install/);
+    assert.match(result.stderr, /\| ERROR: No matching distribution found for no-such-package==1\.0/);
+  });
+
+  it("an image over its size budget fails (exit 4), or only warns with --budget warn", async () => {
+    const config = join(out, "small-budget.toml");
+    await writeFile(config, (await readFile(join(REPO, FIXTURE_CONFIG), "utf8")).replaceAll('size_budget = "600MB"', 'size_budget = "1MB"'));
+    const strict = await bake(["cpu", "--config", config]);
+    assert.equal(strict.exitCode, 4, strict.all);
+    assert.match(strict.stderr, /cpu: \d+(\.\d+)?MB is over its budget of 1MB \(variants\.cpu\.size_budget\)/);
+    const lenient = await bake(["cpu", "--config", config, "--budget", "warn"]);
+    assert.equal(lenient.exitCode, 0, lenient.all);
+    assert.match(lenient.stderr, /\/ 1MB OVER/);
+  });
+
+  it("Ctrl-C stops the build, leaves no docker process behind and exits 130", async () => {
+    const slow = await docker.tempDir("iopaint-sigint-");
+    await cp(fixture, slow, { recursive: true });
+    const child = bake(["cpu", "--source", slow, "--no-cache"]);
+    let seen = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the build never started:\n${seen}`)), 120_000);
+      child.stderr!.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (/\[builder \d+\/\d+\] RUN/.test(seen)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    child.kill("SIGINT");
+    const result = await child;
+    assert.equal(result.exitCode, 130, result.all);
+    assert.match(result.stderr, /interrupted \(SIGINT\): stopping the build/);
+    const left = await execa("pgrep", ["-f", slow], { reject: false });
+    assert.equal(String(left.stdout).trim(), "", "no process still builds the interrupted context");
+  });
+});
