@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { appendFile, cp, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
+import { parseProgress, type BuildReport } from "../../scripts/bake/progress.ts";
+import { REPO } from "../helpers/compile.ts";
+import { TestEngine } from "../helpers/engine.ts";
+
+/**
+ * Spec §6 and §9: which layers a change rebuilds, decided from BuildKit's own progress output
+ * (never from timing), on scratch copies of the fixture; the context the ignore rules send.
+ */
+describe("cache reuse and build context", { timeout: 20 * 60_000 }, () => {
+  let docker: TestEngine;
+  // BuildKit caches by content: each run's edits must differ from every earlier run's.
+  const nonce = `${Date.now()}-${process.pid}`;
+
+  before(async () => {
+    docker = await TestEngine.start();
+  });
+  after(async () => docker?.cleanup());
+
+  /** A scratch copy of the fixture with its own image name, built once in full. */
+  async function scratch(name: string) {
+    const source = await docker.tempDir(`iopaint-${name}-`);
+    await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
+    const image = `iopaint-scratch-${name}`;
+    const { dir, resolve } = await docker.generateFixture(source, { IOPAINT_IMAGE: image });
+    const build = async (target = "cpu"): Promise<BuildReport & { image: string; layers: string[] }> => {
+      const resolved: ResolvedTarget = resolve([target])[target];
+      const { output } = await docker.build(resolved, dir);
+      const layers = await docker.inspect<string[]>(".RootFS.Layers", resolved.tags[0]);
+      return { ...parseProgress(output), image: resolved.tags[0], layers };
+    };
+    const first = await build();
+    return { source, build, first, image };
+  }
+
+  const stepsOf = (report: BuildReport, stage: string) => report.steps.filter((s) => s.stage.startsWith(`${stage} `) && !s.name.startsWith("FROM "));
+  const executed = (report: BuildReport, stage: string) => stepsOf(report, stage).filter((s) => s.state !== "cached").map((s) => `${s.stage} ${s.name.slice(0, 60)}`);
+
+  it("nothing changed: every step is cached", async () => {
+    const { build } = await scratch("unchanged");
+    const again = await build();
+    assert.equal(again.executed, 0, `executed: ${again.steps.filter((s) => s.state === "done" && s.stage && !s.name.startsWith("FROM ")).map((s) => s.name).join(" | ")}`);
+    assert.ok(again.total >= 15);
+  });
+
+  it("a .py file changed: front end and dependencies cached; only the top (app) layer differs, under 1 MB", async () => {
+    const { source, build, first } = await scratch("python-change");
+    await appendFile(join(source, "iopaint/api.py"), `\n# a code change ${nonce}\n`);
+    const again = await build();
+    assert.deepEqual(executed(again, "frontend"), []);
+    assert.deepEqual(executed(again, "builder"), []);
+    assert.deepEqual(executed(again, "system"), []);
+    assert.ok(executed(again, "app").length > 0, "the app stage ran");
+    assert.equal(again.layers.length, first.layers.length);
+    const changed = again.layers.map((layer, i) => (layer === first.layers[i] ? -1 : i)).filter((i) => i >= 0);
+    assert.equal(changed.length, 1, `exactly one layer differs, not ${changed.length}`);
+    // Which layer that is: the history lists layer-making steps newest first; the app's COPY must be
+    // the one, and every step below it (the dependency tree) is reused as is.
+    const history = String((await docker.docker(["history", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", again.image])).stdout).trim().split("\n");
+    const app = history.find((line) => line.includes("COPY /opt/app/ /opt/venv/"));
+    assert.ok(app, history.join("\n"));
+    const appBytes = Number(app.split("\t")[0]);
+    assert.ok(appBytes > 0 && appBytes < 1_000_000, `the app layer is ${appBytes} bytes`);
+    const venvIndex = history.findIndex((line) => line.includes("COPY /opt/venv /opt/venv"));
+    const appIndex = history.indexOf(app);
+    assert.ok(appIndex < venvIndex, "the app layer sits above the dependency layer");
+  });
+
+  it("a file under web_app/src changed: the Python dependency steps are cached", async () => {
+    const { source, build } = await scratch("web-change");
+    await appendFile(join(source, "web_app/src/style.css"), `\n/* ${nonce} */\n`);
+    const again = await build();
+    assert.deepEqual(executed(again, "builder"), []);
+    assert.deepEqual(executed(again, "system"), []);
+    assert.ok(executed(again, "frontend").some((step) => step.includes("npm run build")), "the front end was rebuilt");
+    assert.ok(!executed(again, "frontend").some((step) => step.includes("npm ci")), "but its dependency install was not");
+  });
+
+  it("requirements.txt changed: every front-end step is cached", async () => {
+    const { source, build } = await scratch("requirements-change");
+    await appendFile(join(source, "requirements.txt"), `# ${nonce}\n`);
+    const again = await build();
+    assert.deepEqual(executed(again, "frontend"), []);
+    assert.ok(executed(again, "builder").some((step) => step.includes("requirements")), "the requirements install ran");
+    assert.ok(!executed(again, "builder").some((step) => step.includes("torch==")), "but the torch install stayed cached");
+  });
+
+  it("cpu and gpu share one front-end build", async () => {
+    const { source, build } = await scratch("shared-frontend");
+    await appendFile(join(source, "web_app/src/main.js"), `\n// ${nonce}\n`);
+    const cpu = await build("cpu");
+    const gpu = await build("gpu");
+    const runs = [cpu, gpu].flatMap((report) => executed(report, "frontend").filter((step) => step.includes("npm run build")));
+    assert.equal(runs.length, 1, `npm run build ran ${runs.length} times`);
+  });
+
+  it("the ignore rules keep ~100 MB of .git, node_modules, venv and build output out of the context (< 1 MB more)", async () => {
+    const { source, build, first } = await scratch("context");
+    const junk = Buffer.alloc(12_500_000, 7);
+    const padding = [".git/objects/pack/big.pack", "web_app/node_modules/pkg/big.js", "node_modules/x/big.js", "venv/lib/big.so", "iopaint/__pycache__/api.cpython-311.pyc", "dist/big.whl", "build/lib/big.py", "IOPaint.egg-info/SOURCES.txt", ".pytest_cache/v/big"];
+    for (const path of padding) {
+      await mkdir(join(source, path, ".."), { recursive: true });
+      await writeFile(join(source, path), junk);
+    }
+    const padded = await build();
+    assert.ok(first.contextBytes > 0, "BuildKit reported the context it sent");
+    const growth = padded.contextBytes - first.contextBytes;
+    assert.ok(growth < 1_000_000, `context grew by ${growth} bytes (from ${first.contextBytes})`);
+    assert.equal(padded.executed, 0, "and nothing was rebuilt because of the padding");
+  });
+});
