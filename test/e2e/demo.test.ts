@@ -13,7 +13,7 @@ describe("npm run demo", { timeout: 20 * 60_000 }, () => {
   });
 
   it("builds the example app's images, runs the cpu one and says where the UI answers", async () => {
-    const env = { ...process.env, IOPAINT_DEMO_PORT: "18190" };
+    const env: NodeJS.ProcessEnv = { ...process.env, IOPAINT_DEMO_PORT: "18190" };
     delete env.DOCKER_HOST;
     const result = await execa("npm", ["run", "-s", "demo"], { cwd: REPO, env, reject: false, all: true });
     assert.equal(result.exitCode, 0, result.all);
