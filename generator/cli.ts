@@ -1,19 +1,17 @@
-import { readFile } from "node:fs/promises";
-import { dirname, relative, resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import schema from "../config/schema.json" with { type: "json" };
 import { resolveBake } from "./bake/resolve.ts";
 import { compile, OUTPUT_FILES } from "./compile.ts";
 import { emitConfigTypes } from "./emit/config-types.ts";
-import { fail, formatProblem, ProblemsError, type Problem } from "./errors.ts";
+import { fail, formatProblem, type Problem } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 import { loadConfigFile } from "./load.ts";
+import { DEFAULT_CONFIG, headerName, readContainerScripts, REPO_ROOT } from "./repo.ts";
+import { runCli } from "./run-cli.ts";
 import { staleOutputs, writeOutputs } from "./write.ts";
 
-/** The repository root: every default path and every name in a generated header is relative to it. */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-export const DEFAULT_CONFIG = "config/iopaint.toml";
 const TYPES_FILE = "generator/config-types.ts";
 
 const HELP = `Usage: npm run <command> -- [options]
@@ -33,7 +31,7 @@ Options:
 Exit codes: ${ExitCode.ok} ok, ${ExitCode.failed} stale generated files, ${ExitCode.badInput} invalid config or usage,
             ${ExitCode.environment} unreadable config or unwritable output, ${ExitCode.internal} internal error.`;
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
@@ -53,11 +51,7 @@ async function main(argv: string[]): Promise<number> {
   const sourceName = headerName(configPath, outDir);
 
   const loaded = { ...(await loadConfigFile(configPath)), file: displayName };
-  const scripts = {
-    entrypoint: await readFile(resolve(REPO_ROOT, "docker/entrypoint.sh"), "utf8"),
-    healthcheck: await readFile(resolve(REPO_ROOT, "docker/healthcheck.sh"), "utf8"),
-  };
-  const { outputs, warnings } = compile(loaded, scripts, sourceName);
+  const { outputs, warnings } = compile(loaded, await readContainerScripts(), sourceName);
   printWarnings(warnings);
   // The config types follow the schema, not a config: only the main config's run refreshes them.
   if (isMainConfig) outputs[TYPES_FILE] = emitConfigTypes(schema, "config/schema.json");
@@ -93,32 +87,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The config's name in generated headers: stable wherever the repository or output directory lives. */
-function headerName(configPath: string, outDir: string): string {
-  for (const base of [outDir, REPO_ROOT]) {
-    if (configPath.startsWith(base + "/")) return relative(base, configPath).split("\\").join("/");
-  }
-  return configPath;
-}
-
 function printWarnings(warnings: Problem[]): void {
   for (const warning of warnings) console.error(`warning: ${formatProblem(warning)}`);
-}
-
-/** The edge where errors become output and exit codes; nothing below prints a stack trace. */
-export async function runCli(entry: (argv: string[]) => Promise<number>, argv: string[]): Promise<void> {
-  try {
-    process.exitCode = await entry(argv);
-  } catch (error) {
-    if (error instanceof ProblemsError) {
-      for (const problem of error.problems) console.error(`error: ${formatProblem(problem)}`);
-      if (error.problems.length > 1) console.error(`${error.problems.length} problems`);
-      process.exitCode = error.exitCode;
-    } else {
-      console.error(`internal error: ${(error as Error)?.stack ?? String(error)}\nThis is a bug in iopaint-images; please report it with the command you ran and the text above.`);
-      process.exitCode = ExitCode.internal;
-    }
-  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -19,10 +19,15 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
     const why = code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory, not a file" : code === "EACCES" ? "permission denied" : String(code);
     fail({ kind: "environment", message: `cannot read the config: ${why}`, location: { file }, hint: "pass an existing TOML file with --config FILE" });
   }
+  return parseConfigBytes(bytes, file);
+}
+
+/** Pure: a config file's bytes to the parsed config, or a problem (not UTF-8, not TOML). */
+export function parseConfigBytes(bytes: Uint8Array, file: string): LoadedConfig {
   return parseConfigText(decodeUtf8(bytes, file), file);
 }
 
-function decodeUtf8(bytes: Buffer, file: string): string {
+function decodeUtf8(bytes: Uint8Array, file: string): string {
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
@@ -45,10 +50,12 @@ function syntaxProblem(error: unknown, file: string): Error {
   if (typeof e.line !== "number") throw error;
   // @iarna/toml says "Unterminated string at row 2, col 7, pos 20:\n<excerpt>"; keep the first clause.
   const message = (e.message ?? "syntax error").split("\n")[0].replace(/ at row \d+, col \d+, pos \d+:?$/, "");
+  // @iarna/toml names a bad escape by its character code ("unknown escape character: 113").
+  const readable = message.replace(/^Unknown escape character: (\d+)$/, (_, code: string) => `Unknown escape \\${String.fromCodePoint(Number(code))} in a string`);
   return new ProblemsError([
     {
       kind: "syntax",
-      message: `invalid TOML: ${message.charAt(0).toLowerCase()}${message.slice(1)}`,
+      message: `invalid TOML: ${readable.charAt(0).toLowerCase()}${readable.slice(1)}`,
       location: { file, line: e.line + 1, column: (e.col ?? 0) + 1 },
       hint: "see https://toml.io for the syntax",
     },

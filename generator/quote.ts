@@ -40,3 +40,20 @@ export function shellQuoted(value: string): string {
 export function jsonString(value: string): string {
   return JSON.stringify(value);
 }
+
+/**
+ * A Dockerfile ARG or ENV value that BuildKit's word parser reads back as exactly `value`: bare
+ * when it holds only safe characters, else double-quoted with \\, " and $ escaped (so it is never
+ * expanded). A control character cannot be written on one instruction line; validation keeps them
+ * out, so meeting one here is a bug, and it stops the compile rather than split an instruction.
+ */
+export function dockerfileWord(value: string): string {
+  if (/[\u0000-\u001f\u007f]/.test(value)) throw new Error(`a Dockerfile value cannot hold control characters: ${JSON.stringify(value)}`);
+  if (value === "" || /^[A-Za-z0-9._/:@+,~%-]+$/.test(value)) return value;
+  return `"${value.replace(/[\\"$]/g, (ch) => `\\${ch}`)}"`;
+}
+
+/** Text for a `#` comment line in any generated file: line breaks and control characters become spaces. */
+export function commentText(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, " ");
+}

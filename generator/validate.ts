@@ -15,8 +15,11 @@ const validateSchema = ajv.compile(schema);
  */
 export function validateConfig(loaded: LoadedConfig): { config: Config; problems: [] } | { config?: undefined; problems: Problem[] } {
   const candidate = structuredClone(loaded.raw);
+  if (Object.keys(candidate).length === 0) {
+    return { problems: [{ kind: "schema", message: "the config is empty", location: { file: loaded.file }, hint: "start from config/iopaint.toml; every key is described in docs/config.md" }] };
+  }
   if (!validateSchema(candidate)) {
-    return { problems: dedupe(validateSchema.errors ?? []).map((error) => schemaProblem(error, loaded)) };
+    return { problems: relevant(validateSchema.errors ?? []).map((error) => schemaProblem(error, loaded)) };
   }
   const config = candidate as unknown as Config;
   const problems = referenceProblems(config).map((problem) => withPosition(problem, loaded));
@@ -32,8 +35,10 @@ export function withPosition(problem: Problem, loaded: LoadedConfig): Problem {
 
 function schemaProblem(error: ErrorObject, loaded: LoadedConfig): Problem {
   const path = error.instancePath.split("/").slice(1).map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"));
-  const parentSchema = error.parentSchema as { properties?: Record<string, unknown>; description?: string; examples?: unknown[] } | undefined;
+  const parentSchema = error.parentSchema as { properties?: Record<string, unknown>; title?: string; description?: string; examples?: unknown[] } | undefined;
   const here = path.join(".");
+  const example = parentSchema?.examples?.[0];
+  const forExample = example !== undefined ? `for example ${JSON.stringify(example)}` : undefined;
   const problem = ((): Problem => {
     switch (error.keyword) {
       case "additionalProperties": {
@@ -64,7 +69,8 @@ function schemaProblem(error: ErrorObject, loaded: LoadedConfig): Problem {
         };
       case "enum": {
         const allowed = (error.params.allowedValues as unknown[]).map(String);
-        const suggestion = typeof error.data === "string" ? closest(error.data, allowed) : undefined;
+        // With two or three choices the message lists them all; "gpu" → "did you mean cpu?" misleads.
+        const suggestion = typeof error.data === "string" && allowed.length > 3 ? closest(error.data, allowed) : undefined;
         return {
           kind: "schema",
           message: `${JSON.stringify(error.data)} is not allowed: expected one of ${allowed.map((v) => JSON.stringify(v)).join(", ")}`,
@@ -72,33 +78,85 @@ function schemaProblem(error: ErrorObject, loaded: LoadedConfig): Problem {
           hint: suggestion ? `did you mean "${suggestion}"?` : undefined,
         };
       }
-      case "type":
+      case "type": {
+        // TOML reads 3.10 as the number 3.1: a version must be quoted to stay what was written.
+        const key = path.at(-1) ?? "";
+        const quoted = example === undefined ? "" : /^\d+$/.test(key) ? `, e.g. ${JSON.stringify(example)}` : `: ${key} = ${JSON.stringify(example)}`;
+        const quote = error.params.type === "string" && typeof error.data !== "object" ? `put the value in quotes${quoted}` : undefined;
         return {
           kind: "schema",
           message: `expected ${error.params.type}, got ${describeType(error.data)} ${shorten(error.data)}`,
           location: { path: here },
+          hint: quote,
         };
+      }
       case "pattern": {
-        const what = parentSchema?.description ?? "the required format";
-        const example = parentSchema?.examples?.[0];
+        const what = parentSchema?.title ?? parentSchema?.description ?? "the required format";
         return {
           kind: "schema",
           message: `${shorten(error.data)} is not valid here: expected ${lowerFirst(what.replace(/\.$/, ""))}`,
           location: { path: here },
-          hint: example !== undefined ? `for example ${JSON.stringify(example)}` : undefined,
+          hint: forExample,
+        };
+      }
+      case "minimum":
+      case "maximum":
+        return {
+          kind: "schema",
+          message: `${shorten(error.data)} is too ${error.keyword === "minimum" ? "small" : "large"}: the ${error.keyword === "minimum" ? "smallest" : "largest"} allowed is ${error.params.limit}`,
+          location: { path: here },
+        };
+      case "minItems":
+      case "minProperties":
+        return {
+          kind: "schema",
+          message: `${here ? `[${here}]` : "the config"} is empty`,
+          location: { path: here },
+          hint:
+            here === "variants" ? "define at least one variant, e.g. [variants.cpu]"
+            : path[0] === "groups" ? "list at least one target, or remove the group"
+            : (parentSchema as { default?: unknown })?.default !== undefined ? "remove the key to use the default, or give at least one value"
+            : "give at least one value",
+        };
+      case "uniqueItems": {
+        const items = error.data as unknown[];
+        return {
+          kind: "schema",
+          message: `${JSON.stringify(items[error.params.j as number])} is listed twice`,
+          location: { path: here },
+          hint: "remove the second one",
         };
       }
       default:
         return { kind: "schema", message: `${shorten(error.data)} ${error.message ?? "is invalid"}`, location: { path: here } };
     }
   })();
-  return withPosition(problem, loaded);
+  return withPosition({ ...problem, hint: problem.hint ?? (here ? `see ${documentedKey(path)} in docs/config.md` : undefined) }, loaded);
 }
 
-/** ajv reports a failed $ref'd pattern once per path; keep one problem per path and keyword. */
-function dedupe(errors: ErrorObject[]): ErrorObject[] {
+/** "variants.gpu.platforms.0" → "variants.<name>.platforms", the key as docs/config.md lists it. */
+export function documentedKey(path: string[]): string {
+  const named = ["variants", "targets", "groups"].includes(path[0]) && path.length > 1 ? [path[0], "<name>", ...path.slice(2)] : path;
+  return named.filter((part) => !/^\d+$/.test(part)).join(".");
+}
+
+/**
+ * The errors worth a line each. ajv reports a failed $ref'd pattern once per path, a bad property
+ * name twice (its pattern, then propertyNames), and a misspelt key twice (the unknown key, then
+ * the missing one): keep one problem per mistake, the one that names the fix.
+ */
+function relevant(errors: ErrorObject[]): ErrorObject[] {
   const seen = new Set<string>();
+  const misspelt = new Set<string>();
+  for (const error of errors) {
+    if (error.keyword !== "additionalProperties") continue;
+    const known = Object.keys((error.parentSchema as { properties?: object })?.properties ?? {});
+    const meant = closest(String(error.params.additionalProperty), known);
+    if (meant) misspelt.add(`${error.instancePath}|${meant}`);
+  }
   return errors.filter((error) => {
+    if (error.propertyName !== undefined) return false;
+    if (error.keyword === "required" && misspelt.has(`${error.instancePath}|${error.params.missingProperty}`)) return false;
     const key = `${error.instancePath}|${error.keyword}|${JSON.stringify(error.params)}`;
     return seen.has(key) ? false : (seen.add(key), true);
   });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fail } from "./errors.ts";
 import type { Outputs } from "./compile.ts";
@@ -7,9 +7,52 @@ import type { Outputs } from "./compile.ts";
 /** Resolves an output path and refuses any that would land outside the output directory. */
 export function outputPath(outDir: string, file: string): string {
   const target = resolve(outDir, file);
-  const rel = relative(resolve(outDir), target);
-  if (rel.startsWith("..") || isAbsolute(rel)) fail({ kind: "usage", message: `refusing to write ${file}: it is outside ${outDir}` });
+  if (!isInside(resolve(outDir), target)) fail({ kind: "usage", message: `refusing to write ${file}: it is outside ${outDir}` });
   return target;
+}
+
+function isInside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
+}
+
+/**
+ * The output directory must be a directory (or not exist yet), and no symbolic link inside it may
+ * lead a generated file elsewhere: `docker -> /etc` would otherwise turn a generate into a write
+ * to /etc/Dockerfile.
+ */
+async function checkOutputDirectory(outDir: string, files: string[]): Promise<void> {
+  const info = await stat(outDir).catch((error: NodeJS.ErrnoException) => (error.code === "ENOENT" ? undefined : ioFailure(error, outDir)));
+  if (info && !info.isDirectory()) fail({ kind: "environment", message: `the output directory ${outDir} is a file`, hint: "pass a directory with --out DIR" });
+  if (!info) return;
+  const realOut = await realpath(outDir);
+  for (const file of files) {
+    const existing = await nearestExisting(dirname(outputPath(outDir, file)));
+    const real = await realpath(existing);
+    if (!isInside(realOut, real)) {
+      fail({ kind: "environment", message: `refusing to write ${file}: ${existing} is a link to ${real}, outside ${outDir}`, hint: "remove the link, or pass another --out DIR" });
+    }
+  }
+}
+
+async function nearestExisting(path: string): Promise<string> {
+  for (let current = path; ; current = dirname(current)) {
+    if (await stat(current).then(() => true, () => false)) return current;
+    if (dirname(current) === current) return current;
+  }
+}
+
+/** A file-system error as a problem the user can act on; the code names what went wrong. */
+function ioFailure(error: NodeJS.ErrnoException, path: string): never {
+  const why: Record<string, string> = {
+    ENOTDIR: "a file is in the way where a directory is expected",
+    EISDIR: "a directory is in the way where a generated file goes",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EROFS: "read-only file system",
+    ENOSPC: "no space left on the device",
+  };
+  fail({ kind: "environment", message: `cannot write ${error.path ?? path}: ${why[error.code ?? ""] ?? error.code ?? error.message}`, hint: "check the output directory (--out DIR): it must be a writable directory" });
 }
 
 /**
@@ -18,6 +61,7 @@ export function outputPath(outDir: string, file: string): string {
  * Returns the files that changed.
  */
 export async function writeOutputs(outDir: string, outputs: Outputs): Promise<string[]> {
+  await checkOutputDirectory(outDir, Object.keys(outputs));
   const changed: string[] = [];
   for (const [file, text] of Object.entries(outputs)) {
     if ((await readIfExists(outputPath(outDir, file))) !== text) changed.push(file);
@@ -35,7 +79,7 @@ export async function writeOutputs(outDir: string, outputs: Outputs): Promise<st
   } catch (error) {
     await Promise.all(staged.map(({ temp }) => rm(temp, { force: true })));
     const err = error as NodeJS.ErrnoException;
-    if (err.code) fail({ kind: "environment", message: `cannot write to ${outDir}: ${err.code} ${err.path ?? ""}`.trim(), hint: "check that the output directory is writable" });
+    if (err.code) ioFailure(err, outDir);
     throw error;
   }
   return changed;
@@ -55,7 +99,9 @@ async function readIfExists(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    const err = error as NodeJS.ErrnoException;
+    if (err.code === "ENOENT") return undefined;
+    if (err.code) ioFailure(err, file);
     throw error;
   }
 }

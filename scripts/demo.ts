@@ -4,7 +4,8 @@
 // reaches; when none answers and it runs as root, it starts this project's private engine in a
 // network namespace of its own (scripts/engine/), unless IOPAINT_DEMO_PRIVATE_ENGINE=0.
 import { execa } from "execa";
-import { REPO_ROOT, runCli } from "../generator/cli.ts";
+import { REPO_ROOT } from "../generator/repo.ts";
+import { runCli } from "../generator/run-cli.ts";
 import { fail } from "../generator/errors.ts";
 import { ExitCode } from "../generator/exit-codes.ts";
 import { daemonVersion, findDocker } from "./bake/docker-cli.ts";

@@ -37,7 +37,7 @@ const MAP_ATTRIBUTES = new Set(["args", "labels"]);
  * replaced, a target's own attributes win) and several blocks of one name merging in order.
  */
 export function resolveBake(text: string, requested: string[], env: Record<string, string | undefined>): ResolvedBake {
-  const [parsed, error] = hcl.parseToObject(text) as [BakeDocument | null, unknown];
+  const [parsed, error] = hcl.parseToObject(keepEscapes(text)) as [BakeDocument | null, unknown];
   if (!parsed) fail({ kind: "syntax", message: `docker-bake.hcl is not valid HCL${error && Object.keys(error).length ? `: ${JSON.stringify(error)}` : ""}`, hint: "regenerate it with `npm run generate`" });
   const scope = buildScope(parsed, env);
   const groups = Object.fromEntries(Object.entries(parsed.group ?? {}).map(([name, blocks]) => [name, blocks.flatMap((b) => (b.targets as string[]) ?? [])]));
@@ -94,8 +94,30 @@ export function resolveBake(text: string, requested: string[], env: Record<strin
   return { group, target };
 }
 
+/**
+ * hcl2-parser turns the escapes $${ and %%{ into plain ${ and %{ in its output, where they look
+ * like the interpolations this resolver then evaluates. Spelling each escape, and each lone $ or
+ * % (which could otherwise join the next one), as a reference to a variable holding "$" or "%"
+ * keeps a literal literal: the parser passes the reference through, and evaluation puts the
+ * character back without reading what follows it. Real interpolations are copied as they are.
+ */
+const LITERAL = { $: "__iopaint_literal_dollar", "%": "__iopaint_literal_percent" } as const;
+
+function keepEscapes(text: string): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if ((ch === "$" || ch === "%") && text[i + 1] === ch && text[i + 2] === "{") {
+      out += `\${${LITERAL[ch]}}{`;
+      i += 2;
+    } else if ((ch === "$" || ch === "%") && text[i + 1] !== "{") out += `\${${LITERAL[ch]}}`;
+    else out += ch;
+  }
+  return out;
+}
+
 function buildScope(parsed: BakeDocument, env: Record<string, string | undefined>): Scope {
-  const scope: Scope = { variables: {}, functions: { ...builtinFunctions } };
+  const scope: Scope = { variables: { [LITERAL.$]: "$", [LITERAL["%"]]: "%" }, functions: { ...builtinFunctions } };
   for (const [name, blocks] of Object.entries(parsed.variable ?? {})) {
     const fallback = blocks[blocks.length - 1]?.default as Value | undefined;
     const fromEnv = env[name];

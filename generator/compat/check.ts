@@ -18,21 +18,6 @@ export function checkCompatibility(config: Config, table: CompatTable): { errors
   const usesXformers = variants.some(([, v]) => v.xformers);
   const unlisted = (problem: Problem) => (config.compat.allow_unlisted_versions ? warnings : errors).push(problem);
 
-  for (const [name, variant] of variants) {
-    const path = `variants.${name}`;
-    if (variant.device === "cuda" && variant.torch_build !== "cuda") {
-      errors.push({ kind: "compat", message: `variant "${name}" runs on device cuda but installs the CPU build of torch`, location: { path: `${path}.torch_build` }, hint: `set torch_build = "cuda", or device = "cpu"` });
-    }
-    if (variant.device === "cpu" && variant.torch_build === "cuda") {
-      errors.push({ kind: "compat", message: `variant "${name}" installs the CUDA build of torch but runs on device cpu: gigabytes of CUDA libraries it never uses`, location: { path: `${path}.torch_build` }, hint: `set torch_build = "cpu", or device = "cuda"` });
-    }
-    if (variant.xformers && variant.torch_build !== "cuda") {
-      errors.push({ kind: "compat", message: `variant "${name}" asks for xformers, which is published only for CUDA builds`, location: { path: `${path}.xformers` }, hint: `set xformers = false, or torch_build = "cuda"` });
-    }
-    errors.push(...baseImageProblems(name, variant.base_image, variant.torch_build, config, table));
-  }
-  errors.push(...nodeImageProblems(config.frontend.image));
-
   const torch = table.torch[versions.torch];
   if (!torch) {
     unlisted({
@@ -97,6 +82,22 @@ export function checkCompatibility(config: Config, table: CompatTable): { errors
       }
     }
   }
+  // Per-variant checks come after the versions: a wrong version is the cause, a base image that
+  // does not fit it the consequence, and the first line a user reads should name the cause.
+  for (const [name, variant] of variants) {
+    const path = `variants.${name}`;
+    if (variant.device === "cuda" && variant.torch_build !== "cuda") {
+      errors.push({ kind: "compat", message: `variant "${name}" runs on device cuda but installs the CPU build of torch`, location: { path: `${path}.torch_build` }, hint: `set torch_build = "cuda", or device = "cpu"` });
+    }
+    if (variant.device === "cpu" && variant.torch_build === "cuda") {
+      errors.push({ kind: "compat", message: `variant "${name}" installs the CUDA build of torch but runs on device cpu: gigabytes of CUDA libraries it never uses`, location: { path: `${path}.torch_build` }, hint: `set torch_build = "cpu", or device = "cuda"` });
+    }
+    if (variant.xformers && variant.torch_build !== "cuda") {
+      errors.push({ kind: "compat", message: `variant "${name}" asks for xformers, which is published only for CUDA builds`, location: { path: `${path}.xformers` }, hint: `set xformers = false, or torch_build = "cuda"` });
+    }
+    errors.push(...baseImageProblems(name, variant.base_image, variant.torch_build, config, table));
+  }
+  errors.push(...nodeImageProblems(config.frontend.image));
   return { errors, warnings };
 }
 
@@ -104,15 +105,20 @@ function baseImageProblems(name: string, image: string, build: "cpu" | "cuda", c
   const { repository, tag } = splitImage(image);
   const path = `variants.${name}.base_image`;
   const problems: Problem[] = [];
-  if (build === "cuda") {
+  // Only a CUDA image's tag says its CUDA version (nvidia/cuda:11.8.0-…); python:3.10's does not.
+  const isCudaImage = /cuda/.test(repository.split("/").pop() ?? "");
+  const torchHasBuild = table.torch[config.versions.torch]?.cuda.includes(config.versions.cuda) ?? true;
+  if (build === "cuda" && torchHasBuild) {
     const cuda = table.cuda[config.versions.cuda];
-    const tagVersion = /^(\d+\.\d+)/.exec(tag)?.[1];
+    const tagVersion = isCudaImage ? /^(\d+\.\d+)/.exec(tag)?.[1] : undefined;
     if (cuda && tagVersion !== cuda.version) {
       problems.push({
         kind: "compat",
         message: tagVersion
           ? `base image ${image} ships CUDA ${tagVersion}, but torch's ${config.versions.cuda} build needs CUDA ${cuda.version}`
-          : `cannot tell the CUDA version of base image ${image}: its tag should start with it (as nvidia/cuda tags do)`,
+          : isCudaImage
+            ? `cannot tell the CUDA version of base image ${image}: its tag should start with it (as nvidia/cuda tags do)`
+            : `base image ${image} has no CUDA runtime, which torch's ${config.versions.cuda} build needs (CUDA ${cuda.version})`,
         location: { path },
         hint: `use base_image = "${cuda.runtimeImage}"`,
       });

@@ -1,5 +1,5 @@
 import { DOCKERFILE, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
-import { hclKey, hclString } from "../quote.ts";
+import { commentText, hclKey, hclString } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
 /**
@@ -105,5 +105,5 @@ function hclMap(values: Record<string, string>): string {
 }
 
 function comment(lines: string[]): string {
-  return lines.map((line) => `# ${line}\n`).join("");
+  return lines.map((line) => `# ${commentText(line)}\n`).join("");
 }

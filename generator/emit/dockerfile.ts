@@ -1,5 +1,5 @@
 import type { BuildPlan } from "../plan.ts";
-import { jsonString, shellQuoted } from "../quote.ts";
+import { dockerfileWord, jsonString, shellQuoted } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
 /** The hand-written scripts that the Dockerfile carries (the build context is the IOPaint checkout, not this repo). */
@@ -22,10 +22,7 @@ const PIP_CACHE = "--mount=type=cache,id=iopaint-pip,target=/root/.cache/pip,sha
  */
 export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): string {
   const { frontend, runtime, requirements, argDefaults } = plan.dockerfile;
-  const arg = (name: string) => {
-    const value = argDefaults[name] ?? "";
-    return `ARG ${name}=${/^[^\s"'\\$]+$/.test(value) || value === "" ? value : jsonString(value)}`;
-  };
+  const arg = (name: string) => `ARG ${name}=${dockerfileWord(argDefaults[name] ?? "")}`;
   const webDir = `${SRC}/${frontend.dir}`;
   const { user } = runtime;
   const health = runtime.healthcheck;
@@ -181,6 +178,6 @@ function serviceEnvironment(plan: BuildPlan, deviceArg: string): string[] {
   return [
     deviceArg,
     `ENV PATH=${VENV}/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \\`,
-    `    ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")} DEVICE=$DEVICE`,
+    `    ${Object.entries(env).map(([k, v]) => `${k}=${dockerfileWord(v)}`).join(" ")} DEVICE=$DEVICE`,
   ];
 }

@@ -1,13 +1,13 @@
-import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { execa, type ResultPromise } from "execa";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
-import { DEFAULT_CONFIG, REPO_ROOT, runCli } from "../../generator/cli.ts";
 import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
 import { fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { loadConfigFile } from "../../generator/load.ts";
+import { DEFAULT_CONFIG, headerName, readContainerScripts, REPO_ROOT } from "../../generator/repo.ts";
+import { runCli } from "../../generator/run-cli.ts";
 import type { BuildPlan } from "../../generator/plan.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { dockerBuildArgs } from "./docker-build.ts";
@@ -97,8 +97,7 @@ async function main(argv: string[]): Promise<number> {
   const configPath = resolve(options.config ?? join(REPO_ROOT, DEFAULT_CONFIG));
   const outDir = resolve(options.out ?? REPO_ROOT);
   const loaded = { ...(await loadConfigFile(configPath)), file: options.config ?? DEFAULT_CONFIG };
-  const scripts = { entrypoint: await readFile(join(REPO_ROOT, "docker/entrypoint.sh"), "utf8"), healthcheck: await readFile(join(REPO_ROOT, "docker/healthcheck.sh"), "utf8") };
-  const { plan, outputs, warnings } = compile(loaded, scripts, configPath.startsWith(outDir + "/") ? configPath.slice(outDir.length + 1) : loaded.file);
+  const { plan, outputs, warnings } = compile(loaded, await readContainerScripts(), headerName(configPath, outDir));
   for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
   const stale = await staleOutputs(outDir, outputs);
   if (stale.length) {
