@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import schema from "../config/schema.json" with { type: "json" };
 import { resolveBake } from "./bake/resolve.ts";
 import { compile, OUTPUT_FILES } from "./compile.ts";
+import { emitConfigDocs } from "./emit/config-docs.ts";
 import { emitConfigTypes } from "./emit/config-types.ts";
 import { fail, formatProblem, type Problem } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
@@ -13,6 +14,7 @@ import { runCli } from "./run-cli.ts";
 import { staleOutputs, writeOutputs } from "./write.ts";
 
 const TYPES_FILE = "generator/config-types.ts";
+const DOCS_FILE = "docs/config.md";
 
 const HELP = `Usage: npm run <command> -- [options]
 
@@ -53,8 +55,11 @@ export async function main(argv: string[]): Promise<number> {
   const loaded = { ...(await loadConfigFile(configPath)), file: displayName };
   const { outputs, warnings } = compile(loaded, await readContainerScripts(), sourceName);
   printWarnings(warnings);
-  // The config types follow the schema, not a config: only the main config's run refreshes them.
-  if (isMainConfig) outputs[TYPES_FILE] = emitConfigTypes(schema, "config/schema.json");
+  // The config types and reference follow the schema, not a config: only the main config's run refreshes them.
+  if (isMainConfig) {
+    outputs[TYPES_FILE] = emitConfigTypes(schema, "config/schema.json");
+    outputs[DOCS_FILE] = emitConfigDocs(schema, "config/schema.json");
+  }
 
   switch (command) {
     case "validate":

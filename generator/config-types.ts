@@ -87,10 +87,13 @@ export interface Config {
     healthcheck: {
       /** Route that answers once the model is loaded. */
       path: string;
+      /** Time between checks. */
       interval: string;
+      /** How long one check may take. */
       timeout: string;
       /** Grace time for the first model download and load. */
       start_period: string;
+      /** Failures in a row before the container is unhealthy. */
       retries: number;
     };
   };

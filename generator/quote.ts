@@ -57,3 +57,8 @@ export function dockerfileWord(value: string): string {
 export function commentText(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, " ");
 }
+
+/** Text for one Markdown table cell: pipes escaped, line breaks as spaces. */
+export function markdownCell(text: string): string {
+  return commentText(text).replace(/\|/g, "\\|");
+}

@@ -5,7 +5,12 @@ import { generatedHeader } from "./header.ts";
  * from the schema that ajv enforces. Types describe the config after validation: a property with
  * a schema default is required, because ajv fills it in.
  */
-type Schema = {
+export type Schema = {
+  title?: string;
+  pattern?: string;
+  examples?: unknown[];
+  minimum?: number;
+  maximum?: number;
   $ref?: string;
   type?: string;
   enum?: unknown[];
