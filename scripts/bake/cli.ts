@@ -180,6 +180,9 @@ async function main(argv: string[]): Promise<number> {
   say("");
   say(formatSummary(results, tools.mode === "buildx" ? `docker buildx bake (buildx ${tools.buildxVersion})` : `docker build fallback (${tools.client})`));
   if (options.json) console.log(toJson(results, tools.mode, ok));
+  if (results.some((r) => r.overBudget)) {
+    say(ok ? "warning: over budget, accepted because of --budget warn" : "error: an image is over its size budget\n  hint: make the image smaller, raise size_budget in the config, or pass --budget warn to accept it this once");
+  }
   return ok ? ExitCode.ok : ExitCode.overBudget;
 }
 
@@ -245,7 +248,11 @@ async function stream(client: string, args: string[], cwd: string, env: Env): Pr
 function buildFailed(result: { output: string }, say: (line: string) => void): number {
   const report = parseProgress(result.output);
   say("");
-  if (report.failed) say(`error: the build failed at ${describeFailure(report.failed)}`);
+  if (report.failed) {
+    say(`error: the build failed at ${describeFailure(report.failed)}`);
+    const image = /^\[internal\] load metadata for (\S+)/.exec(report.failed.name)?.[1];
+    if (image) say(`  hint: the builder could not look up the base image ${image}: check the network and registry login, or, without a network, docker load it and build with --offline`);
+  }
   else if (/Cannot connect to the Docker daemon|connection refused|EOF\s*$/m.test(result.output)) say("error: the connection to the Docker daemon was lost during the build (did it stop or restart?)");
   else say(`error: the build failed:\n${result.output.trim().split("\n").slice(-10).map((line) => `  | ${line}`).join("\n")}`);
   return ExitCode.failed;

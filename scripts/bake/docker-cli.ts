@@ -95,7 +95,8 @@ export async function daemonVersion(tools: DockerTools, env: Env): Promise<strin
   const why = String(result.stderr).split("\n").find((line) => line.trim()) ?? (result.timedOut ? "no answer within 20 s" : "no answer");
   fail({
     kind: "environment",
-    message: `cannot reach the Docker daemon at ${where}: ${why.replace(/^(error during connect|Cannot connect to the Docker daemon)[^:]*: ?/i, "")}`,
+    // The client's own words repeat the address we already name; keep only the reason.
+    message: `cannot reach the Docker daemon at ${where}: ${/^Cannot connect to the Docker daemon/i.test(why) ? "nothing answers there" : why.replace(/^error during connect: ?/i, "")}`,
     hint: "start Docker (systemctl start docker) or fix DOCKER_HOST; for this project's private engine: eval \"$(npm run -s engine -- env)\"",
   });
 }

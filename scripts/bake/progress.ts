@@ -87,5 +87,5 @@ function toBytes(value: number, unit: string): number {
 /** "[builder 7/9] RUN pip install …" and its last lines, for a failure message. */
 export function describeFailure(step: BuildStep, lines = 15): string {
   const output = step.output.filter((line) => line.trim()).slice(-lines);
-  return `step [${step.stage}] ${step.name}\n${output.map((line) => `  | ${line}`).join("\n")}`;
+  return `step ${step.stage ? `[${step.stage}] ` : ""}${step.name}\n${output.map((line) => `  | ${line}`).join("\n")}`;
 }
