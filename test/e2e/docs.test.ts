@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { execa } from "execa";
+import { REPO } from "../helpers/compile.ts";
+import { TestEngine } from "../helpers/engine.ts";
+
+/**
+ * Every shell block in README.md and docs/ says whether it runs here: `<!-- runnable -->` blocks
+ * are run, as written, from the repository root with the private engine as DOCKER_HOST;
+ * `<!-- not run here: why -->` blocks name what they need that this machine lacks.
+ */
+interface ShellBlock {
+  file: string;
+  line: number;
+  marker: string;
+  script: string;
+}
+
+const DOCS = ["README.md", ...readdirSync(join(REPO, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const SHELL_FENCE = /^```(sh|bash|shell|console)\s*$/;
+
+function shellBlocks(file: string): ShellBlock[] {
+  const lines = readFileSync(join(REPO, file), "utf8").split("\n");
+  const blocks: ShellBlock[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (!SHELL_FENCE.test(lines[i])) continue;
+    const end = lines.indexOf("```", i + 1);
+    const marker = lines[i - 1]?.trim() ?? "";
+    blocks.push({ file, line: i + 1, marker, script: lines.slice(i + 1, end).join("\n") });
+    i = end;
+  }
+  return blocks;
+}
+
+const blocks = DOCS.flatMap(shellBlocks);
+
+describe("the commands in README.md and docs/", { timeout: 20 * 60_000 }, () => {
+  let env: Record<string, string>;
+  before(async () => {
+    env = (await TestEngine.start()).engine.env;
+  });
+
+  it("every shell block is marked runnable, or says why it is not run here", () => {
+    const unmarked = blocks.filter((b) => !/^<!-- (runnable|not run here: .+) -->$/.test(b.marker)).map((b) => `${b.file}:${b.line}`);
+    assert.deepEqual(unmarked, []);
+    assert.ok(blocks.some((b) => b.marker === "<!-- runnable -->"));
+  });
+
+  for (const block of blocks.filter((b) => b.marker === "<!-- runnable -->")) {
+    it(`${block.file}:${block.line} runs: ${block.script.split("\n")[0].slice(0, 60)}`, async () => {
+      const result = await execa("bash", ["-euo", "pipefail", "-c", block.script], { cwd: REPO, env: { ...env, CI: "true" }, reject: false, all: true, timeout: 15 * 60_000 });
+      assert.equal(result.exitCode, 0, `${block.file}:${block.line} failed:\n${result.all}`);
+    });
+  }
+});
