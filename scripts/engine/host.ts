@@ -4,21 +4,17 @@
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
+import { ProblemsError } from "../../generator/errors.ts";
 
-/** A problem with the machine (not a bug): the CLI prints it on one line and exits with 3. */
-export class EngineEnvironmentError extends Error {
-  readonly hint: string;
-  readonly details: string | undefined;
+/**
+ * A problem with the machine (not a bug): an environment problem like any other, so every
+ * command's edge (generator/run-cli.ts) prints it with its hint and exits with 3. The details
+ * (a log tail) follow the message.
+ */
+export class EngineEnvironmentError extends ProblemsError {
   constructor(message: string, hint: string, details?: string) {
-    super(details ? `${message}\n${details}` : message);
+    super([{ kind: "environment", message: details ? `${message}\n${details}` : message, hint }]);
     this.name = "EngineEnvironmentError";
-    this.hint = hint;
-    this.details = details;
-  }
-  /** What failed and how to fix it, on one line. */
-  get summary(): string {
-    const first = this.message.split("\n")[0] ?? this.message;
-    return `${first} — ${this.hint}`;
   }
 }
 
