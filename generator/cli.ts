@@ -2,7 +2,6 @@ import { relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import schema from "../config/schema.json" with { type: "json" };
-import { resolveBake } from "./bake/resolve.ts";
 import { compile, OUTPUT_FILES } from "./compile.ts";
 import { emitConfigDocs } from "./emit/config-docs.ts";
 import { emitConfigTypes } from "./emit/config-types.ts";
@@ -84,6 +83,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "print": {
       const bakeText = outputs[OUTPUT_FILES.bake];
+      // hcl2-parser takes ~0.4 s to load: only print needs it, so generate and check stay fast.
+      const { resolveBake } = await import("./bake/resolve.ts");
       console.log(JSON.stringify(resolveBake(bakeText, rest, process.env), null, 2));
       return ExitCode.ok;
     }

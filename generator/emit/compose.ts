@@ -5,40 +5,65 @@ import { generatedHeader } from "./header.ts";
 
 /**
  * docker/compose.yaml: one service per runtime target, each in a profile of its own name
- * (`docker compose --profile cpu up`). Same ports, volumes and variables as the images' defaults,
- * so existing compose habits keep working. GPU services reserve NVIDIA devices.
+ * (`docker compose --profile cpu up`). Same port, volumes and environment variables as the
+ * images' defaults, so the habits of `docker run` users carry over. GPU services reserve NVIDIA
+ * devices.
+ *
+ * It stays inside what Compose v1.28+ and v2 both accept (Debian's docker-compose 1.29 validates
+ * it in the tests): no top-level `name` (v1 rejects it), so the volumes carry fixed names of their
+ * own instead and keep their data whatever the project is called. There is no `build:` section:
+ * the images come from docker-bake.hcl (the one build contract), and Compose resolves a relative
+ * `dockerfile` against the context, which is the IOPaint checkout, not this repository.
  */
 export function emitCompose(plan: BuildPlan): string {
   const runtimeTargets = plan.targets.filter((t) => t.stage === "runtime");
-  const volumeName = (path: string) => `iopaint-${path.split("/").filter(Boolean).pop()}`;
   const volumes = plan.dockerfile.runtime.volumes;
   const lines = [
-    "# Build the images first (npm run bake -- all, or docker buildx bake all), then:",
-    `#   docker compose -f docker/compose.yaml --profile ${runtimeTargets[0]?.name ?? "cpu"} up`,
-    "name: iopaint",
+    "# Build the images first (npm run bake -- all, or docker buildx bake all), then from the repository root:",
+    `#   docker compose -f docker/compose.yaml -p iopaint --profile ${runtimeTargets[0]?.name ?? "cpu"} up -d`,
+    "# Settings, all optional: MODEL, DEVICE, PORT (inside the container), IOPAINT_ARGS (extra flags),",
+    "# IOPAINT_PORT (on the host), IOPAINT_IMAGE, IOPAINT_VERSION (which image), and",
+    `# ${volumes.map(volumeVariable).join(", ")} (a volume name, or an absolute host path to bind-mount).`,
     "services:",
-    ...runtimeTargets.flatMap((target) => service(target, plan, volumeName)),
+    ...runtimeTargets.flatMap((target) => service(target, plan)),
     "volumes:",
-    ...volumes.map((path) => `  ${volumeName(path)}: {}`),
+    ...volumes.flatMap((path) => [`  ${volumeName(path)}:`, `    name: ${jsonString(volumeName(path))}`]),
   ];
   return `${generatedHeader("#", plan.configFile, "npm run generate")}${lines.join("\n")}\n`;
 }
 
-function service(target: PlannedTarget, plan: BuildPlan, volumeName: (path: string) => string): string[] {
+/** "/app/models" → "iopaint-models": the named volume that holds it by default. */
+function volumeName(path: string): string {
+  return `iopaint-${lastSegment(path)}`;
+}
+
+/** "/app/models" → "IOPAINT_MODELS": where a user puts a host path to bind-mount instead. */
+function volumeVariable(path: string): string {
+  return `IOPAINT_${lastSegment(path).toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+}
+
+function lastSegment(path: string): string {
+  return path.split("/").filter(Boolean).pop() ?? "data";
+}
+
+function service(target: PlannedTarget, plan: BuildPlan): string[] {
   const variant = plan.variants.find((v) => v.name === target.variant)!;
   const { env, port, volumes } = plan.dockerfile.runtime;
+  // The container port follows PORT, as the entrypoint does, so `PORT=9000` alone moves both ends.
+  const containerPort = `\${PORT:-${port}}`;
   const lines = [
     `  ${target.name}:`,
     `    image: ${jsonString(`\${${VARIABLES.image}:-${defaultOf(plan, VARIABLES.image)}}:${target.name}-\${${VARIABLES.version}:-latest}`)}`,
     `    profiles: [${jsonString(target.name)}]`,
     `    ports:`,
-    `      - ${jsonString(`\${IOPAINT_PORT:-${port}}:${port}`)}`,
+    `      - ${jsonString(`\${IOPAINT_PORT:-${port}}:${containerPort}`)}`,
     `    environment:`,
     `      MODEL: ${jsonString(`\${MODEL:-${env.MODEL}}`)}`,
     `      DEVICE: ${jsonString(`\${DEVICE:-${variant.device}}`)}`,
+    `      PORT: ${jsonString(containerPort)}`,
     `      IOPAINT_ARGS: ${jsonString("${IOPAINT_ARGS:-}")}`,
     `    volumes:`,
-    ...volumes.map((path) => `      - ${jsonString(`${volumeName(path)}:${path}`)}`),
+    ...volumes.map((path) => `      - ${jsonString(`\${${volumeVariable(path)}:-${volumeName(path)}}:${path}`)}`),
     `    stop_grace_period: ${plan.dockerfile.runtime.stopGracePeriod}`,
     `    restart: unless-stopped`,
   ];

@@ -33,7 +33,7 @@ Options:
   --set T.K=V          override a target attribute, as buildx bake --set (repeatable)
   --progress MODE      plain (default: the summary counts cached steps from it), tty, auto
   --print, --dry-run   show the resolved targets and build nothing
-  --offline            build only from local images and cache: no pulls, no network in RUN steps
+  --offline            build only from local images and cache: no pulls; a missing base image is named first
   --json               summary as JSON on stdout; everything else goes to stderr
   --budget fail|warn   an image over its size_budget fails the run (default) or only warns
   --engine auto|buildx|docker-build   force a build path (default: auto)
@@ -155,15 +155,14 @@ async function main(argv: string[]): Promise<number> {
     if (options.load) args.push("--load");
     for (const set of options.set ?? []) args.push("--set", set);
     if (options.platform) args.push("--set", `*.platform=${options.platform}`);
-    if (options.offline) args.push("--set", "*.network=none");
     const started = performance.now();
     const result = await stream(tools.client, args, outDir, env);
     if (result.code !== 0) return buildFailed(result, say);
     await finish(Object.keys(targets), (performance.now() - started) / 1000, parseProgress(result.output));
   } else {
     for (const [name, target] of Object.entries(targets)) {
-      const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull, network: options.offline ? "none" : undefined });
-      say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")}${options.offline ? " --network none" : ""} … (${target.tags.join(", ")})`);
+      const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull, });
+      say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
       const started = performance.now();
       const result = await stream(tools.client, argv, outDir, env);
       if (result.code !== 0) return buildFailed(result, say);

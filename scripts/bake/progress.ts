@@ -26,7 +26,8 @@ export interface BuildReport {
   contextBytes: number;
 }
 
-const STEP = /^#(\d+) (\[(?:([^\]]+?) (\d+\/\d+)|internal)\] ?(.*)|.*)$/;
+// "[builder 7/9] RUN …", "[2/5] RUN …" (a stage without a name) or "[internal] load …".
+const STEP = /^#(\d+) (\[(?:(?:([^\]]+?) )?(\d+\/\d+)|internal)\] ?(.*)|.*)$/;
 
 export function parseProgress(text: string): BuildReport {
   const steps = new Map<number, BuildStep>();
@@ -40,7 +41,7 @@ export function parseProgress(text: string): BuildReport {
     let step = steps.get(id);
     if (!step && header?.[2]?.startsWith("[")) {
       const internal = header[2].startsWith("[internal]");
-      step = { id, stage: internal ? "" : `${header[3]} ${header[4]}`, name: internal ? header[2] : header[5], state: "running", output: [] };
+      step = { id, stage: internal ? "" : [header[3], header[4]].filter(Boolean).join(" "), name: internal ? header[2] : header[5], state: "running", output: [] };
       steps.set(id, step);
       continue;
     }

@@ -24,4 +24,10 @@ describe("BuildKit progress", () => {
     assert.match(message, /\| ERROR: No matching distribution found for nonexistent-package==1\.0/);
     assert.ok(report.executed >= 1);
   });
+
+  it("reads steps of a Dockerfile stage without a name ([2/5] RUN …)", () => {
+    const report = parseProgress("#5 [1/3] FROM base\n#5 DONE 0.0s\n#6 [2/3] RUN echo hi\n#6 DONE 0.1s\n#7 [internal] load build context\n#7 DONE 0.0s\n");
+    assert.deepEqual(report.steps.map((s) => [s.stage, s.name, s.state]), [["1/3", "FROM base", "done"], ["2/3", "RUN echo hi", "done"], ["", "[internal] load build context", "done"]]);
+    assert.equal(report.executed, 1);
+  });
 });

@@ -1,0 +1,188 @@
+/**
+ * The bench's one handle on the engine: runs the Docker 20.10 client with BuildKit, times builds
+ * with performance.now(), reads what they did from BuildKit's plain progress output, measures
+ * layers, and removes the images it tagged. Every command stops when the run is interrupted.
+ */
+import { execa } from "execa";
+import type { Engine } from "../engine/private-engine.ts";
+import { describeFailure, parseProgress, type BuildReport } from "../bake/progress.ts";
+import type { BuildSample } from "./figures.ts";
+import { layerSizesFromSave, TarScanner } from "./tar-scan.ts";
+
+export type Log = (line: string) => void;
+
+/** A build step failed: the runner's exit code 1, with the step and its last lines. */
+export class BuildFailed extends Error {
+  constructor(label: string, readonly detail: string) {
+    super(`${label}: the build failed at ${detail}`);
+    this.name = "BuildFailed";
+  }
+}
+
+export class Interrupted extends Error {
+  constructor() {
+    super("interrupted");
+    this.name = "Interrupted";
+  }
+}
+
+export interface BuildOutcome {
+  seconds: number;
+  output: string;
+  report: BuildReport;
+}
+
+export class BenchDocker {
+  private readonly tagged = new Set<string>();
+  /** Layer sizes by diff ID: a layer's content, and so its size, never changes. */
+  private readonly layerBytes = new Map<string, number>();
+
+  constructor(
+    readonly engine: Engine,
+    private readonly signal: AbortSignal,
+    private readonly verbose = false,
+  ) {}
+
+  async run(args: string[], options: { cwd?: string; input?: string } = {}): Promise<{ exitCode: number; stdout: string; all: string }> {
+    this.checkInterrupted();
+    const result = await execa(this.engine.client, args, {
+      env: this.engine.env,
+      cwd: options.cwd,
+      reject: false,
+      all: true,
+      cancelSignal: this.signal,
+      ...(options.input !== undefined ? { input: options.input } : { stdin: "ignore" as const }),
+    });
+    this.checkInterrupted();
+    return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout ?? ""), all: String(result.all ?? "") };
+  }
+
+  /** `docker <argv>` (a build), timed from start to exit; throws BuildFailed with the failing step. */
+  async build(label: string, argv: string[], cwd: string, input?: string): Promise<BuildOutcome> {
+    this.checkInterrupted();
+    for (let i = 0; i < argv.length - 1; i++) if (argv[i] === "--tag") this.tagged.add(argv[i + 1]);
+    const previous = await this.imageIds(argv);
+    let output = "";
+    const started = performance.now();
+    const child = execa(this.engine.client, argv, {
+      env: this.engine.env,
+      cwd,
+      reject: false,
+      all: true,
+      buffer: false,
+      cancelSignal: this.signal,
+      ...(input !== undefined ? { input } : { stdin: "ignore" as const }),
+    });
+    child.all?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      if (this.verbose) process.stderr.write(chunk);
+    });
+    const result = await child;
+    const seconds = (performance.now() - started) / 1000;
+    this.checkInterrupted();
+    const report = parseProgress(output);
+    if (result.exitCode !== 0) {
+      const detail = report.failed ? describeFailure(report.failed) : output.trim().split("\n").slice(-15).map((line) => `  | ${line}`).join("\n");
+      throw new BuildFailed(label, detail);
+    }
+    await this.removeSuperseded(previous);
+    return { seconds, output, report };
+  }
+
+  async imageBytes(ref: string): Promise<number> {
+    return Number((await this.inspect(ref, "{{.Size}}")).trim());
+  }
+
+  async diffIds(ref: string): Promise<string[]> {
+    return JSON.parse(await this.inspect(ref, "{{json .RootFS.Layers}}")) as string[];
+  }
+
+  /** Uncompressed bytes of each layer of `ref`, by diff ID; `docker save` only for layers not seen before. */
+  async layerSizes(ref: string): Promise<Map<string, number>> {
+    const ids = await this.diffIds(ref);
+    if (ids.some((id) => !this.layerBytes.has(id))) {
+      this.checkInterrupted();
+      const scanner = new TarScanner((name) => name === "manifest.json");
+      const child = execa(this.engine.client, ["save", ref], { env: this.engine.env, reject: false, buffer: false, stdin: "ignore", cancelSignal: this.signal, stderr: "pipe" });
+      let stderr = "";
+      child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      for await (const chunk of child.stdout!) scanner.push(chunk as Buffer);
+      const result = await child;
+      this.checkInterrupted();
+      if (result.exitCode !== 0) throw new Error(`docker save ${ref} failed: ${stderr.trim()}`);
+      for (const [id, size] of layerSizesFromSave(scanner, ids)) this.layerBytes.set(id, size);
+    }
+    return new Map(ids.map((id) => [id, this.layerBytes.get(id)!]));
+  }
+
+  /** Images the bench tagged, removed at the end (BuildKit's cache keeps the layers for the next run). */
+  track(tag: string): void {
+    this.tagged.add(tag);
+  }
+
+  async removeTagged(): Promise<void> {
+    if (this.tagged.size === 0) return;
+    // Not through this.run: cleanup must also work after an interrupt.
+    await execa(this.engine.client, ["image", "rm", ...this.tagged], { env: this.engine.env, reject: false, stdin: "ignore" });
+    this.tagged.clear();
+  }
+
+  private async inspect(ref: string, format: string): Promise<string> {
+    const result = await this.run(["image", "inspect", "--format", format, ref]);
+    if (result.exitCode !== 0) throw new Error(`docker image inspect ${ref} failed: ${result.all.trim()}`);
+    return result.stdout;
+  }
+
+  /** The IDs the build's tags point at now, so that the images they replace can go afterwards. */
+  private async imageIds(argv: string[]): Promise<Map<string, string>> {
+    const ids = new Map<string, string>();
+    for (let i = 0; i < argv.length - 1; i++) {
+      if (argv[i] !== "--tag") continue;
+      const result = await this.run(["image", "inspect", "--format", "{{.Id}}", argv[i + 1]]);
+      if (result.exitCode === 0) ids.set(argv[i + 1], result.stdout.trim());
+    }
+    return ids;
+  }
+
+  /**
+   * A rebuild moves the bench's tag to a new image and leaves the old one untagged; a --no-cache
+   * build of the old way leaves hundreds of megabytes that way each run. Remove such images when
+   * nothing else names them (an image another tag still names stays).
+   */
+  private async removeSuperseded(previous: Map<string, string>): Promise<void> {
+    for (const [tag, id] of previous) {
+      const now = await this.run(["image", "inspect", "--format", "{{.Id}} {{len .RepoTags}}", id]);
+      const [currentId, tags] = now.stdout.trim().split(" ");
+      if (now.exitCode !== 0 || tags !== "0") continue;
+      const moved = await this.run(["image", "inspect", "--format", "{{.Id}}", tag]);
+      if (moved.stdout.trim() !== currentId) await this.run(["image", "rm", id]);
+    }
+  }
+
+  private checkInterrupted(): void {
+    if (this.signal.aborted) throw new Interrupted();
+  }
+}
+
+/** Pure: a build's progress as the bench's figures. */
+export function sampleOf(outcome: BuildOutcome): BuildSample {
+  const executedByStage: Record<string, number> = {};
+  let frontendBuilds = 0;
+  const seen = new Set<string>();
+  for (const step of outcome.report.steps) {
+    if (!step.stage || step.name.startsWith("FROM ") || (step.state !== "done" && step.state !== "error")) continue;
+    const key = `${step.stage}|${step.name}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const stage = step.stage.split(" ")[0];
+    executedByStage[stage] = (executedByStage[stage] ?? 0) + 1;
+    if (stage === "frontend" && /^RUN\b.*\bnpm run\b/.test(step.name)) frontendBuilds++;
+  }
+  return {
+    seconds: outcome.seconds,
+    steps: { total: outcome.report.total, cached: outcome.report.cached, executed: outcome.report.executed },
+    executedByStage,
+    frontendBuilds,
+    contextBytes: outcome.report.contextBytes,
+  };
+}

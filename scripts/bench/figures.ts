@@ -1,0 +1,62 @@
+/**
+ * What the bench measures, as plain data: the I/O side (phases.ts) fills it in, the pure side
+ * (goals.ts, report.ts) judges and prints it. Times are wall seconds from performance.now().
+ */
+
+/** One `docker build`, as its BuildKit progress output and the clock tell it. */
+export interface BuildSample {
+  seconds: number;
+  /** Dockerfile steps (FROM excluded), each counted once. */
+  steps: { total: number; cached: number; executed: number };
+  /** Executed steps by stage name ("frontend", "system", "builder", "app", "runtime", …). */
+  executedByStage: Record<string, number>;
+  /** How many times the front end's build script (`npm run …`) ran. */
+  frontendBuilds: number;
+  /** Build context BuildKit reported sending. */
+  contextBytes: number;
+}
+
+export interface ImageSample extends BuildSample {
+  /** `docker image inspect` .Size: every layer, uncompressed. */
+  imageBytes: number;
+}
+
+export interface RebuildSample extends BuildSample {
+  /** Layers of the new image that the previous image did not have (what a pull would fetch, uncompressed). */
+  newLayerBytes: number;
+  newLayers: number;
+}
+
+export const REBUILD_KINDS = ["unchanged", "python", "frontend", "requirements"] as const;
+export type RebuildKind = (typeof REBUILD_KINDS)[number];
+
+export interface Figures {
+  /** The old single-stage way (scripts/bench/baseline.Dockerfile), --no-cache. */
+  baseline: ImageSample;
+  /** Our cpu image from the generated files, --no-cache, once per repeat. */
+  cold: ImageSample[];
+  /** Warm rebuilds after each kind of change, once per repeat. */
+  rebuilds: Record<RebuildKind, RebuildSample[]>;
+  variants: {
+    /** cpu and gpu, each from a cold cache (--no-cache), one after the other. */
+    separate: { cpu: BuildSample; gpu: BuildSample };
+    /** cpu and gpu in one invocation from a cold cache: the second shares what the first built. */
+    together: { cpu: BuildSample; gpu: BuildSample; seconds: number };
+  };
+  context: {
+    /** Bytes of .git, node_modules, venv and build output added to the checkout. */
+    paddingBytes: number;
+    withRules: number;
+    withoutRules: number;
+  };
+  compiler: {
+    /** `npm run generate` wall times. */
+    generateSeconds: number[];
+    /** In-process parse + compile times, first (cold) run included. */
+    compileMs: number[];
+  };
+}
+
+/** The stages whose steps a code-only change must leave alone. */
+export const DEPENDENCY_STAGES = ["system", "builder"] as const;
+export const FRONTEND_STAGE = "frontend";

@@ -1,0 +1,136 @@
+/**
+ * The measurements, one function per phase of issue 5. Every build runs through the real engine
+ * on a scratch copy of the fixture at a fresh path; cold builds use --no-cache (the engine's
+ * cache is shared with other work, so it is never pruned); warm rebuilds follow unique edits.
+ */
+import { readFile } from "node:fs/promises";
+import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
+import { dockerBuildArgs } from "../bake/docker-build.ts";
+import { BASELINE_DOCKERFILE, baselineBuildArgs, baselinePackages, ensurePackagesImage } from "./baseline.ts";
+import { sampleOf, type BenchDocker, type BuildOutcome, type Log } from "./docker.ts";
+import { REBUILD_KINDS, type BuildSample, type Figures, type ImageSample, type RebuildKind, type RebuildSample } from "./figures.ts";
+import { applyEdit, pad, resolveTargets, scratchCopy, type GeneratedFixture } from "./fixture.ts";
+import { formatBytes, formatSeconds } from "./format.ts";
+import { newLayers } from "./tar-scan.ts";
+
+export interface PhaseContext {
+  docker: BenchDocker;
+  fixture: GeneratedFixture;
+  /** Scratch copies live here; removed at the end. */
+  work: string;
+  /** Kept between runs: the old way's package archive. */
+  cacheDir: string;
+  repeats: number;
+  paddingBytes: number;
+  log: Log;
+  /** Unique per call and per run: BuildKit caches by content, so every edit must be new. */
+  nonce: () => string;
+}
+
+async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, cwd: string, noCache: boolean): Promise<BuildOutcome> {
+  const { argv } = dockerBuildArgs(target, cwd, { noCache });
+  const outcome = await ctx.docker.build(label, argv, cwd);
+  const { executed, total } = outcome.report;
+  ctx.log(`[bench]   ${label}: ${formatSeconds(outcome.seconds)}, ${executed} of ${total} steps run`);
+  return outcome;
+}
+
+/** 1. The old way: the single-stage baseline.Dockerfile on the same fixture, --no-cache. */
+export async function measureBaseline(ctx: PhaseContext): Promise<ImageSample> {
+  const source = await scratchCopy(ctx.work, "baseline");
+  const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-baseline").cpu;
+  const packages = baselinePackages(await readFile(BASELINE_DOCKERFILE, "utf8"), cpu.args.RUNTIME_PACKAGES ?? "");
+  await ensurePackagesImage(ctx.docker, cpu.args.BASE_IMAGE, packages, ctx.cacheDir, ctx.log);
+  const tag = "iopaint-bench-baseline:cpu";
+  const outcome = await ctx.docker.build("old way, --no-cache", baselineBuildArgs(cpu, source, tag), source);
+  const imageBytes = await ctx.docker.imageBytes(tag);
+  ctx.log(`[bench]   old way, --no-cache: ${formatSeconds(outcome.seconds)}, ${outcome.report.executed} steps run, image ${formatBytes(imageBytes)}`);
+  return { ...sampleOf(outcome), imageBytes };
+}
+
+/** 2. Ours from the generated files, cold, once per repeat (each on a new copy). */
+export async function measureCold(ctx: PhaseContext): Promise<ImageSample[]> {
+  const samples: ImageSample[] = [];
+  for (let i = 1; i <= ctx.repeats; i++) {
+    const source = await scratchCopy(ctx.work, `cold-${i}`);
+    const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-cold").cpu;
+    const outcome = await build(ctx, `cpu, --no-cache (${i}/${ctx.repeats})`, cpu, ctx.fixture.dir, true);
+    samples.push({ ...sampleOf(outcome), imageBytes: await ctx.docker.imageBytes(cpu.tags[0]) });
+  }
+  return samples;
+}
+
+const REBUILD_LABEL: Record<RebuildKind, string> = {
+  unchanged: "nothing changed",
+  python: "one .py file changed",
+  frontend: "one web_app/ file changed",
+  requirements: "requirements.txt changed",
+};
+
+/** 3. Warm rebuilds of one copy: each kind of change in turn, once per repeat, against the image just before. */
+export async function measureRebuilds(ctx: PhaseContext): Promise<Record<RebuildKind, RebuildSample[]>> {
+  const source = await scratchCopy(ctx.work, "rebuild");
+  const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-rebuild").cpu;
+  const tag = cpu.tags[0];
+  await build(ctx, "cpu, first build of this copy (not counted)", cpu, ctx.fixture.dir, false);
+  let before = await ctx.docker.diffIds(tag);
+  const samples = Object.fromEntries(REBUILD_KINDS.map((kind) => [kind, [] as RebuildSample[]])) as Record<RebuildKind, RebuildSample[]>;
+  for (let i = 1; i <= ctx.repeats; i++) {
+    for (const kind of REBUILD_KINDS) {
+      await applyEdit(source, kind, ctx.nonce());
+      const outcome = await build(ctx, `cpu, ${REBUILD_LABEL[kind]} (${i}/${ctx.repeats})`, cpu, ctx.fixture.dir, false);
+      const after = await ctx.docker.diffIds(tag);
+      const changed = after.some((id) => !before.includes(id));
+      const added = changed ? newLayers(before, after, await ctx.docker.layerSizes(tag)) : { count: 0, bytes: 0 };
+      samples[kind].push({ ...sampleOf(outcome), newLayerBytes: added.bytes, newLayers: added.count });
+      before = after;
+    }
+  }
+  return samples;
+}
+
+/**
+ * 4. cpu and gpu together vs one after the other, both from a cold cache. Separately: each with
+ * --no-cache. Together, as `npm run bake -- all` runs them here (one BuildKit, one target after
+ * the other, the second reusing what the first built): cpu with --no-cache, then gpu on a fresh
+ * copy of its base image (one extra file), so nothing of gpu's own is cached from earlier runs
+ * while the shared front end built a moment ago is.
+ */
+export async function measureVariants(ctx: PhaseContext): Promise<Figures["variants"]> {
+  const separateSource = await scratchCopy(ctx.work, "separate");
+  const separateTargets = resolveTargets(ctx.fixture, ["cpu", "gpu"], separateSource, "iopaint-bench-separate");
+  const separate = {
+    cpu: sampleOf(await build(ctx, "separately: cpu, --no-cache", separateTargets.cpu, ctx.fixture.dir, true)),
+    gpu: sampleOf(await build(ctx, "separately: gpu, --no-cache", separateTargets.gpu, ctx.fixture.dir, true)),
+  };
+
+  const togetherSource = await scratchCopy(ctx.work, "together");
+  const targets = resolveTargets(ctx.fixture, ["cpu", "gpu"], togetherSource, "iopaint-bench-together");
+  const nonce = ctx.nonce();
+  const freshBase = `iopaint-bench-gpu-base:${nonce.replace(/[^A-Za-z0-9_.-]/g, "-")}`;
+  const made = await ctx.docker.run(["build", "--quiet", "--tag", freshBase, "-"], { input: `FROM ${targets.gpu.args.BASE_IMAGE}\nRUN echo ${nonce} > /etc/iopaint-bench-nonce\n` });
+  if (made.exitCode !== 0) throw new Error(`making a fresh copy of ${targets.gpu.args.BASE_IMAGE} failed: ${made.all.trim()}`);
+  ctx.docker.track(freshBase);
+  const gpu = { ...targets.gpu, args: { ...targets.gpu.args, BASE_IMAGE: freshBase } };
+  const cpuOutcome = await build(ctx, "together: cpu, --no-cache", targets.cpu, ctx.fixture.dir, true);
+  const gpuOutcome = await build(ctx, "together: gpu, sharing what cpu built", gpu, ctx.fixture.dir, false);
+  const together = { cpu: sampleOf(cpuOutcome), gpu: sampleOf(gpuOutcome), seconds: cpuOutcome.seconds + gpuOutcome.seconds };
+  const cachedOwn = gpuOutcome.report.steps.filter((s) => s.state === "cached" && s.stage && !s.stage.startsWith("frontend ") && !s.name.startsWith("FROM "));
+  if (cachedOwn.length) ctx.log(`[bench]   note: gpu reused ${cachedOwn.length} of its own steps from earlier builds (${cachedOwn.map((s) => s.stage).join(", ")}); the together figure is flattered`);
+  return { separate, together };
+}
+
+/** 6. The context BuildKit sends for the same padded checkout, with our ignore rules and without them. */
+export async function measureContext(ctx: PhaseContext): Promise<Figures["context"]> {
+  const measure = async (name: string, cwd: string, label: string): Promise<{ sample: BuildSample; padding: number }> => {
+    const source = await scratchCopy(ctx.work, name);
+    const padding = await pad(source, ctx.paddingBytes);
+    const cpu = resolveTargets(ctx.fixture, ["cpu"], source, `iopaint-bench-${name}`).cpu;
+    const sample = sampleOf(await build(ctx, label, cpu, cwd, false));
+    ctx.log(`[bench]   ${label}: context ${formatBytes(sample.contextBytes)}`);
+    return { sample, padding };
+  };
+  const withRules = await measure("context-rules", ctx.fixture.dir, "padded copy, with the ignore rules");
+  const withoutRules = await measure("context-bare", ctx.fixture.withoutRulesDir, "padded copy, without ignore rules");
+  return { paddingBytes: withRules.padding, withRules: withRules.sample.contextBytes, withoutRules: withoutRules.sample.contextBytes };
+}

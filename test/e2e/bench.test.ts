@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { execa } from "execa";
+import { evaluate } from "../../scripts/bench/goals.ts";
+import type { Figures } from "../../scripts/bench/figures.ts";
+import type { Report } from "../../scripts/bench/report.ts";
+import { layerSizesFromSave, newLayers, TarScanner } from "../../scripts/bench/tar-scan.ts";
+import { ensureEngine } from "../../scripts/engine/private-engine.ts";
+import { REPO } from "../helpers/compile.ts";
+
+/**
+ * `npm run bench` is a benchmark, not a test: this keeps it working (issue 5's CI smoke) and
+ * checks the report's shape, never whether a goal is met.
+ */
+describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "iopaint-bench-test-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("measures every phase on the real engine and reports each figure with its goal", async () => {
+    const out = join(dir, "bench.json");
+    const result = await execa("npm", ["run", "-s", "bench", "--", "--quick", "--json", "--out", out], { cwd: REPO, reject: false, all: true });
+    assert.equal(result.exitCode, 0, String(result.all).split("\n").slice(-40).join("\n"));
+    const report = JSON.parse(result.stdout) as Report;
+    assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), report, "the JSON file holds what stdout showed");
+    assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^\| figure \| ours \| baseline \| ratio \| goal \| met\? \|$/m, "the Markdown table sits beside it");
+    for (const phase of ["1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
+
+    assert.equal(report.schema, "iopaint-bench/1");
+    assert.equal(report.quick, true);
+    assert.ok(!Number.isNaN(Date.parse(report.date)));
+    assert.ok(report.machine.cpus > 0 && report.machine.memoryBytes > 0);
+    assert.match(report.machine.engine.version, /^\d+\.\d+/);
+    assert.ok(report.machine.engine.storageDriver.length > 0);
+
+    const ids = report.rows.map((row) => row.id);
+    assert.deepEqual(ids, [
+      "cold-build",
+      "rebuild-unchanged",
+      "rebuild-python-time",
+      "rebuild-python-dependency-steps",
+      "rebuild-python-new-bytes",
+      "rebuild-frontend-dependency-steps",
+      "rebuild-requirements-frontend-steps",
+      "variants-time",
+      "variants-frontend-builds",
+      "image-size",
+      "context",
+      "generate",
+      "compile",
+    ]);
+    for (const row of report.rows) {
+      assert.ok(Number.isFinite(row.ours.value) && row.ours.value >= 0, `${row.id}: ${row.ours.value}`);
+      assert.ok(row.ours.text.length > 0 && row.figure.length > 0, row.id);
+      assert.ok(row.goal.text.length > 0 && ["value", "ratio"].includes(row.goal.on) && Number.isFinite(row.goal.limit), `${row.id} has a goal`);
+      assert.equal(typeof row.met, "boolean", `${row.id} has a met flag`);
+      if (row.baseline) {
+        assert.ok(row.baseline.value > 0, `${row.id}: baseline ${row.baseline.value}`);
+        assert.ok(row.ratio !== null && Number.isFinite(row.ratio) && row.ratio >= 0, `${row.id}: ratio ${row.ratio}`);
+      }
+    }
+    assert.equal(report.allMet, report.rows.every((row) => row.met));
+
+    // The measured figures themselves: times and sizes positive, where a real build produced them.
+    const f = report.figures;
+    const positive = (label: string, value: number) => assert.ok(Number.isFinite(value) && value > 0, `${label}: ${value}`);
+    positive("old way's build time", f.baseline.seconds);
+    positive("old way's image", f.baseline.imageBytes);
+    for (const sample of f.cold) (positive("cold build time", sample.seconds), positive("our image", sample.imageBytes));
+    for (const [kind, samples] of Object.entries(f.rebuilds)) {
+      assert.equal(samples.length, 1, `--quick: one ${kind} rebuild`);
+      positive(`${kind} rebuild time`, samples[0].seconds);
+      assert.ok(samples[0].steps.total > 0 && samples[0].newLayerBytes >= 0, kind);
+    }
+    for (const sample of [f.variants.separate.cpu, f.variants.separate.gpu, f.variants.together.cpu, f.variants.together.gpu]) positive("variant build time", sample.seconds);
+    positive("padding", f.context.paddingBytes);
+    positive("context with the rules", f.context.withRules);
+    assert.ok(f.context.withoutRules >= f.context.paddingBytes, "without the rules, the padding is sent");
+    assert.ok(f.compiler.generateSeconds.length > 0 && f.compiler.generateSeconds.every((s) => s > 0));
+    assert.ok(f.compiler.compileMs.length > 0 && f.compiler.compileMs.every((ms) => ms > 0));
+
+    const engine = await ensureEngine({ log: () => {} });
+    const images = await execa(engine.client, ["image", "ls", "--quiet", "--filter", "reference=iopaint-bench-*"], { env: engine.env, reject: false });
+    assert.equal(String(images.stdout).trim(), "", "the images the bench tagged are gone");
+  });
+});
+
+describe("the bench's pure parts", () => {
+  it("a figure past its goal is reported as not met, and the users' bar separately", () => {
+    const build = (seconds: number, executedByStage: Record<string, number> = {}) => ({
+      seconds,
+      steps: { total: 20, cached: 0, executed: 20 },
+      executedByStage,
+      frontendBuilds: 1,
+      contextBytes: 1000,
+    });
+    const rebuild = (seconds: number, executedByStage: Record<string, number> = {}, newLayerBytes = 0) => ({ ...build(seconds, executedByStage), newLayerBytes, newLayers: newLayerBytes ? 1 : 0 });
+    const figures: Figures = {
+      baseline: { ...build(100), imageBytes: 1000 },
+      cold: [{ ...build(10), imageBytes: 700 }],
+      rebuilds: {
+        unchanged: [rebuild(1)],
+        python: [rebuild(1, { builder: 1, app: 3 }, 2_000_000)],
+        frontend: [rebuild(1, { frontend: 2 })],
+        requirements: [rebuild(1, { builder: 2 })],
+      },
+      variants: { separate: { cpu: build(10), gpu: build(10) }, together: { cpu: build(10), gpu: { ...build(5), frontendBuilds: 0 }, seconds: 15 } },
+      context: { paddingBytes: 100, withRules: 10, withoutRules: 110 },
+      compiler: { generateSeconds: [0.5, 2, 3], compileMs: [20, 5, 5] },
+    };
+    const rows = Object.fromEntries(evaluate(figures).map((row) => [row.id, row]));
+    assert.equal(rows["rebuild-unchanged"].ratio, 0.1);
+    assert.equal(rows["rebuild-unchanged"].met, false, "10% of cold is over 5%");
+    assert.equal(rows["rebuild-unchanged"].users?.met, true, "but within the users' 30%");
+    assert.equal(rows["rebuild-python-dependency-steps"].met, false, "a builder step ran");
+    assert.equal(rows["rebuild-python-new-bytes"].met, false, "2 MB is over 1 MB");
+    assert.equal(rows["image-size"].met, false, "70% of the old image is over 60%");
+    assert.equal(rows["image-size"].users?.met, true);
+    assert.equal(rows["context"].met, false, "10 of 110 bytes is over 5%");
+    assert.equal(rows["variants-time"].met, true);
+    assert.equal(rows["variants-frontend-builds"].met, true);
+    assert.equal(rows["generate"].met, false, "median 2 s");
+    assert.equal(rows["compile"].met, true, "median 5 ms, the cold first run aside");
+    assert.equal(rows["rebuild-frontend-dependency-steps"].met, true);
+    assert.equal(rows["rebuild-requirements-frontend-steps"].met, true);
+  });
+
+  it("reads layer sizes from a tar stream fed in small pieces, symlinked layers included", () => {
+    const src = mkdtempSync(join(tmpdir(), "iopaint-tar-"));
+    try {
+      mkdirSync(join(src, "a"));
+      mkdirSync(join(src, "b"));
+      writeFileSync(join(src, "a/layer.tar"), Buffer.alloc(1234, 1));
+      execFileSync("ln", ["-s", "../a/layer.tar", join(src, "b/layer.tar")]);
+      writeFileSync(join(src, "manifest.json"), JSON.stringify([{ Layers: ["a/layer.tar", "b/layer.tar"] }]));
+      const archive = execFileSync("tar", ["-C", src, "-cf", "-", "manifest.json", "a", "b"]);
+      const scanner = new TarScanner((name) => name === "manifest.json");
+      for (let at = 0; at < archive.length; at += 100) scanner.push(archive.subarray(at, at + 100));
+      const sizes = layerSizesFromSave(scanner, ["sha256:a", "sha256:b"]);
+      assert.deepEqual([...sizes], [["sha256:a", 1234], ["sha256:b", 1234]]);
+      assert.deepEqual(newLayers(["sha256:a"], ["sha256:a", "sha256:b"], sizes), { count: 1, bytes: 1234 });
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
+  });
+});
