@@ -1,15 +1,13 @@
 import { relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import schema from "../config/schema.json" with { type: "json" };
-import { compile, OUTPUT_FILES } from "./compile.ts";
+import { OUTPUT_FILES } from "./compile.ts";
 import { emitConfigDocs } from "./emit/config-docs.ts";
 import { emitConfigTypes } from "./emit/config-types.ts";
 import { fail, formatProblem, type Problem } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
-import { loadConfigFile } from "./load.ts";
-import { DEFAULT_CONFIG, headerName, readContainerScripts, REPO_ROOT } from "./repo.ts";
-import { runCli } from "./run-cli.ts";
+import { compileConfigOption, DEFAULT_CONFIG, REPO_ROOT } from "./repo.ts";
+import { parseCommandLine, runCli } from "./run-cli.ts";
 import { staleOutputs, writeOutputs } from "./write.ts";
 
 const TYPES_FILE = "generator/config-types.ts";
@@ -33,26 +31,16 @@ Exit codes: ${ExitCode.ok} ok, ${ExitCode.failed} stale generated files, ${ExitC
             ${ExitCode.environment} unreadable config or unwritable output, ${ExitCode.internal} internal error.`;
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } });
-  } catch (error) {
-    fail({ kind: "usage", message: (error as Error).message, hint: "see --help" });
-  }
+  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } }, "see --help");
   const [command, ...rest] = parsed.positionals;
   if (parsed.values.help || !command) {
     console.log(HELP);
     return parsed.values.help ? ExitCode.ok : ExitCode.badInput;
   }
-  const configPath = resolve(parsed.values.config ?? resolve(REPO_ROOT, DEFAULT_CONFIG));
   const outDir = resolve(parsed.values.out ?? REPO_ROOT);
+  const { configPath, loaded, outputs, warnings } = await compileConfigOption(parsed.values.config, outDir);
   const isMainConfig = configPath === resolve(REPO_ROOT, DEFAULT_CONFIG) && outDir === REPO_ROOT;
-  // Messages name the file as the user gave it; generated headers name it from the repository root.
-  const displayName = parsed.values.config ?? DEFAULT_CONFIG;
-  const sourceName = headerName(configPath, outDir);
-
-  const loaded = { ...(await loadConfigFile(configPath)), file: displayName };
-  const { outputs, warnings } = compile(loaded, await readContainerScripts(), sourceName);
+  const displayName = loaded.file;
   printWarnings(warnings);
   // The config types and reference follow the schema, not a config: only the main config's run refreshes them.
   if (isMainConfig) {

@@ -1,7 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { compile } from "./compile.ts";
 import type { ContainerScripts } from "./emit/dockerfile.ts";
+import { loadConfigFile } from "./load.ts";
 
 /** The repository root: every default path and every name in a generated header is relative to it. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -21,4 +23,15 @@ export function headerName(configPath: string, outDir: string): string {
     if (configPath.startsWith(base + "/")) return relative(base, configPath).split("\\").join("/");
   }
   return configPath;
+}
+
+/**
+ * The config a --config option names (default config/iopaint.toml), loaded and compiled as
+ * `generate --out outDir` compiles it: messages name the file as the user gave it, generated
+ * headers name it from the repository root (headerName).
+ */
+export async function compileConfigOption(option: string | undefined, outDir: string) {
+  const configPath = resolve(option ?? resolve(REPO_ROOT, DEFAULT_CONFIG));
+  const loaded = { ...(await loadConfigFile(configPath)), file: option ?? DEFAULT_CONFIG };
+  return { configPath, loaded, ...compile(loaded, await readContainerScripts(), headerName(configPath, outDir)) };
 }

@@ -1,4 +1,5 @@
-import { formatProblem, ProblemsError } from "./errors.ts";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { fail, formatProblem, ProblemsError } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
 
 /**
@@ -12,6 +13,15 @@ export async function runCli(entry: (argv: string[]) => Promise<number>, argv: s
     const { exitCode, text } = describeError(error, process.env.IOPAINT_DEBUG === "1");
     console.error(text);
     process.exitCode = exitCode;
+  }
+}
+
+/** node:util's parseArgs, with a malformed command line reported as a usage problem (exit 2) that says where help is. */
+export function parseCommandLine<T extends ParseArgsConfig>(config: T, helpHint: string): ReturnType<typeof parseArgs<T>> {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    fail({ kind: "usage", message: (error as Error).message, hint: helpHint });
   }
 }
 

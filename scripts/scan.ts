@@ -1,16 +1,13 @@
 // npm run scan -- [TARGET|GROUP ...]: a vulnerability scan of the built images with Trivy or Grype,
 // failing on HIGH or CRITICAL findings. The image names come from the config through the bake
 // file, exactly as `npm run bake` tags them, so IOPAINT_IMAGE and IOPAINT_VERSION apply here too.
-import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { execa } from "execa";
 import { resolveBake } from "../generator/bake/resolve.ts";
-import { compile, OUTPUT_FILES } from "../generator/compile.ts";
+import { OUTPUT_FILES } from "../generator/compile.ts";
 import { fail } from "../generator/errors.ts";
 import { ExitCode } from "../generator/exit-codes.ts";
-import { loadConfigFile } from "../generator/load.ts";
-import { DEFAULT_CONFIG, readContainerScripts, REPO_ROOT } from "../generator/repo.ts";
-import { runCli } from "../generator/run-cli.ts";
+import { compileConfigOption, DEFAULT_CONFIG, REPO_ROOT } from "../generator/repo.ts";
+import { parseCommandLine, runCli } from "../generator/run-cli.ts";
 import { findScanner, INSTALL_DOCS, scanArgs, SCANNERS, type ScannerName } from "./scan/scanners.ts";
 
 const HELP = `Usage: npm run scan -- [TARGET|GROUP ...] [options]
@@ -32,12 +29,7 @@ Exit codes: ${ExitCode.ok} no HIGH or CRITICAL findings, ${ExitCode.failed} find
             ${ExitCode.internal} internal error.`;
 
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { scanner: { type: "string" }, image: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } } });
-  } catch (error) {
-    fail({ kind: "usage", message: (error as Error).message, hint: "see npm run scan -- --help" });
-  }
+  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { scanner: { type: "string" }, image: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } } }, "see npm run scan -- --help");
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(HELP);
@@ -78,9 +70,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Each requested target's first tag (<image>:<target>-latest), resolved from the config's bake file. */
 async function imagesOf(requested: string[], config: string | undefined): Promise<{ target: string; image: string }[]> {
-  const configPath = resolve(config ?? join(REPO_ROOT, DEFAULT_CONFIG));
-  const loaded = { ...(await loadConfigFile(configPath)), file: config ?? DEFAULT_CONFIG };
-  const { outputs } = compile(loaded, await readContainerScripts());
+  const { outputs } = await compileConfigOption(config, REPO_ROOT);
   const targets = resolveBake(outputs[OUTPUT_FILES.bake], requested, process.env).target;
   return Object.entries(targets).map(([target, resolved]) => {
     if (!resolved.tags.length) fail({ kind: "usage", message: `target ${target} has no tags to scan`, hint: "pass --image REF" });

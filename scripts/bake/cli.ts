@@ -1,13 +1,11 @@
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { execa, type ResultPromise } from "execa";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
-import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
+import { OUTPUT_FILES } from "../../generator/compile.ts";
 import { fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
-import { loadConfigFile } from "../../generator/load.ts";
-import { DEFAULT_CONFIG, headerName, readContainerScripts, REPO_ROOT } from "../../generator/repo.ts";
-import { runCli } from "../../generator/run-cli.ts";
+import { compileConfigOption, DEFAULT_CONFIG, REPO_ROOT } from "../../generator/repo.ts";
+import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import type { BuildPlan } from "../../generator/plan.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { dockerBuildArgs } from "./docker-build.ts";
@@ -50,35 +48,30 @@ let running: ResultPromise | undefined;
 let interrupted = false;
 
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        version: { type: "string" },
-        source: { type: "string" },
-        push: { type: "boolean" },
-        load: { type: "boolean" },
-        platform: { type: "string" },
-        "no-cache": { type: "boolean" },
-        pull: { type: "boolean" },
-        set: { type: "string", multiple: true },
-        progress: { type: "string" },
-        print: { type: "boolean" },
-        "dry-run": { type: "boolean" },
-        offline: { type: "boolean" },
-        json: { type: "boolean" },
-        budget: { type: "string" },
-        engine: { type: "string" },
-        config: { type: "string" },
-        out: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error) {
-    fail({ kind: "usage", message: (error as Error).message, hint: "see npm run bake -- --help" });
-  }
+  const parsed = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      version: { type: "string" },
+      source: { type: "string" },
+      push: { type: "boolean" },
+      load: { type: "boolean" },
+      platform: { type: "string" },
+      "no-cache": { type: "boolean" },
+      pull: { type: "boolean" },
+      set: { type: "string", multiple: true },
+      progress: { type: "string" },
+      print: { type: "boolean" },
+      "dry-run": { type: "boolean" },
+      offline: { type: "boolean" },
+      json: { type: "boolean" },
+      budget: { type: "string" },
+      engine: { type: "string" },
+      config: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  }, "see npm run bake -- --help");
   const options = parsed.values;
   if (options.help) {
     console.log(HELP);
@@ -94,10 +87,8 @@ async function main(argv: string[]): Promise<number> {
   if (options.offline && options.pull) fail({ kind: "usage", message: "--offline and --pull contradict each other" });
 
   // 1. The config, and generated files that match it.
-  const configPath = resolve(options.config ?? join(REPO_ROOT, DEFAULT_CONFIG));
   const outDir = resolve(options.out ?? REPO_ROOT);
-  const loaded = { ...(await loadConfigFile(configPath)), file: options.config ?? DEFAULT_CONFIG };
-  const { plan, outputs, warnings } = compile(loaded, await readContainerScripts(), headerName(configPath, outDir));
+  const { loaded, plan, outputs, warnings } = await compileConfigOption(options.config, outDir);
   for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
   const stale = await staleOutputs(outDir, outputs);
   if (stale.length) {

@@ -3,11 +3,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { fail } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { REPO_ROOT } from "../../generator/repo.ts";
-import { runCli } from "../../generator/run-cli.ts";
+import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import { ensureStandInBaseImages } from "../engine/base-images.ts";
 import { ensureEngine } from "../engine/private-engine.ts";
 import { timeCompile, timeGenerate } from "./compiler.ts";
@@ -53,23 +52,18 @@ Exit codes: ${ExitCode.ok} measured, ${ExitCode.failed} a build failed, ${ExitCo
 const controller = new AbortController();
 
 async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        json: { type: "boolean" },
-        quick: { type: "boolean" },
-        repeats: { type: "string" },
-        out: { type: "string" },
-        verbose: { type: "boolean" },
-        "keep-images": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error) {
-    fail({ kind: "usage", message: (error as Error).message, hint: "see npm run bench -- --help" });
-  }
+  const parsed = parseCommandLine({
+    args: argv,
+    options: {
+      json: { type: "boolean" },
+      quick: { type: "boolean" },
+      repeats: { type: "string" },
+      out: { type: "string" },
+      verbose: { type: "boolean" },
+      "keep-images": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  }, "see npm run bench -- --help");
   const options = parsed.values;
   if (options.help) {
     console.log(HELP);

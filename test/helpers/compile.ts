@@ -1,17 +1,14 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { compile } from "../../generator/compile.ts";
 import { parseConfigText } from "../../generator/load.ts";
+import { readContainerScripts, REPO_ROOT } from "../../generator/repo.ts";
 
-export const REPO = resolve(fileURLToPath(import.meta.url), "../../..");
+export const REPO = REPO_ROOT;
 export const MAIN_CONFIG = "config/iopaint.toml";
 export const FIXTURE_CONFIG = "test/fixtures/iopaint.fixture.toml";
 
-export const scripts = {
-  entrypoint: readFileSync(resolve(REPO, "docker/entrypoint.sh"), "utf8"),
-  healthcheck: readFileSync(resolve(REPO, "docker/healthcheck.sh"), "utf8"),
-};
+export const scripts = await readContainerScripts();
 
 export function readRepoFile(path: string): string {
   return readFileSync(resolve(REPO, path), "utf8");

@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, it, mock } from "node:test";
+import { before, describe, it, mock } from "node:test";
 import { execa } from "execa";
 import { main } from "../../generator/cli.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { describeError } from "../../generator/run-cli.ts";
 import { badConfigs, type BadConfig } from "../fixtures/bad-configs/cases.ts";
 import { REPO } from "../helpers/compile.ts";
-import { snapshot } from "../helpers/files.ts";
+import { scratchDir, snapshot } from "../helpers/files.ts";
 
 const BASE = join(REPO, "test/fixtures/bad-configs/base.toml");
 const STACK_FRAME = /^\s+at .*:\d+:\d+\)?$/m;
@@ -37,15 +36,13 @@ async function generate(args: string[]): Promise<{ exitCode: number; text: strin
 }
 
 describe("the bad-input corpus (test/fixtures/bad-configs)", () => {
-  let work: string;
+  const work = scratchDir("iopaint-bad-");
   let out: string;
   before(async () => {
-    work = await mkdtemp(join(tmpdir(), "iopaint-bad-"));
-    out = join(work, "out");
+    out = join(work(), "out");
     // The output directory holds the base config's files: every bad case must leave them as they are.
     assert.equal((await generate(["--config", BASE, "--out", out])).exitCode, ExitCode.ok, "base.toml is valid");
   });
-  after(async () => rm(work, { recursive: true, force: true }));
 
   it("has at least 60 cases, each named once", () => {
     assert.ok(badConfigs.length >= 60, `${badConfigs.length} cases`);
@@ -54,11 +51,11 @@ describe("the bad-input corpus (test/fixtures/bad-configs)", () => {
 
   for (const badConfig of badConfigs) {
     it(`${badConfig.name}: exit ${badConfig.exit}, its message, nothing written`, async () => {
-      const file = join(work, "bad.toml");
+      const file = join(work(), "bad.toml");
       await writeFile(file, applyEdit(await readFile(BASE, "utf8"), badConfig.edit));
       const before = await snapshot(out);
       const { exitCode, text } = await generate(["--config", file, "--out", out]);
-      const shown = text.replaceAll(`${work}/`, "");
+      const shown = text.replaceAll(`${work()}/`, "");
       assert.equal(shown.split("\n")[0], badConfig.first, shown);
       assert.equal(exitCode, badConfig.exit, shown);
       assert.doesNotMatch(shown, STACK_FRAME);
@@ -69,30 +66,26 @@ describe("the bad-input corpus (test/fixtures/bad-configs)", () => {
 });
 
 describe("paths and files", () => {
-  let work: string;
-  before(async () => {
-    work = await mkdtemp(join(tmpdir(), "iopaint-paths-"));
-  });
-  after(async () => rm(work, { recursive: true, force: true }));
+  const work = scratchDir("iopaint-paths-");
 
   it("a missing config, or a directory given as one, is an environment problem (exit 3)", async () => {
-    const missing = await generate(["--config", join(work, "nope.toml"), "--out", join(work, "o1")]);
+    const missing = await generate(["--config", join(work(), "nope.toml"), "--out", join(work(), "o1")]);
     assert.equal(missing.exitCode, ExitCode.environment);
     assert.match(missing.text, /nope\.toml: cannot read the config: no such file\n {2}hint: pass an existing TOML file/);
-    const directory = await generate(["--config", work, "--out", join(work, "o2")]);
+    const directory = await generate(["--config", work(), "--out", join(work(), "o2")]);
     assert.equal(directory.exitCode, ExitCode.environment);
     assert.match(directory.text, /cannot read the config: it is a directory, not a file/);
   });
 
   it("--out naming a file, or a file where docker/ should be, fails with exit 3 and writes nothing", async () => {
-    const file = join(work, "a-file");
+    const file = join(work(), "a-file");
     await writeFile(file, "keep me");
     const onFile = await generate(["--config", BASE, "--out", file]);
     assert.equal(onFile.exitCode, ExitCode.environment, onFile.text);
     assert.match(onFile.text, /the output directory .*a-file is a file\n {2}hint: pass a directory with --out DIR/);
     assert.equal(await readFile(file, "utf8"), "keep me");
 
-    const blocked = join(work, "blocked");
+    const blocked = join(work(), "blocked");
     await mkdir(blocked);
     await writeFile(join(blocked, "docker"), "not a directory");
     const before = await snapshot(blocked);
@@ -103,8 +96,8 @@ describe("paths and files", () => {
   });
 
   it("never writes through a symbolic link that leads out of the output directory", async () => {
-    const outside = join(work, "outside");
-    const out = join(work, "linked");
+    const outside = join(work(), "outside");
+    const out = join(work(), "linked");
     await mkdir(outside);
     await mkdir(out);
     await symlink(outside, join(out, "docker"));

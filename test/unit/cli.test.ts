@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { execa } from "execa";
 import { REPO, readRepoFile } from "../helpers/compile.ts";
-import { snapshot } from "../helpers/files.ts";
+import { scratchDir, snapshot } from "../helpers/files.ts";
 
 /** The generator CLI as users run it: a child process, its exit code, its output, the files it leaves. */
 function cli(args: string[], env: Record<string, string> = {}) {
@@ -13,14 +12,10 @@ function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 describe("generator CLI", () => {
-  let work: string;
-  before(async () => {
-    work = await mkdtemp(join(tmpdir(), "iopaint-cli-"));
-  });
-  after(async () => rm(work, { recursive: true, force: true }));
+  const work = scratchDir("iopaint-cli-");
 
   it("generate writes the four outputs; a second run gives byte-identical files and says they are up to date", async () => {
-    const out = join(work, "twice");
+    const out = join(work(), "twice");
     const first = await cli(["generate", "--out", out]);
     assert.equal(first.exitCode, 0, first.all);
     const before = await snapshot(out);
@@ -34,7 +29,7 @@ describe("generator CLI", () => {
   it("check passes on the committed files and fails with exit 1 and a diff once the TOML changes", async () => {
     const ok = await cli(["check"]);
     assert.equal(ok.exitCode, 0, ok.all);
-    const copy = join(work, "repo");
+    const copy = join(work(), "repo");
     await cp(join(REPO, "config"), join(copy, "config"), { recursive: true });
     await cp(join(REPO, "docker"), join(copy, "docker"), { recursive: true });
     await cp(join(REPO, "docker-bake.hcl"), join(copy, "docker-bake.hcl"));
@@ -59,11 +54,11 @@ describe("generator CLI", () => {
   ];
   for (const { name, edit, exit, message } of badInputs) {
     it(`rejects ${name} with exit ${exit}, a located message, and writes nothing`, async () => {
-      const out = join(work, name.replace(/\W+/g, "-"));
+      const out = join(work(), name.replace(/\W+/g, "-"));
       await cp(join(REPO, "docker"), join(out, "docker"), { recursive: true });
       await cp(join(REPO, "docker-bake.hcl"), join(out, "docker-bake.hcl"));
       const before = await snapshot(out);
-      const configFile = join(work, `${name.replace(/\W+/g, "-")}.toml`);
+      const configFile = join(work(), `${name.replace(/\W+/g, "-")}.toml`);
       const text = readRepoFile("config/iopaint.toml");
       const edited = text.replace(edit[0], edit[1]);
       assert.notEqual(edited, text, "test setup: the edit applies");
@@ -80,7 +75,7 @@ describe("generator CLI", () => {
     const unknown = await cli(["frobnicate"]);
     assert.equal(unknown.exitCode, 2);
     assert.match(unknown.stderr, /unknown command "frobnicate"/);
-    const missing = await cli(["validate", "--config", join(work, "nope.toml")]);
+    const missing = await cli(["validate", "--config", join(work(), "nope.toml")]);
     assert.equal(missing.exitCode, 3);
     assert.match(missing.stderr, /nope\.toml: cannot read the config: no such file/);
     const help = await cli(["--help"]);
