@@ -72,8 +72,8 @@ export async function main(argv: string[]): Promise<number> {
     case "print": {
       const bakeText = outputs[OUTPUT_FILES.bake];
       // hcl2-parser takes ~0.4 s to load: only print needs it, so generate and check stay fast.
-      const { resolveBake } = await import("./bake/resolve.ts");
-      console.log(JSON.stringify(resolveBake(bakeText, rest, process.env), null, 2));
+      const { printedBake, resolveBake } = await import("./bake/resolve.ts");
+      console.log(JSON.stringify(printedBake(resolveBake(bakeText, rest, process.env), rest), null, 2));
       return ExitCode.ok;
     }
     default:

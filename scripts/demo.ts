@@ -1,14 +1,18 @@
-// npm run demo: the main job on the bundled IOPaint-shaped example app (test/fixtures/app).
-// Compiles its config, builds its cpu and gpu images with `npm run bake`, runs the cpu image and
-// says where the UI answers. It uses the Docker engine that DOCKER_HOST (or the default socket)
-// reaches; when none answers and it runs as root, it starts this project's private engine in a
-// network namespace of its own (scripts/engine/), unless IOPAINT_DEMO_PRIVATE_ENGINE=0.
-import { execa } from "execa";
+/**
+ * npm run demo: the main job on the bundled IOPaint-shaped example app (test/fixtures/app).
+ * Compiles its config, builds its cpu and gpu images with `npm run bake` (docker buildx bake
+ * where buildx is installed), runs the cpu image and says where the UI answers. It uses the
+ * Docker engine that DOCKER_HOST (or the default socket) reaches; when none answers and it runs
+ * as root, it starts this project's current private engine (Docker 26 with buildx, in a network
+ * namespace of its own: scripts/engine/), unless IOPAINT_DEMO_PRIVATE_ENGINE=0.
+ */
+import { spawnSync } from "node:child_process";
 import { REPO_ROOT } from "../generator/repo.ts";
 import { runCli } from "../generator/run-cli.ts";
 import { fail } from "../generator/errors.ts";
 import { ExitCode } from "../generator/exit-codes.ts";
-import { daemonVersion, findDocker } from "./bake/docker-cli.ts";
+import { daemonVersion, findDocker } from "./docker/discovery.ts";
+import { Docker } from "./docker/docker.ts";
 import { ensureStandInBaseImages } from "./engine/base-images.ts";
 import { ensureEngine, waitForHttp, fetchInEngineNetwork, type Engine } from "./engine/private-engine.ts";
 
@@ -25,28 +29,28 @@ async function main(): Promise<number> {
   await ensureStandInBaseImages(engine, { log: say });
 
   say(`building the example app's cpu and gpu images: npm run bake -- all --config ${CONFIG}`);
-  const bake = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "all", "--config", CONFIG, "--out", OUT, "--source", "test/fixtures/app", "--version", "1.6.0"], {
+  // The runner is a command of its own (its output, its exit code): run it as a user would.
+  const bake = spawnSync(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "all", "--config", CONFIG, "--out", OUT, "--source", "test/fixtures/app", "--version", "1.6.0"], {
     cwd: REPO_ROOT,
     env,
     stdio: ["ignore", "inherit", "inherit"],
-    reject: false,
   });
-  if (bake.exitCode !== 0) return bake.exitCode ?? ExitCode.failed;
+  if (bake.status !== 0) return bake.status ?? ExitCode.failed;
 
-  const docker = (args: string[]) => execa(engine.client, args, { env, reject: false, all: true });
-  await docker(["rm", "-f", CONTAINER]);
-  const run = await docker(["run", "-d", "--name", CONTAINER, "-p", `127.0.0.1:${PORT}:8080`, "iopaint-fixture:cpu-1.6.0"]);
-  if (run.exitCode !== 0) fail({ kind: "environment", message: `docker run failed: ${String(run.all).trim()}`, hint: `is port ${PORT} taken? set IOPAINT_DEMO_PORT` });
+  const client = new Docker(engine);
+  await client.run(["rm", "-f", CONTAINER]);
+  const run = await client.run(["run", "-d", "--name", CONTAINER, "-p", `127.0.0.1:${PORT}:8080`, "iopaint-fixture:cpu-1.6.0"]);
+  if (run.exitCode !== 0) fail({ kind: "environment", message: `docker run failed: ${run.all.trim()}`, hint: `is port ${PORT} taken? set IOPAINT_DEMO_PORT` });
   const url = `http://127.0.0.1:${PORT}`;
-  const get = isPrivate ? (path: string) => fetchInEngineNetwork(url + path) : async (path: string) => {
+  const get = isPrivate ? (path: string) => fetchInEngineNetwork(engine.netns, url + path) : async (path: string) => {
     const response = await fetch(url + path);
     return { status: response.status, body: await response.text() };
   };
-  if (isPrivate) await waitForHttp(`${url}/api/v1/model`, 60_000);
+  if (isPrivate) await waitForHttp(engine.netns, `${url}/api/v1/model`, 60_000);
   else await poll(() => get("/api/v1/model"));
   const model = (await get("/api/v1/model")).body;
   const page = (await get("/")).body;
-  const logs = String((await docker(["logs", CONTAINER])).all);
+  const logs = (await client.run(["logs", CONTAINER])).all;
 
   console.log(`\nThe example app's cpu image is running as container ${CONTAINER}:`);
   console.log(`  log:          ${logs.split("\n").find((line) => line.startsWith("Using device")) ?? "(no device line)"}`);
@@ -55,7 +59,7 @@ async function main(): Promise<number> {
   if (isPrivate) {
     console.log(`  The UI answers at ${url}/ inside the private engine's network namespace, for example:`);
     console.log(`    nsenter --net=/var/run/netns/${engine.netns} curl -s ${url}/api/v1/model`);
-    console.log(`  Use that engine yourself with: eval "$(npm run -s engine -- env)"; stop it with: npm run engine -- stop`);
+    console.log(`  Use that engine yourself with: eval "$(npm run -s engine -- env ${engine.name})"; stop it with: npm run engine -- stop ${engine.name}`);
   } else {
     console.log(`  Open ${url}/ in a browser.`);
   }
@@ -66,15 +70,14 @@ async function main(): Promise<number> {
 /** The engine DOCKER_HOST reaches, else (as root) the private one. */
 async function pickEngine(): Promise<{ engine: Engine; isPrivate: boolean }> {
   try {
-    const tools = await findDocker(process.env, "auto");
-    const env = { ...process.env, ...(tools.mode === "docker-build" ? { DOCKER_BUILDKIT: "1" } : {}) };
-    const server = await daemonVersion(tools, env);
+    const { docker } = await findDocker(process.env, "auto");
+    const server = await daemonVersion(docker);
     say(`using the Docker engine at ${process.env.DOCKER_HOST ?? "the default socket"} (daemon ${server})`);
-    return { engine: { dockerHost: process.env.DOCKER_HOST ?? "unix:///var/run/docker.sock", client: tools.client, netns: "", env: { DOCKER_BUILDKIT: "1", ...(process.env.DOCKER_HOST ? { DOCKER_HOST: process.env.DOCKER_HOST } : {}) } }, isPrivate: false };
+    return { engine: docker.engine, isPrivate: false };
   } catch (error) {
     if (process.env.IOPAINT_DEMO_PRIVATE_ENGINE === "0") throw error;
     say("no Docker engine answers here; starting this project's private engine (scripts/engine/, needs root)");
-    return { engine: await ensureEngine({ log: say }), isPrivate: true };
+    return { engine: await ensureEngine("current", { log: say }), isPrivate: true };
   }
 }
 

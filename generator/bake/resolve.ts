@@ -95,6 +95,23 @@ export function resolveBake(text: string, requested: string[], env: Record<strin
 }
 
 /**
+ * Pure: the resolved targets in the shape `docker buildx bake --print` prints them (checked
+ * against buildx's own output: test/fixtures/bake-print/): a "default" group holding what was
+ * asked for (unless that was the default group itself), and no empty args, labels or tags.
+ */
+export function printedBake(resolved: ResolvedBake, requested: readonly string[]): { group: Record<string, { targets: string[] }>; target: Record<string, Partial<ResolvedTarget>> } {
+  const group = { ...resolved.group };
+  if (requested.length && !requested.includes("default")) group.default = { targets: [...requested] };
+  const target = Object.fromEntries(
+    Object.entries(resolved.target).map(([name, t]) => {
+      const { args, labels, tags, ...rest } = t;
+      return [name, { ...rest, ...(Object.keys(args).length ? { args } : {}), ...(Object.keys(labels).length ? { labels } : {}), ...(tags.length ? { tags } : {}) }];
+    }),
+  );
+  return { group, target };
+}
+
+/**
  * hcl2-parser turns the escapes $${ and %%{ into plain ${ and %{ in its output, where they look
  * like the interpolations this resolver then evaluates. Spelling each escape, and each lone $ or
  * % (which could otherwise join the next one), as a reference to a variable holding "$" or "%"

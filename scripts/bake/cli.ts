@@ -1,5 +1,6 @@
-import { join, resolve } from "node:path";
-import { execa, type ResultPromise } from "execa";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, extname, join, relative, resolve } from "node:path";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
 import { fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
@@ -8,10 +9,11 @@ import { compileConfigOption, DEFAULT_CONFIG, REPO_ROOT } from "../../generator/
 import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import type { BuildPlan } from "../../generator/plan.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
-import { dockerBuildArgs } from "./docker-build.ts";
-import { daemonVersion, findDocker, hasNvidiaRuntime, inspectImage, MIN_BUILDX, type DockerTools } from "./docker-cli.ts";
+import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
+import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
+import { Interrupted, type Docker } from "../docker/docker.ts";
 import { checkoutProblems, offlineProblems } from "./preflight.ts";
-import { describeFailure, parseProgress, type BuildReport } from "./progress.ts";
+import { describeFailure, parseProgress, reportOf, type BuildReport } from "./progress.ts";
 import { formatSummary, toJson, type TargetResult } from "./summary.ts";
 
 const HELP = `Usage: npm run bake -- [TARGET|GROUP ...] [options]
@@ -30,12 +32,14 @@ Options:
   --pull               pull newer base images first
   --set T.K=V          override a target attribute, as buildx bake --set (repeatable)
   --progress MODE      plain (default: the summary counts cached steps from it), tty, auto
-  --print, --dry-run   show the resolved targets and build nothing
+  --print, --dry-run   show the resolved targets and build nothing (needs no daemon, no checkout; writes no file)
   --offline            build only from local images and cache: no pulls; a missing base image is named first
   --json               summary as JSON on stdout; everything else goes to stderr
   --budget fail|warn   an image over its size_budget fails the run (default) or only warns
   --engine auto|buildx|docker-build   force a build path (default: auto)
-  --config FILE        the config (default ${DEFAULT_CONFIG}); --out DIR where its files are generated
+  --config FILE        the config (default ${DEFAULT_CONFIG})
+  --out DIR            where the config's files are generated (default: the repository for the
+                       main config, .cache/configs/<name>/ for any other)
   -h, --help           this text
 
 Exit codes: ${ExitCode.ok} built, ${ExitCode.failed} a build step failed, ${ExitCode.badInput} invalid config or usage (unknown target),
@@ -44,8 +48,8 @@ Exit codes: ${ExitCode.ok} built, ${ExitCode.failed} a build step failed, ${Exit
 
 type Env = Record<string, string | undefined>;
 
-let running: ResultPromise | undefined;
-let interrupted = false;
+/** Fires on Ctrl-C or SIGTERM: the running docker command is cancelled (see the handlers below). */
+const cancel = new AbortController();
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine({
@@ -86,15 +90,12 @@ async function main(argv: string[]): Promise<number> {
   if (!["plain", "tty", "auto"].includes(progress)) fail({ kind: "usage", message: `--progress must be plain, tty or auto, not ${progress}` });
   if (options.offline && options.pull) fail({ kind: "usage", message: "--offline and --pull contradict each other" });
 
-  // 1. The config, and generated files that match it.
-  const outDir = resolve(options.out ?? REPO_ROOT);
+  // 1. The config, and generated files that match it: the main config's in the repository, any
+  // other config's in a directory of its own, so that it never overwrites the committed files.
+  const isMainConfig = options.config === undefined || resolve(options.config) === resolve(REPO_ROOT, DEFAULT_CONFIG);
+  const outDir = resolve(options.out ?? (isMainConfig ? REPO_ROOT : join(REPO_ROOT, ".cache/configs", basename(options.config!, extname(options.config!)))));
   const { loaded, plan, outputs, warnings } = await compileConfigOption(options.config, outDir);
   for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
-  const stale = await staleOutputs(outDir, outputs);
-  if (stale.length) {
-    await writeOutputs(outDir, outputs);
-    say(`regenerated ${stale.map((s) => s.file).join(", ")}: they did not match ${loaded.file}${outDir === REPO_ROOT ? " (commit them)" : ""}`);
-  }
 
   // 2. Targets, as bake resolves them.
   const env: Env = { ...process.env };
@@ -103,67 +104,77 @@ async function main(argv: string[]): Promise<number> {
   const bakeFile = join(outDir, OUTPUT_FILES.bake);
   const targets = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], parsed.positionals, env).target, options.set ?? [], options.platform);
 
+  // --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written).
+  if (options.print || options["dry-run"]) {
+    const tools = await findDocker(env, engine as "auto").then((found) => found.tools, () => undefined);
+    const commands = tools?.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { progress }).argv]])) : undefined;
+    console.log(JSON.stringify({ mode: tools?.mode ?? "unknown (no docker client found)", target: targets, ...(commands ? { commands } : {}) }, null, 2));
+    return ExitCode.ok;
+  }
+
+  const stale = await staleOutputs(outDir, outputs);
+  if (stale.length) {
+    await writeOutputs(outDir, outputs);
+    const where = outDir === REPO_ROOT ? " (commit them)" : ` in ${relative(process.cwd(), outDir) || "."}`;
+    say(`regenerated ${stale.map((s) => s.file).join(", ")}${where}: they did not match ${loaded.file}`);
+  } else if (!isMainConfig && options.out === undefined) {
+    say(`using the files generated from ${loaded.file} in ${relative(process.cwd(), outDir)}`);
+  }
+
   // 3. The checkout, then docker.
   const problems = checkoutProblems(targets, plan, (t) => resolve(outDir, t.context));
   if (problems.length) throw new ProblemsError(problems);
-  const tools = await findDocker(env, engine as "auto");
+  const { tools, docker } = await findDocker(env, engine as "auto");
   if (tools.mode === "docker-build") {
-    env.DOCKER_BUILDKIT = "1"; // Docker 20.10 builds with BuildKit only when asked; the legacy builder rejects RUN --mount.
     say(`${tools.reason}: falling back to one BuildKit \`docker build\` per target with ${tools.client} (Docker ${tools.clientVersion}).`);
     say("  The fallback builds one platform per image and exports no cache (cache-from/cache-to are ignored).");
   }
-  const server = await daemonVersion(tools, env);
+  const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
   const gpuTargets = Object.keys(targets).filter((name) => variantOf(plan, name)?.device === "cuda");
-  if (gpuTargets.length && !(await hasNvidiaRuntime(tools, env))) {
+  if (gpuTargets.length && !(await docker.hasNvidiaRuntime())) {
     say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
   }
   if (tools.mode === "docker-build") {
     for (const name of Object.keys(targets)) if (targets[name]["cache-from"] || targets[name]["cache-to"]) say(`warning: ${name}: cache-from/cache-to need buildx; ignored`);
     if ((targets[Object.keys(targets)[0]].platforms ?? []).length > 1) fail({ kind: "environment", message: "multi-platform builds need buildx", hint: "pass --platform P for one platform, or install buildx" });
   }
-
-  if (options.print || options["dry-run"]) {
-    const commands = tools.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { progress }).argv]])) : undefined;
-    console.log(JSON.stringify({ mode: tools.mode, target: targets, ...(commands ? { commands } : {}) }, null, 2));
-    return ExitCode.ok;
-  }
   if (options.offline) {
-    const offline = await offlineProblems(targets, tools, env);
+    const offline = await offlineProblems(targets, docker);
     if (offline.length) throw new ProblemsError(offline);
   }
 
   // 4. Build, then the summary.
   const results: TargetResult[] = [];
-  const finish = async (names: string[], seconds: number, report: BuildReport) => {
-    for (const name of names) results.push(await describe(name, targets[name], seconds, report, tools, env, plan));
-  };
+  const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancel.signal });
   if (tools.mode === "buildx") {
-    const args = ["buildx", "bake", "--file", bakeFile, ...Object.keys(targets), "--progress", progress];
-    if (options["no-cache"]) args.push("--no-cache");
-    if (options.pull) args.push("--pull");
-    if (options.push) args.push("--push");
-    if (options.load) args.push("--load");
-    for (const set of options.set ?? []) args.push("--set", set);
-    if (options.platform) args.push("--set", `*.platform=${options.platform}`);
-    const started = performance.now();
-    const result = await stream(tools.client, args, outDir, env);
-    if (result.code !== 0) return buildFailed(result, say);
-    await finish(Object.keys(targets), (performance.now() - started) / 1000, parseProgress(result.output));
+    const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
+    try {
+      const metadataFile = join(scratch, "metadata.json");
+      const argv = bakeArgs({ file: bakeFile, targets: Object.keys(targets), progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets: options.set, platform: options.platform });
+      const result = await run(argv);
+      if (result.code !== 0) return buildFailed(result, say);
+      const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;
+      // One solve for all targets: each target's summary counts its own steps (and the shared ones it uses).
+      const names = Object.keys(targets);
+      const whole = parseProgress(result.output, names);
+      for (const name of names) results.push(await describe(name, targets[name], result.seconds, names.length > 1 ? reportOf(whole, name) : whole, docker, plan, metadata[name]));
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   } else {
     for (const [name, target] of Object.entries(targets)) {
-      const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull, });
+      const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull });
       say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
-      const started = performance.now();
-      const result = await stream(tools.client, argv, outDir, env);
+      const result = await run(argv);
       if (result.code !== 0) return buildFailed(result, say);
       if (options.push) {
         for (const tag of target.tags) {
-          const pushed = await stream(tools.client, ["push", tag], outDir, env);
+          const pushed = await run(["push", tag]);
           if (pushed.code !== 0) return buildFailed(pushed, say);
         }
       }
-      await finish([name], (performance.now() - started) / 1000, parseProgress(result.output));
+      results.push(await describe(name, target, result.seconds, parseProgress(result.output), docker, plan));
     }
   }
   const ok = !results.some((r) => r.overBudget) || budgetMode === "warn";
@@ -181,14 +192,23 @@ function variantOf(plan: BuildPlan, target: string) {
   return plan.variants.find((v) => v.name === planned?.variant);
 }
 
-async function describe(name: string, target: ResolvedTarget, seconds: number, report: BuildReport, tools: DockerTools, env: Env, plan: BuildPlan): Promise<TargetResult> {
+/** What `--metadata-file` holds for one target (buildx writes one object per target). */
+interface TargetMetadata {
+  "containerimage.config.digest"?: string;
+  "containerimage.digest"?: string;
+  "image.name"?: string;
+}
+type BakeMetadata = Record<string, TargetMetadata | undefined>;
+
+async function describe(name: string, target: ResolvedTarget, seconds: number, report: BuildReport, docker: Docker, plan: BuildPlan, metadata?: TargetMetadata): Promise<TargetResult> {
   const variant = variantOf(plan, name);
-  const image = target.tags.length ? await inspectImage(tools, target.tags[0], env) : undefined;
+  const image = target.tags.length ? await docker.inspectImage(target.tags[0]) : undefined;
   const budget = { bytes: variant?.sizeBudgetBytes ?? Infinity, text: variant?.sizeBudget ?? "none" };
   return {
     target: name,
     variant: variant?.name ?? "",
-    imageId: image?.id,
+    // buildx's own word on the image it made, where it gave one (a --push build loads nothing to inspect).
+    imageId: metadata?.["containerimage.config.digest"] ?? image?.id,
     size: image?.size,
     tags: target.tags,
     seconds,
@@ -220,21 +240,6 @@ function applyOverrides(targets: Record<string, ResolvedTarget>, sets: string[],
   return out;
 }
 
-/** Runs a docker command with its output passed through to stderr and kept for the report. */
-async function stream(client: string, args: string[], cwd: string, env: Env): Promise<{ code: number; output: string }> {
-  let output = "";
-  const child = execa(client, args, { cwd, env, reject: false, stdin: "ignore", all: true, buffer: false });
-  running = child;
-  child.all?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
-    process.stderr.write(chunk);
-  });
-  const result = await child;
-  running = undefined;
-  if (interrupted) throw new Interrupted();
-  return { code: result.exitCode ?? 1, output };
-}
-
 function buildFailed(result: { output: string }, say: (line: string) => void): number {
   const report = parseProgress(result.output);
   say("");
@@ -248,16 +253,14 @@ function buildFailed(result: { output: string }, say: (line: string) => void): n
   return ExitCode.failed;
 }
 
-class Interrupted extends Error {}
-
-// Ctrl-C: pass it to docker (which cancels the build), leave no child behind, exit 130.
+// Ctrl-C: cancel the docker command (SIGINT, so docker cancels the build; SIGKILL after 10 s), exit 130.
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
-    interrupted = true;
+    if (cancel.signal.aborted) return;
     process.stderr.write(`\ninterrupted (${signal}): stopping the build…\n`);
-    if (!running) process.exit(ExitCode.interrupted);
-    running.kill("SIGINT");
-    setTimeout(() => running?.kill("SIGKILL"), 10_000).unref();
+    cancel.abort();
+    // Nothing may be running (between steps): leave once the current await settles.
+    setTimeout(() => process.exit(ExitCode.interrupted), 15_000).unref();
   });
 }
 
@@ -265,7 +268,7 @@ await runCli(async (argv) => {
   try {
     return await main(argv);
   } catch (error) {
-    if (error instanceof Interrupted) return ExitCode.interrupted;
+    if (error instanceof Interrupted || cancel.signal.aborted) return ExitCode.interrupted;
     throw error;
   }
 }, process.argv.slice(2));

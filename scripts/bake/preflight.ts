@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import type { Problem } from "../../generator/errors.ts";
 import type { BuildPlan } from "../../generator/plan.ts";
-import { inspectImage, type DockerTools } from "./docker-cli.ts";
+import type { Docker } from "../docker/docker.ts";
 
 /** The IOPaint checkout each target builds from must hold what the Dockerfile copies. */
 export function checkoutProblems(targets: Record<string, ResolvedTarget>, plan: BuildPlan, contextOf: (t: ResolvedTarget) => string): Problem[] {
@@ -22,7 +22,7 @@ export function checkoutProblems(targets: Record<string, ResolvedTarget>, plan: 
 }
 
 /** --offline: every base image must already be in the local image store, or the build would pull. */
-export async function offlineProblems(targets: Record<string, ResolvedTarget>, tools: DockerTools, env: Record<string, string | undefined>): Promise<Problem[]> {
+export async function offlineProblems(targets: Record<string, ResolvedTarget>, docker: Docker): Promise<Problem[]> {
   const needs = new Map<string, string>();
   for (const target of Object.values(targets)) {
     if (target.args.NODE_IMAGE) needs.set(target.args.NODE_IMAGE, "frontend");
@@ -30,7 +30,7 @@ export async function offlineProblems(targets: Record<string, ResolvedTarget>, t
   }
   const problems: Problem[] = [];
   for (const [image, stages] of needs) {
-    if (!(await inspectImage(tools, image, env))) {
+    if (!(await docker.inspectImage(image))) {
       problems.push({
         kind: "environment",
         message: `--offline: stage ${stages} needs ${image}, which is not in the local image store`,

@@ -2,10 +2,15 @@
  * Reads BuildKit's plain progress output (`--progress=plain`, the same from docker build and
  * buildx): which build steps ran, which came from the cache, which failed and what they printed.
  * Pure: text in, facts out. Tests decide cache reuse from this, never from timing.
+ *
+ * A bake of several targets prefixes each step with its target ("[gpu builder 3/5]"); a step
+ * that several targets share is solved once and shown once, under one of their names.
  */
 export interface BuildStep {
   /** BuildKit's vertex number in this build ("#12"). */
   id: number;
+  /** The bake target named in the step's prefix; "" for a single build. */
+  target: string;
   /** e.g. "builder 7/9"; "" for internal steps. */
   stage: string;
   /** e.g. "RUN pip install …" or "[internal] load build context". */
@@ -26,10 +31,12 @@ export interface BuildReport {
   contextBytes: number;
 }
 
-// "[builder 7/9] RUN …", "[2/5] RUN …" (a stage without a name) or "[internal] load …".
-const STEP = /^#(\d+) (\[(?:(?:([^\]]+?) )?(\d+\/\d+)|internal)\] ?(.*)|.*)$/;
+// "[builder 7/9] RUN …", "[2/5] RUN …" (a stage without a name) or "[internal] load …", each
+// maybe with a target first ("[cpu builder 7/9]", "[cpu internal]"); "[cpu] exporting…" is not a step.
+const STEP = /^#(\d+) (\[(?:(?:([^\]]+?) )?(\d+\/\d+)|(?:([^\] ]+) )?internal)\] ?(.*)|.*)$/;
 
-export function parseProgress(text: string): BuildReport {
+/** `targets`: the names a multi-target bake may put before a stage name. */
+export function parseProgress(text: string, targets: readonly string[] = []): BuildReport {
   const steps = new Map<number, BuildStep>();
   const contextSizes = new Map<number, number>();
   for (const line of text.split(/\r?\n/)) {
@@ -39,9 +46,16 @@ export function parseProgress(text: string): BuildReport {
     const rest = match[2];
     const header = STEP.exec(line);
     let step = steps.get(id);
-    if (!step && header?.[2]?.startsWith("[")) {
-      const internal = header[2].startsWith("[internal]");
-      step = { id, stage: internal ? "" : [header[3], header[4]].filter(Boolean).join(" "), name: internal ? header[2] : header[5], state: "running", output: [] };
+    if (!step && header?.[6] !== undefined) {
+      const internal = header[4] === undefined;
+      let target = internal ? header[5] ?? "" : "";
+      let stage = internal ? "" : [header[3], header[4]].filter(Boolean).join(" ");
+      const first = stage.split(" ")[0];
+      if (!internal && stage.includes(" ") && targets.includes(first)) {
+        target = first;
+        stage = stage.slice(first.length + 1);
+      }
+      step = { id, target, stage, name: internal ? `[internal] ${header[6]}` : header[6], state: "running", output: [] };
       steps.set(id, step);
       continue;
     }
@@ -58,7 +72,10 @@ export function parseProgress(text: string): BuildReport {
       step.output.push(rest.replace(/^\d+\.\d+ /, ""));
     }
   }
-  const all = [...steps.values()];
+  return summarize([...steps.values()], contextSizes);
+}
+
+function summarize(all: BuildStep[], contextSizes: Map<number, number>): BuildReport {
   const dockerfileSteps = uniqueByName(all.filter((s) => s.stage && !s.name.startsWith("FROM ")));
   return {
     steps: all,
@@ -68,6 +85,31 @@ export function parseProgress(text: string): BuildReport {
     failed: all.find((s) => s.state === "error"),
     contextBytes: [...contextSizes.values()].reduce((a, b) => a + b, 0),
   };
+}
+
+/**
+ * One target's share of a multi-target bake: its own steps, and the shared steps of each stage it
+ * has steps in that it did not show under its own name (shown once, under another target's).
+ */
+export function reportOf(report: BuildReport, target: string): BuildReport {
+  const stageOf = (step: BuildStep) => step.stage.split(" ")[0];
+  const own = report.steps.filter((s) => s.target === target);
+  const ownStages = new Set(own.filter((s) => s.stage).map(stageOf));
+  // By position ("system 2/2"), not by text: the same step differs between targets in its arguments.
+  const ownPositions = new Set(own.map((s) => s.stage));
+  const shared = report.steps.filter((s) => s.target !== target && s.stage && ownStages.has(stageOf(s)) && !ownPositions.has(s.stage));
+  const contexts = new Map(own.filter((s) => s.name === "[internal] load build context").map((s) => [s.id, contextBytesOf(s)]));
+  const sharedOnce = [...new Map(shared.map((s) => [s.stage, s])).values()];
+  return summarize([...own, ...sharedOnce].sort((a, b) => a.id - b.id), contexts);
+}
+
+function contextBytesOf(step: BuildStep): number {
+  let bytes = 0;
+  for (const line of step.output) {
+    const transfer = /transferring context: ([\d.]+)([kMG]?B)/.exec(line);
+    if (transfer) bytes = toBytes(Number(transfer[1]), transfer[2]);
+  }
+  return bytes;
 }
 
 /** Steps of a stage BuildKit shows twice (once per target that needs it) count once. */

@@ -44,7 +44,7 @@ Options:
   --keep-images   keep the images the bench tagged (iopaint-bench-*) instead of removing them
   -h, --help      this text
 
-Environment: IOPAINT_ENGINE_DIR and IOPAINT_ENGINE_NETNS choose the private engine (as for npm test).
+Environment: IOPAINT_ENGINE_DIR chooses the state root of the legacy private engine it uses (as for npm test).
 
 Exit codes: ${ExitCode.ok} measured, ${ExitCode.failed} a build failed, ${ExitCode.badInput} bad option, ${ExitCode.environment} environment (engine, host apt),
             ${ExitCode.interrupted} interrupted, ${ExitCode.internal} internal error.`;
@@ -80,7 +80,7 @@ async function main(argv: string[]): Promise<number> {
   const started = performance.now();
 
   // An engine that cannot start is an environment problem (a ProblemsError): runCli reports it, exit 3.
-  const engine = await ensureEngine({ log });
+  const engine = await ensureEngine("legacy", { log });
   await ensureStandInBaseImages(engine, { log });
   const docker = new BenchDocker(engine, controller.signal, options.verbose ?? false);
   const work = await mkdtemp(join(tmpdir(), "iopaint-bench-"));

@@ -1,10 +1,9 @@
 /**
- * The bench's one handle on the engine: runs the Docker 20.10 client with BuildKit, times builds
- * with performance.now(), reads what they did from BuildKit's plain progress output, measures
- * layers, and removes the images it tagged. Every command stops when the run is interrupted.
+ * The bench's handle on the engine, over scripts/docker/docker.ts: times builds with
+ * performance.now(), reads what they did from BuildKit's plain progress output, measures layers,
+ * and removes the images it tagged. Every command stops when the run is interrupted.
  */
-import { execa } from "execa";
-import type { Engine } from "../engine/private-engine.ts";
+import { Docker, Interrupted, type Engine } from "../docker/docker.ts";
 import { describeFailure, parseProgress, type BuildReport } from "../bake/progress.ts";
 import type { BuildSample } from "./figures.ts";
 import { layerSizesFromSave, TarScanner } from "./tar-scan.ts";
@@ -19,12 +18,7 @@ export class BuildFailed extends Error {
   }
 }
 
-export class Interrupted extends Error {
-  constructor() {
-    super("interrupted");
-    this.name = "Interrupted";
-  }
-}
+export { Interrupted };
 
 export interface BuildOutcome {
   seconds: number;
@@ -37,51 +31,28 @@ export class BenchDocker {
   /** Layer sizes by diff ID: a layer's content, and so its size, never changes. */
   private readonly layerBytes = new Map<string, number>();
 
+  private readonly docker: Docker;
+
   constructor(
     readonly engine: Engine,
     private readonly signal: AbortSignal,
     private readonly verbose = false,
-  ) {}
+  ) {
+    this.docker = new Docker(engine);
+  }
 
-  async run(args: string[], options: { cwd?: string; input?: string } = {}): Promise<{ exitCode: number; stdout: string; all: string }> {
-    this.checkInterrupted();
-    const result = await execa(this.engine.client, args, {
-      env: this.engine.env,
-      cwd: options.cwd,
-      reject: false,
-      all: true,
-      cancelSignal: this.signal,
-      ...(options.input !== undefined ? { input: options.input } : { stdin: "ignore" as const }),
-    });
-    this.checkInterrupted();
-    return { exitCode: result.exitCode ?? 1, stdout: String(result.stdout ?? ""), all: String(result.all ?? "") };
+  run(args: string[], options: { cwd?: string; input?: string } = {}): Promise<{ exitCode: number; stdout: string; all: string }> {
+    return this.docker.run(args, { ...options, signal: this.signal });
   }
 
   /** `docker <argv>` (a build), timed from start to exit; throws BuildFailed with the failing step. */
-  async build(label: string, argv: string[], cwd: string, input?: string): Promise<BuildOutcome> {
+  async build(label: string, argv: string[], cwd: string): Promise<BuildOutcome> {
     this.checkInterrupted();
     for (let i = 0; i < argv.length - 1; i++) if (argv[i] === "--tag") this.tagged.add(argv[i + 1]);
     const previous = await this.imageIds(argv);
-    let output = "";
-    const started = performance.now();
-    const child = execa(this.engine.client, argv, {
-      env: this.engine.env,
-      cwd,
-      reject: false,
-      all: true,
-      buffer: false,
-      cancelSignal: this.signal,
-      ...(input !== undefined ? { input } : { stdin: "ignore" as const }),
-    });
-    child.all?.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      if (this.verbose) process.stderr.write(chunk);
-    });
-    const result = await child;
-    const seconds = (performance.now() - started) / 1000;
-    this.checkInterrupted();
+    const { code, output, seconds } = await this.docker.stream(argv, { cwd, signal: this.signal, onOutput: (chunk) => this.verbose && process.stderr.write(chunk) });
     const report = parseProgress(output);
-    if (result.exitCode !== 0) {
+    if (code !== 0) {
       const detail = report.failed ? describeFailure(report.failed) : output.trim().split("\n").slice(-15).map((line) => `  | ${line}`).join("\n");
       throw new BuildFailed(label, detail);
     }
@@ -103,13 +74,8 @@ export class BenchDocker {
     if (ids.some((id) => !this.layerBytes.has(id))) {
       this.checkInterrupted();
       const scanner = new TarScanner((name) => name === "manifest.json");
-      const child = execa(this.engine.client, ["save", ref], { env: this.engine.env, reject: false, buffer: false, stdin: "ignore", cancelSignal: this.signal, stderr: "pipe" });
-      let stderr = "";
-      child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      for await (const chunk of child.stdout!) scanner.push(chunk as Buffer);
-      const result = await child;
-      this.checkInterrupted();
-      if (result.exitCode !== 0) throw new Error(`docker save ${ref} failed: ${stderr.trim()}`);
+      const saved = await this.docker.consumeStdout(["save", ref], (chunk) => scanner.push(chunk), { signal: this.signal });
+      if (saved.code !== 0) throw new Error(`docker save ${ref} failed: ${saved.stderr.trim()}`);
       for (const [id, size] of layerSizesFromSave(scanner, ids)) this.layerBytes.set(id, size);
     }
     return new Map(ids.map((id) => [id, this.layerBytes.get(id)!]));
@@ -123,7 +89,7 @@ export class BenchDocker {
   async removeTagged(): Promise<void> {
     if (this.tagged.size === 0) return;
     // Not through this.run: cleanup must also work after an interrupt.
-    await execa(this.engine.client, ["image", "rm", ...this.tagged], { env: this.engine.env, reject: false, stdin: "ignore" });
+    await this.docker.run(["image", "rm", ...this.tagged]);
     this.tagged.clear();
   }
 

@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
-import { dockerBuildArgs } from "../bake/docker-build.ts";
+import { dockerBuildArgs } from "../docker/build-args.ts";
 import { BASELINE_DOCKERFILE, baselineBuildArgs, baselinePackages, ensurePackagesImage } from "./baseline.ts";
 import { sampleOf, type BenchDocker, type BuildOutcome, type Log } from "./docker.ts";
 import { REBUILD_KINDS, type BuildSample, type Figures, type ImageSample, type RebuildKind, type RebuildSample } from "./figures.ts";

@@ -1,17 +1,21 @@
-// Stand-in base images for tests, made here with debootstrap + `docker import` (no registry is
-// reachable). Each image carries a label with the hash of its recipe; an image whose label
-// matches is reused, and a changed recipe rebuilds it.
-//
-//   iopaint-standin/python:3.11-bookworm         Debian's python3 (3.11) + /opt/wheelhouse
-//   iopaint-standin/cuda:11.8.0-runtime-bookworm the python stand-in + nvidia/cuda's ENV (CPU only)
-//   iopaint-standin/node:18-bookworm             Debian's nodejs 18 + npm 9
+/**
+ * Stand-in base images for tests, made here with debootstrap + `docker import` (no registry is
+ * reachable). Each image carries a label with the hash of its recipe; an image whose label
+ * matches is reused, and a changed recipe rebuilds it. The root file systems are kept as tar
+ * files per recipe hash under the engines' state root, so the second engine imports them in
+ * seconds instead of running debootstrap again.
+ *
+ *   iopaint-standin/python:3.11-bookworm         Debian's python3 (3.11) + /opt/wheelhouse
+ *   iopaint-standin/cuda:11.8.0-runtime-bookworm the python stand-in + nvidia/cuda's ENV (CPU only)
+ *   iopaint-standin/node:18-bookworm             Debian's nodejs 18 + npm 9
+ */
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
-import { aptHasPackage, EngineEnvironmentError, ensureHostPackages, mountsUnder, pidAlive, readDebianMirror, tailFile, withStateLock } from "./host.js";
-import { engineStateDir, type Engine } from "./private-engine.js";
+import { aptHasPackage, EngineEnvironmentError, ensureHostPackages, mountsUnder, pidAlive, readDebianMirror, tailFile, withStateLock } from "./host.ts";
+import { engineStateRoot, type Engine } from "./private-engine.ts";
 
 export const PYTHON_STANDIN = "iopaint-standin/python:3.11-bookworm";
 export const CUDA_STANDIN = "iopaint-standin/cuda:11.8.0-runtime-bookworm";
@@ -224,7 +228,7 @@ function recipeHashOf(recipe: RootfsRecipe, include: string[]): string {
 
 async function ensureRootfsImage(engine: Engine, recipe: RootfsRecipe, log: (line: string) => void): Promise<StandInImage> {
   const hash = recipeHashOf(recipe, recipe.include);
-  const stateDir = engineStateDir();
+  const stateDir = path.join(engineStateRoot(), "base-images");
   const started = Date.now();
   const existing = await imageLabels(engine, recipe.ref);
   if (existing?.labels[RECIPE_LABEL] === hash) {
@@ -237,55 +241,24 @@ async function ensureRootfsImage(engine: Engine, recipe: RootfsRecipe, log: (lin
       log(`[base-images] ${recipe.ref} reused (made by another run)`);
       return { ref: recipe.ref, id: again.id, recipeHash: hash, reused: true, seconds: (Date.now() - started) / 1000 };
     }
-    log(`[base-images] building ${recipe.ref} (${recipe.estimate})…${again ? " (recipe changed)" : ""}`);
-    await ensureHostPackages(log);
-    const mirror = readDebianMirror(SUITE);
-    const tmpRoot = path.join(stateDir, "build-tmp");
     const logDir = path.join(stateDir, "logs");
-    fs.mkdirSync(tmpRoot, { recursive: true });
     fs.mkdirSync(logDir, { recursive: true });
-    await removeStaleWorkDirs(tmpRoot);
     const logFile = path.join(logDir, `${slug(recipe.ref)}.log`);
-    fs.writeFileSync(logFile, `# ${recipe.ref} recipe ${hash}\n`);
-    const work = fs.mkdtempSync(path.join(tmpRoot, `${slug(recipe.ref)}-${process.pid}-`));
-    const root = path.join(work, "rootfs");
-    try {
-      let chrootInstall = recipe.chrootInstall;
-      const debootstrap = (include: string[]) =>
-        run(
-          logFile,
-          "debootstrap",
-          [`--variant=${VARIANT}`, ...(include.length ? [`--include=${include.join(",")}`] : []), SUITE, root, mirror],
-          { what: "debootstrap" },
-        );
-      try {
-        await debootstrap(recipe.include);
-      } catch (e) {
-        if (recipe.include.length === 0) throw e;
-        // debootstrap resolves --include poorly for some packages; fall back to apt in a chroot.
-        log(`[base-images] debootstrap --include failed for ${recipe.ref}; retrying with apt-get in a chroot (see ${logFile})`);
-        await removeTree(root);
-        await debootstrap([]);
-        chrootInstall = [...recipe.include, ...recipe.chrootInstall];
-      }
-      if (chrootInstall.length > 0) await chrootAptInstall(root, logFile, chrootInstall);
-      if (recipe.finish) await recipe.finish(root, logFile);
-      tidyRootfs(root);
-
-      const changes = [...recipe.changes, `LABEL ${RECIPE_LABEL}=${hash}`].flatMap((c) => ["--change", c]);
-      fs.appendFileSync(logFile, `\n$ tar -C ${root} -c . | docker import ${changes.join(" ")} - ${recipe.ref}\n`);
-      const imported = await execa("tar", ["--numeric-owner", "-C", root, "-c", "."], {
-        reject: false,
-        buffer: false, // the tar stream is gigabytes: never collect it (maxBuffer would cut it short)
-        stderr: { file: logFile, append: true },
-      })
-        .pipe(engine.client, ["import", ...changes, "-", recipe.ref], { env: engine.env, reject: false, all: true });
-      if (imported.exitCode !== 0 || imported.failed) {
-        fs.appendFileSync(logFile, `${String(imported.all ?? "")}\n${imported.shortMessage ?? ""}\n`);
-        throw new Error(`docker import of ${recipe.ref} failed; last lines of ${logFile}:\n${tailFile(logFile, 20)}`);
-      }
-    } finally {
-      await removeTree(work);
+    const rootfsTar = path.join(stateDir, `${slug(recipe.ref)}-${hash}.tar`);
+    if (fs.existsSync(rootfsTar)) {
+      log(`[base-images] importing ${recipe.ref} from ${rootfsTar}…`);
+      fs.appendFileSync(logFile, `\n# ${recipe.ref} recipe ${hash}: import of the kept root file system\n`);
+    } else {
+      log(`[base-images] building ${recipe.ref} (${recipe.estimate})…${again ? " (recipe changed)" : ""}`);
+      fs.writeFileSync(logFile, `# ${recipe.ref} recipe ${hash}\n`);
+      await buildRootfsTar(recipe, rootfsTar, logFile, log);
+    }
+    const changes = [...recipe.changes, `LABEL ${RECIPE_LABEL}=${hash}`].flatMap((c) => ["--change", c]);
+    fs.appendFileSync(logFile, `\n$ docker import ${changes.join(" ")} ${rootfsTar} ${recipe.ref}\n`);
+    const imported = await docker(engine, ["import", ...changes, rootfsTar, recipe.ref]);
+    if (imported.exitCode !== 0) {
+      fs.appendFileSync(logFile, `${String(imported.all ?? "")}\n`);
+      throw new Error(`docker import of ${recipe.ref} failed; last lines of ${logFile}:\n${tailFile(logFile, 20)}`);
     }
     const made = await imageLabels(engine, recipe.ref);
     if (!made) throw new Error(`${recipe.ref} is missing right after docker import`);
@@ -294,6 +267,45 @@ async function ensureRootfsImage(engine: Engine, recipe: RootfsRecipe, log: (lin
     log(`[base-images] ${recipe.ref} built in ${seconds.toFixed(0)} s (${made.id.slice(7, 19)})`);
     return { ref: recipe.ref, id: made.id, recipeHash: hash, reused: false, seconds };
   });
+}
+
+/**
+ * debootstrap the recipe's root file system and keep it as `tarFile` (written beside and renamed
+ * into place, so a kept tar file is always whole). Older recipes' tar files of the image go.
+ */
+async function buildRootfsTar(recipe: RootfsRecipe, tarFile: string, logFile: string, log: (line: string) => void): Promise<void> {
+  await ensureHostPackages(log);
+  const mirror = readDebianMirror(SUITE);
+  const stateDir = path.dirname(tarFile);
+  const tmpRoot = path.join(stateDir, "build-tmp");
+  fs.mkdirSync(tmpRoot, { recursive: true });
+  await removeStaleWorkDirs(tmpRoot);
+  const work = fs.mkdtempSync(path.join(tmpRoot, `${slug(recipe.ref)}-${process.pid}-`));
+  const root = path.join(work, "rootfs");
+  try {
+    let chrootInstall = recipe.chrootInstall;
+    const debootstrap = (include: string[]) =>
+      run(logFile, "debootstrap", [`--variant=${VARIANT}`, ...(include.length ? [`--include=${include.join(",")}`] : []), SUITE, root, mirror], { what: "debootstrap" });
+    try {
+      await debootstrap(recipe.include);
+    } catch (e) {
+      if (recipe.include.length === 0) throw e;
+      // debootstrap resolves --include poorly for some packages; fall back to apt in a chroot.
+      log(`[base-images] debootstrap --include failed for ${recipe.ref}; retrying with apt-get in a chroot (see ${logFile})`);
+      await removeTree(root);
+      await debootstrap([]);
+      chrootInstall = [...recipe.include, ...recipe.chrootInstall];
+    }
+    if (chrootInstall.length > 0) await chrootAptInstall(root, logFile, chrootInstall);
+    if (recipe.finish) await recipe.finish(root, logFile);
+    tidyRootfs(root);
+    const partial = path.join(work, "rootfs.tar");
+    await run(logFile, "tar", ["--numeric-owner", "-C", root, "-cf", partial, "."], { what: "tar of the root file system" });
+    for (const old of fs.readdirSync(stateDir)) if (old.startsWith(`${slug(recipe.ref)}-`) && old.endsWith(".tar")) fs.rmSync(path.join(stateDir, old));
+    fs.renameSync(partial, tarFile);
+  } finally {
+    await removeTree(work);
+  }
 }
 
 function slug(ref: string): string {

@@ -1,76 +1,164 @@
-// A private Docker engine for tests: Debian's dockerd 20.10 running inside a network namespace
-// of its own, so that containers are never reachable from (or routed to) the host network.
-// It outlives the process that starts it; later runs find it by its pidfile and reuse it.
-//
-// Recipe and pitfalls: /work/shared/docker-engine-here.md (use nsenter, not `ip netns exec`).
+/**
+ * This project's private Docker engines, each in a network namespace of its own so that
+ * containers are never reachable from (or routed to) the host network, each with its own state
+ * directory under one root ($IOPAINT_ENGINE_DIR, default /var/tmp/iopaint-engine):
+ *
+ * - `current`: Docker 26.1 from Debian trixie with the containerd image store, buildx 0.13 and
+ *   Compose v2 as CLI plugins: the path users take (`docker buildx bake`, `docker compose`).
+ * - `legacy`: Debian bookworm's Docker 20.10, which builds with BuildKit without buildx: the
+ *   oldest engine users run, and the runner's fallback path.
+ *
+ * An engine outlives the process that starts it; later runs find it by its pidfile and reuse it.
+ * Recipes and pitfalls: /work/shared/docker-engine-here.md (use nsenter, not `ip netns exec`).
+ */
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
-import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, requireRoot, sleep, tailFile, withStateLock } from "./host.js";
+import type { Engine, EngineName } from "../docker/engine.ts";
+import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, requireRoot, sleep, tailFile, withStateLock } from "./host.ts";
+import { ensureTrixiePrograms } from "./trixie-packages.ts";
 
-export { EngineEnvironmentError } from "./host.js";
+export { EngineEnvironmentError } from "./host.ts";
+export type { Engine, EngineName } from "../docker/engine.ts";
 
-export interface Engine {
-  /** `unix://<state dir>/docker.sock` */
-  dockerHost: string;
-  /** The Docker 20.10 client (`/usr/bin/docker`, or `$DOCKER_CLI`): it builds with BuildKit without buildx. */
-  client: string;
-  /** Name of the network namespace the daemon runs in (`/var/run/netns/<name>`). */
-  netns: string;
-  /** `{ DOCKER_HOST, DOCKER_BUILDKIT: "1" }`, to merge into a child process's environment. */
-  env: Record<string, string>;
-}
+export const ENGINE_NAMES: readonly EngineName[] = ["current", "legacy"];
+/** What `npm test`, `npm run demo` and `npm run engine` use unless told otherwise. */
+export const DEFAULT_ENGINE: EngineName = "current";
+const LEGACY_CLIENT = "/usr/bin/docker";
 
 export interface EngineOptions {
-  /** Default: `$IOPAINT_ENGINE_DIR` or `/var/tmp/iopaint-engine`. */
-  stateDir?: string;
-  /** Default: `$IOPAINT_ENGINE_NETNS` or `iopaint-engine`. */
-  netns?: string;
+  /** Default: `$IOPAINT_ENGINE_DIR` or `/var/tmp/iopaint-engine`; each engine has a directory inside. */
+  stateRoot?: string;
   /** How long to wait for the daemon to answer. Default 60 s. */
   readyTimeoutMs?: number;
   /** Progress lines; default: stderr. */
   log?: (line: string) => void;
 }
 
-export const DEFAULT_NETNS = "iopaint-engine";
-export const DEFAULT_CLIENT = "/usr/bin/docker";
-
 const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
 
-export function engineStateDir(opts: Pick<EngineOptions, "stateDir"> = {}): string {
-  return path.resolve(opts.stateDir ?? process.env.IOPAINT_ENGINE_DIR ?? "/var/tmp/iopaint-engine");
+export function engineStateRoot(opts: Pick<EngineOptions, "stateRoot"> = {}): string {
+  return path.resolve(opts.stateRoot ?? process.env.IOPAINT_ENGINE_DIR ?? "/var/tmp/iopaint-engine");
 }
 
-/** The client to drive the engine with: `$DOCKER_CLI`, else Debian's 20.10 client (not the first `docker` on PATH). */
-export function dockerClientPath(): string {
-  return process.env.DOCKER_CLI || DEFAULT_CLIENT;
+export function isEngineName(name: string): name is EngineName {
+  return (ENGINE_NAMES as readonly string[]).includes(name);
 }
 
-function enginePaths(stateDir: string) {
+function enginePaths(root: string, name: EngineName) {
+  const stateDir = path.join(root, name);
   return {
     stateDir,
+    /** Shared by every engine: the unpacked trixie programs. */
+    programsDir: path.join(root, "programs"),
     socket: path.join(stateDir, "docker.sock"),
     pidfile: path.join(stateDir, "dockerd.pid"),
     log: path.join(stateDir, "dockerd.log"),
+    daemonConfig: path.join(stateDir, "daemon.json"),
+    /** DOCKER_CONFIG for the current engine's client: its cli-plugins hold buildx and Compose. */
+    clientConfig: path.join(stateDir, "client-config"),
     dataRoot: path.join(stateDir, "root"),
     execRoot: path.join(stateDir, "exec"),
     /** The storage driver that worked last time (images live per driver, so stick to it). */
     driverFile: path.join(stateDir, "storage-driver"),
-    /** The namespace the daemon runs in (its name). */
-    netnsFile: path.join(stateDir, "netns"),
-    /** Present when this code created that namespace (so `stopEngine` may delete it). */
+    /** Present when this code created the namespace (so `stopEngine` may delete it). */
     netnsCreatedFile: path.join(stateDir, "netns.created"),
   };
+}
+
+/** `iopaint-current`, `iopaint-legacy` ($IOPAINT_ENGINE_NETNS_PREFIX replaces "iopaint", for a second set of engines beside the first). */
+export function engineNetns(name: EngineName): string {
+  return `${process.env.IOPAINT_ENGINE_NETNS_PREFIX || "iopaint"}-${name}`;
 }
 
 function netnsPath(name: string): string {
   return `/var/run/netns/${name}`;
 }
 
-function makeEngine(stateDir: string, netns: string): Engine {
-  const dockerHost = `unix://${enginePaths(stateDir).socket}`;
-  return { dockerHost, client: dockerClientPath(), netns, env: { DOCKER_HOST: dockerHost, DOCKER_BUILDKIT: "1" } };
+/** How each engine's programs are found and its daemon is started. */
+interface EngineRecipe {
+  /** Storage drivers to try in order when none worked before (the first is the fast one). */
+  drivers: readonly string[];
+  programs(paths: ReturnType<typeof enginePaths>, log: (line: string) => void): Promise<{ dockerd: string; client: string; pathPrefix: string[]; describe: string }>;
+  /** dockerd's arguments after `nsenter --net=…`. */
+  daemonArgs(paths: ReturnType<typeof enginePaths>, driver: string): string[];
+  clientEnv(paths: ReturnType<typeof enginePaths>): Record<string, string>;
+}
+
+const RECIPES: Record<EngineName, EngineRecipe> = {
+  legacy: {
+    drivers: ["overlay2", "vfs"],
+    async programs() {
+      return { dockerd: "/usr/sbin/dockerd", client: LEGACY_CLIENT, pathPrefix: [], describe: "Docker 20.10 (Debian bookworm), BuildKit without buildx" };
+    },
+    daemonArgs: (p, driver) => [
+      `--storage-driver=${driver}`,
+      "--iptables=false",
+      "--ip6tables=false",
+      `--data-root=${p.dataRoot}`,
+      `--exec-root=${p.execRoot}`,
+      `--pidfile=${p.pidfile}`,
+      `--host=unix://${p.socket}`,
+    ],
+    // Docker 20.10 builds with BuildKit only when asked; its legacy builder rejects RUN --mount.
+    clientEnv: () => ({ DOCKER_BUILDKIT: "1" }),
+  },
+  current: {
+    // With the containerd image store, the storage driver names a containerd snapshotter.
+    drivers: ["overlayfs", "native"],
+    async programs(p, log) {
+      const programs = await ensureTrixiePrograms(p.programsDir, log);
+      // The client finds its plugins in $DOCKER_CONFIG/cli-plugins: links to the unpacked ones,
+      // so that no plugin lands in front of the machine's other docker clients.
+      const plugins = path.join(p.clientConfig, "cli-plugins");
+      fs.mkdirSync(plugins, { recursive: true });
+      for (const plugin of ["docker-buildx", "docker-compose"]) {
+        const link = path.join(plugins, plugin);
+        fs.rmSync(link, { force: true });
+        fs.symlinkSync(path.join(programs.pluginsDir, plugin), link);
+      }
+      // Debian versions ("26.1.5+dfsg1-9+deb13u1+b1") → upstream ones ("26.1.5").
+      const v = (pkg: string) => (programs.versions[pkg] ?? "?").replace(/^\d+:/, "").split(/[+~-]/)[0];
+      return {
+        dockerd: programs.dockerd,
+        client: programs.client,
+        // dockerd starts containerd and docker-init from PATH: the unpacked ones first.
+        pathPrefix: [path.join(programs.prefix, "usr/bin"), path.join(programs.prefix, "usr/sbin")],
+        describe: `Docker ${v("docker.io")}, buildx ${v("docker-buildx")}, Compose ${v("docker-compose")} (Debian trixie), containerd image store`,
+      };
+    },
+    daemonArgs: (p, driver) => {
+      const config = {
+        features: { "containerd-snapshotter": true },
+        "storage-driver": driver,
+        iptables: false,
+        ip6tables: false,
+        "data-root": p.dataRoot,
+        "exec-root": p.execRoot,
+        pidfile: p.pidfile,
+        hosts: [`unix://${p.socket}`],
+      };
+      fs.writeFileSync(p.daemonConfig, `${JSON.stringify(config, null, 2)}\n`);
+      return [`--config-file=${p.daemonConfig}`];
+    },
+    clientEnv: (p) => ({ DOCKER_CONFIG: p.clientConfig }),
+  },
+};
+
+function makeEngine(name: EngineName, p: ReturnType<typeof enginePaths>, client: string, describe: string): Engine {
+  const dockerHost = `unix://${p.socket}`;
+  return { name, dockerHost, client, netns: engineNetns(name), env: { DOCKER_HOST: dockerHost, ...RECIPES[name].clientEnv(p) }, describe };
+}
+
+/** The engine as the last start left it (client and description), without starting anything. */
+function recordedEngine(name: EngineName, p: ReturnType<typeof enginePaths>): Engine | undefined {
+  try {
+    const saved = JSON.parse(fs.readFileSync(path.join(p.stateDir, "engine.json"), "utf8")) as { client: string; describe: string };
+    return makeEngine(name, p, saved.client, saved.describe);
+  } catch {
+    return undefined;
+  }
 }
 
 function readPid(pidfile: string): number | undefined {
@@ -82,15 +170,14 @@ function readPid(pidfile: string): number | undefined {
   }
 }
 
-/** The pid in our pidfile, if that process is alive and is a dockerd serving our socket. */
-function ourDaemonPid(stateDir: string): number | undefined {
-  const p = enginePaths(stateDir);
+/** The pid in our pidfile, if that process is alive and is a dockerd started with our state dir. */
+function ourDaemonPid(p: ReturnType<typeof enginePaths>): number | undefined {
   const pid = readPid(p.pidfile);
   if (!pid || !pidAlive(pid)) return undefined;
   try {
     const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
     if (!cmdline.some((a) => path.basename(a) === "dockerd")) return undefined;
-    if (!cmdline.some((a) => a.includes(p.socket))) return undefined;
+    if (!cmdline.some((a) => a.includes(`${p.stateDir}/`))) return undefined;
   } catch {
     return undefined;
   }
@@ -106,7 +193,7 @@ async function serverVersion(engine: Engine, timeoutMs = 10_000): Promise<string
   return r.exitCode === 0 ? String(r.stdout).trim() || undefined : undefined;
 }
 
-async function ensureNetns(name: string, stateDir: string, log: (line: string) => void): Promise<void> {
+async function ensureNetns(name: string, p: ReturnType<typeof enginePaths>, log: (line: string) => void): Promise<void> {
   const nsPath = netnsPath(name);
   if (!fs.existsSync(nsPath)) {
     const r = await execa("ip", ["netns", "add", name], { reject: false, all: true });
@@ -116,7 +203,7 @@ async function ensureNetns(name: string, stateDir: string, log: (line: string) =
         "run as root on a machine that allows network namespaces (CAP_SYS_ADMIN)",
       );
     }
-    fs.writeFileSync(enginePaths(stateDir).netnsCreatedFile, `${name}\n`);
+    fs.writeFileSync(p.netnsCreatedFile, `${name}\n`);
     log(`[engine] created network namespace ${name}`);
   }
   const up = await execa("nsenter", [`--net=${nsPath}`, "ip", "link", "set", "lo", "up"], { reject: false, all: true });
@@ -127,32 +214,16 @@ async function ensureNetns(name: string, stateDir: string, log: (line: string) =
 
 type StartResult = { ok: true } | { ok: false; exited: boolean; why: string };
 
-async function startDaemon(
-  engine: Engine,
-  stateDir: string,
-  driver: string,
-  timeoutMs: number,
-): Promise<StartResult> {
-  const p = enginePaths(stateDir);
+async function startDaemon(engine: Engine, p: ReturnType<typeof enginePaths>, dockerd: string, daemonArgs: string[], pathPrefix: string[], timeoutMs: number): Promise<StartResult> {
   for (const d of [p.dataRoot, p.execRoot]) fs.mkdirSync(d, { recursive: true, mode: 0o711 });
   // A daemon that died leaves its pidfile and socket; dockerd refuses to start over a pidfile.
   fs.rmSync(p.pidfile, { force: true });
   fs.rmSync(p.socket, { force: true });
   if (fs.existsSync(p.log)) fs.renameSync(p.log, `${p.log}.prev`);
   const out = fs.openSync(p.log, "a");
-  const args = [
-    `--net=${netnsPath(engine.netns)}`,
-    "dockerd",
-    `--storage-driver=${driver}`,
-    "--iptables=false",
-    "--ip6tables=false",
-    `--data-root=${p.dataRoot}`,
-    `--exec-root=${p.execRoot}`,
-    `--pidfile=${p.pidfile}`,
-    `--host=unix://${p.socket}`,
-  ];
+  const env = { ...process.env, DOCKER_HOST: "", PATH: [...pathPrefix, process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"].join(":") };
   // nsenter execs dockerd (no fork for a net namespace), so the child pid is dockerd's pid.
-  const child = spawn("nsenter", args, { detached: true, stdio: ["ignore", out, out], env: { ...process.env, DOCKER_HOST: "" } });
+  const child = spawn("nsenter", [`--net=${netnsPath(engine.netns)}`, dockerd, ...daemonArgs], { detached: true, stdio: ["ignore", out, out], env });
   fs.closeSync(out);
   let exited: string | undefined;
   child.on("exit", (code, signal) => {
@@ -213,64 +284,63 @@ function isZombie(pid: number): boolean {
 }
 
 /**
- * Start the private engine, or reuse the one a previous run started. Idempotent.
- * Installs docker.io, debootstrap and iproute2 when they are missing.
+ * Start engine `name`, or reuse the one a previous run started. Idempotent. Installs docker.io
+ * (its runc, and 20.10 itself), debootstrap and iproute2 when they are missing; the current
+ * engine's programs come from Debian trixie on first use.
  */
-export async function ensureEngine(opts: EngineOptions = {}): Promise<Engine> {
+export async function ensureEngine(name: EngineName = DEFAULT_ENGINE, opts: EngineOptions = {}): Promise<Engine> {
   const log = opts.log ?? defaultLog;
-  const stateDir = engineStateDir(opts);
-  const netns = opts.netns ?? process.env.IOPAINT_ENGINE_NETNS ?? DEFAULT_NETNS;
+  const p = enginePaths(engineStateRoot(opts), name);
   const timeoutMs = opts.readyTimeoutMs ?? 60_000;
-  const p = enginePaths(stateDir);
   if (`unix://${p.socket}`.length > 100 || path.join(p.execRoot, "containerd", "containerd.sock.ttrpc").length > 100) {
-    throw new EngineEnvironmentError(`state dir path ${stateDir} is too long for unix sockets`, "set IOPAINT_ENGINE_DIR to a shorter path");
+    throw new EngineEnvironmentError(`state dir path ${p.stateDir} is too long for unix sockets`, "set IOPAINT_ENGINE_DIR to a shorter path");
   }
 
-  // Fast path, without root checks or locks: a daemon of ours that answers (in the namespace it was started in).
-  const running = makeEngine(stateDir, currentNetns(stateDir));
-  if (ourDaemonPid(stateDir) && (await serverVersion(running))) return running;
-  const engine = makeEngine(stateDir, netns);
+  // Fast path, without root checks or locks: a daemon of ours that answers.
+  const recorded = recordedEngine(name, p);
+  if (recorded && ourDaemonPid(p) && (await serverVersion(recorded))) return recorded;
 
-  requireRoot("starting the private Docker engine");
-  return withStateLock(stateDir, "engine", async () => {
+  requireRoot(`starting the private Docker engine "${name}"`);
+  return withStateLock(p.stateDir, "engine", async () => {
+    await ensureHostPackages(log);
+    fs.mkdirSync(p.stateDir, { recursive: true, mode: 0o711 });
+    const recipe = RECIPES[name];
+    const programs = await recipe.programs(p, log);
+    const engine = makeEngine(name, p, programs.client, programs.describe);
+    const remember = () => fs.writeFileSync(path.join(p.stateDir, "engine.json"), `${JSON.stringify({ client: engine.client, describe: engine.describe }, null, 2)}\n`);
+
     // Another process may have started it while we waited for the lock.
-    const pid = ourDaemonPid(stateDir);
+    const pid = ourDaemonPid(p);
     if (pid) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        if (await serverVersion(running)) return running;
-        if (!ourDaemonPid(stateDir)) break;
+        if (await serverVersion(engine)) return (remember(), engine);
+        if (!ourDaemonPid(p)) break;
         await sleep(500);
       }
-      if (ourDaemonPid(stateDir)) {
+      if (ourDaemonPid(p)) {
         throw new EngineEnvironmentError(
           `dockerd (pid ${pid}) is running but does not answer on ${p.socket}`,
-          `stop it with \`npm run engine -- stop\` and start again; see ${p.log}`,
+          `stop it with \`npm run engine -- stop ${name}\` and start again; see ${p.log}`,
           `last lines of ${p.log}:\n${tailFile(p.log, 20)}`,
         );
       }
     }
-
-    await ensureHostPackages(log);
-    if (!fs.existsSync(engine.client)) {
-      throw new EngineEnvironmentError(`Docker client ${engine.client} not found`, "unset DOCKER_CLI or point it at a Docker 20.10 client");
-    }
-    fs.mkdirSync(stateDir, { recursive: true, mode: 0o711 });
-    await ensureNetns(netns, stateDir, log);
-    fs.writeFileSync(p.netnsFile, `${netns}\n`);
+    await ensureNetns(engine.netns, p, log);
 
     const remembered = fs.existsSync(p.driverFile) ? fs.readFileSync(p.driverFile, "utf8").trim() : "";
     // IOPAINT_ENGINE_STORAGE_DRIVER: one driver, or a comma-separated list to try in order.
     const forced = (process.env.IOPAINT_ENGINE_STORAGE_DRIVER ?? "").split(",").map((d) => d.trim()).filter(Boolean);
-    const drivers = forced.length > 0 ? forced : remembered ? [remembered] : ["overlay2", "vfs"];
+    const drivers = forced.length > 0 ? forced : remembered ? [remembered] : recipe.drivers;
     const started = Date.now();
     let last: StartResult = { ok: false, exited: false, why: "not started" };
     for (const [i, driver] of drivers.entries()) {
-      log(`[engine] starting dockerd (${driver}) in network namespace ${netns}, state in ${stateDir}`);
-      last = await startDaemon(engine, stateDir, driver, timeoutMs);
+      log(`[engine] starting ${name} dockerd (${driver}) in network namespace ${engine.netns}, state in ${p.stateDir}`);
+      last = await startDaemon(engine, p, programs.dockerd, recipe.daemonArgs(p, driver), programs.pathPrefix, timeoutMs);
       if (last.ok) {
         fs.writeFileSync(p.driverFile, `${driver}\n`);
-        log(`[engine] ready in ${((Date.now() - started) / 1000).toFixed(1)} s: DOCKER_HOST=${engine.dockerHost} (client ${engine.client})`);
+        remember();
+        log(`[engine] ${name} ready in ${((Date.now() - started) / 1000).toFixed(1)} s: ${engine.describe}; DOCKER_HOST=${engine.dockerHost}`);
         return engine;
       }
       const next = drivers[i + 1];
@@ -281,51 +351,52 @@ export async function ensureEngine(opts: EngineOptions = {}): Promise<Engine> {
       break;
     }
     throw new EngineEnvironmentError(
-      `the private Docker engine did not start: ${last.why}`,
-      `read ${p.log}; \`npm run engine -- stop\` cleans up before a retry`,
+      `the private Docker engine "${name}" did not start: ${last.why}`,
+      `read ${p.log}; \`npm run engine -- stop ${name}\` cleans up before a retry`,
       `last 20 lines of ${p.log}:\n${tailFile(p.log, 20)}`,
     );
   });
 }
 
 export interface EngineStatus {
+  name: EngineName;
   running: boolean;
   pid?: number;
   dockerHost: string;
   netns: string;
   storageDriver?: string;
   serverVersion?: string;
+  describe?: string;
   stateDir: string;
 }
 
-export async function engineStatus(opts: Pick<EngineOptions, "stateDir" | "netns"> = {}): Promise<EngineStatus> {
-  const stateDir = engineStateDir(opts);
-  const p = enginePaths(stateDir);
-  const netns = opts.netns ?? currentNetns(stateDir);
-  const engine = makeEngine(stateDir, netns);
-  const pid = ourDaemonPid(stateDir);
-  const version = pid ? await serverVersion(engine) : undefined;
+export async function engineStatus(name: EngineName = DEFAULT_ENGINE, opts: Pick<EngineOptions, "stateRoot"> = {}): Promise<EngineStatus> {
+  const p = enginePaths(engineStateRoot(opts), name);
+  const engine = recordedEngine(name, p);
+  const pid = ourDaemonPid(p);
+  const version = pid && engine ? await serverVersion(engine) : undefined;
   const driver = fs.existsSync(p.driverFile) ? fs.readFileSync(p.driverFile, "utf8").trim() : undefined;
   return {
+    name,
     running: Boolean(pid && version),
-    dockerHost: engine.dockerHost,
-    netns,
-    stateDir,
+    dockerHost: `unix://${p.socket}`,
+    netns: engineNetns(name),
+    stateDir: p.stateDir,
     ...(pid ? { pid } : {}),
     ...(driver ? { storageDriver: driver } : {}),
     ...(version ? { serverVersion: version } : {}),
+    ...(engine ? { describe: engine.describe } : {}),
   };
 }
 
 /** Stop the daemon by the pid in its pidfile (SIGTERM, SIGKILL after 20 s) and remove the namespace this code made. */
-export async function stopEngine(opts: Pick<EngineOptions, "stateDir" | "log"> = {}): Promise<void> {
+export async function stopEngine(name: EngineName = DEFAULT_ENGINE, opts: Pick<EngineOptions, "stateRoot" | "log"> = {}): Promise<void> {
   const log = opts.log ?? defaultLog;
-  const stateDir = engineStateDir(opts);
-  const p = enginePaths(stateDir);
-  await withStateLock(stateDir, "engine", async () => {
-    const pid = ourDaemonPid(stateDir);
+  const p = enginePaths(engineStateRoot(opts), name);
+  await withStateLock(p.stateDir, "engine", async () => {
+    const pid = ourDaemonPid(p);
     if (pid) {
-      log(`[engine] stopping dockerd (pid ${pid})`);
+      log(`[engine] stopping ${name} dockerd (pid ${pid})`);
       await terminate(pid, 20_000);
     }
     // After a SIGKILL the daemon's own containerd is left behind: stop it by its pidfile too.
@@ -336,13 +407,13 @@ export async function stopEngine(opts: Pick<EngineOptions, "stateDir" | "log"> =
       if (cmd.includes("containerd") && cmd.includes(p.execRoot)) await terminate(cpid, 10_000);
     }
     fs.rmSync(p.pidfile, { force: true });
-    if (!ourDaemonPid(stateDir)) await releaseDataRootMount(p.dataRoot, log);
+    if (!ourDaemonPid(p)) await releaseDataRootMount(p.dataRoot, log);
     if (fs.existsSync(p.netnsCreatedFile)) {
-      const name = fs.readFileSync(p.netnsCreatedFile, "utf8").trim();
-      if (name && fs.existsSync(netnsPath(name))) {
-        const r = await execa("ip", ["netns", "delete", name], { reject: false, all: true });
-        if (r.exitCode !== 0) log(`[engine] could not delete network namespace ${name}: ${String(r.all).trim()}`);
-        else log(`[engine] deleted network namespace ${name}`);
+      const netns = fs.readFileSync(p.netnsCreatedFile, "utf8").trim();
+      if (netns && fs.existsSync(netnsPath(netns))) {
+        const r = await execa("ip", ["netns", "delete", netns], { reject: false, all: true });
+        if (r.exitCode !== 0) log(`[engine] could not delete network namespace ${netns}: ${String(r.all).trim()}`);
+        else log(`[engine] deleted network namespace ${netns}`);
       }
       fs.rmSync(p.netnsCreatedFile, { force: true });
     }
@@ -365,15 +436,6 @@ async function releaseDataRootMount(dataRoot: string, log: (line: string) => voi
   if (r.exitCode !== 0) log(`[engine] could not unmount ${dataRoot}: ${String(r.all).trim()}`);
 }
 
-/** The namespace the engine in `stateDir` was started in. */
-function currentNetns(stateDir: string): string {
-  try {
-    return fs.readFileSync(enginePaths(stateDir).netnsFile, "utf8").trim() || DEFAULT_NETNS;
-  } catch {
-    return process.env.IOPAINT_ENGINE_NETNS ?? DEFAULT_NETNS;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // HTTP from inside the engine's namespace (published ports exist only there)
 
@@ -383,8 +445,6 @@ export interface NetnsFetchInit {
   body?: string | Uint8Array;
   /** Per-request timeout. Default 10 s. */
   timeoutMs?: number;
-  /** Namespace to run in. Default: the engine's. */
-  netns?: string;
 }
 
 export interface NetnsFetchResponse {
@@ -430,9 +490,8 @@ process.stdin.on("end", async () => {
 });
 `;
 
-/** An HTTP request made from inside the engine's network namespace, where published ports listen. */
-export async function fetchInEngineNetwork(url: string, init: NetnsFetchInit = {}): Promise<NetnsFetchResponse> {
-  const netns = init.netns ?? currentNetns(engineStateDir());
+/** An HTTP request made from inside an engine's network namespace (`netns`), where published ports listen. */
+export async function fetchInEngineNetwork(netns: string, url: string, init: NetnsFetchInit = {}): Promise<NetnsFetchResponse> {
   const timeoutMs = init.timeoutMs ?? 10_000;
   const body = init.body === undefined ? null : Buffer.from(init.body).toString("base64");
   const request = { url, method: init.method ?? (body === null ? "GET" : "POST"), headers: init.headers ?? {}, body, timeoutMs };
@@ -455,13 +514,13 @@ export async function fetchInEngineNetwork(url: string, init: NetnsFetchInit = {
 }
 
 /** Poll `url` from inside the namespace until it answers 2xx or 3xx. */
-export async function waitForHttp(url: string, timeoutMs: number, init: Omit<NetnsFetchInit, "timeoutMs"> = {}): Promise<NetnsFetchResponse> {
+export async function waitForHttp(netns: string, url: string, timeoutMs: number, init: Omit<NetnsFetchInit, "timeoutMs"> = {}): Promise<NetnsFetchResponse> {
   const deadline = Date.now() + timeoutMs;
   let last = "no attempt";
   for (;;) {
     const left = deadline - Date.now();
     try {
-      const res = await fetchInEngineNetwork(url, { ...init, timeoutMs: Math.max(1_000, Math.min(5_000, left)) });
+      const res = await fetchInEngineNetwork(netns, url, { ...init, timeoutMs: Math.max(1_000, Math.min(5_000, left)) });
       if (res.status >= 200 && res.status < 400) return res;
       last = `HTTP ${res.status}`;
     } catch (e) {

@@ -1,22 +1,23 @@
 import assert from "node:assert/strict";
-import { cp, readFile, writeFile } from "node:fs/promises";
+import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
-import { TestEngine } from "../helpers/engine.ts";
+import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 
 /**
- * `npm run bake` as users run it, on the fixture and the private engine (the fallback path:
- * no buildx here). Each preflight failure is provoked for real.
+ * `npm run bake` as users run it, on the fixture and each private engine: `docker buildx bake`
+ * on the current one, the fallback (one BuildKit docker build per target) on the legacy one,
+ * where no buildx is installed. Each preflight failure is provoked for real.
  */
-describe("npm run bake", { timeout: 20 * 60_000 }, () => {
+for (const engineName of TEST_ENGINES) describe(`npm run bake (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine;
   let out: string;
   const fixture = join(REPO, "test/fixtures/app");
 
   before(async () => {
-    docker = await TestEngine.start();
+    docker = await TestEngine.start(engineName);
     out = await docker.tempDir("iopaint-bake-");
   });
   after(async () => docker?.cleanup());
@@ -31,9 +32,11 @@ describe("npm run bake", { timeout: 20 * 60_000 }, () => {
   }
 
   it("builds cpu and gpu and reports each image's ID, size and tags as docker inspects them", async () => {
+    for (const tag of ["cpu-latest", "cpu-1.6.0", "gpu-latest", "gpu-1.6.0"]) docker.trackImage(`iopaint-fixture:${tag}`);
     const result = await bake(["all", "--version", "1.6.0", "--json"]);
     assert.equal(result.exitCode, 0, result.all);
-    assert.match(result.stderr, /buildx is not installed: falling back to one BuildKit `docker build` per target/);
+    if (docker.bakes) assert.match(result.stderr, /\(buildx 0\.13\.\d+\), daemon 26\.1\.\d+\S*; targets: cpu, gpu/);
+    else assert.match(result.stderr, /buildx is not installed: falling back to one BuildKit `docker build` per target/);
     assert.match(result.stderr, /note: gpu build here, but running them on a GPU needs the NVIDIA Container Toolkit/);
     const summary = JSON.parse(result.stdout);
     assert.equal(summary.ok, true);
@@ -45,8 +48,20 @@ describe("npm run bake", { timeout: 20 * 60_000 }, () => {
       assert.equal(target.size, inspected.Size);
       assert.deepEqual([...inspected.RepoTags].sort(), [...target.tags].sort());
       assert.equal(target.steps.total, target.steps.cached + target.steps.executed);
+
       assert.match(result.stderr, new RegExp(`^${target.target}\\s+${inspected.Id.slice(7, 19)}\\s+\\d+(\\.\\d+)?MB / 600MB`, "m"));
     }
+  });
+
+  it("counts each target's own steps when one bake builds several (as many as building it alone)", async () => {
+    // Cold builds: a cached build shows only the steps BuildKit had to load, which varies.
+    const both = await bake(["all", "--no-cache", "--json"]);
+    assert.equal(both.exitCode, 0, both.all);
+    const shared = JSON.parse(both.stdout).targets as { target: string; steps: { total: number; executed: number } }[];
+    const alone = await bake(["cpu", "--no-cache", "--json"]);
+    assert.equal(alone.exitCode, 0, alone.all);
+    const [cpu] = JSON.parse(alone.stdout).targets;
+    for (const target of shared) assert.equal(target.steps.total, cpu.steps.total, `${target.target}: ${JSON.stringify(target.steps)} in the bake of both, cpu alone ${JSON.stringify(cpu.steps)}`);
   });
 
   it("--print shows the plan and builds nothing", async () => {
@@ -54,9 +69,36 @@ describe("npm run bake", { timeout: 20 * 60_000 }, () => {
     assert.equal(result.exitCode, 0, result.all);
     const printed = JSON.parse(result.stdout);
     assert.deepEqual(printed.target.cpu.tags, ["iopaint-fixture:cpu-latest", "iopaint-fixture:cpu-printed-only"]);
-    assert.equal(printed.commands.cpu[1], "build");
+    if (docker.bakes) assert.equal(printed.mode, "buildx");
+    else assert.equal(printed.commands.cpu[1], "build");
     const image = await docker.docker(["image", "inspect", "iopaint-fixture:cpu-printed-only"], { reject: false });
     assert.notEqual(image.exitCode, 0, "no image was built");
+  });
+
+  it("--print needs neither a daemon nor a checkout, and writes no file", async () => {
+    const empty = await docker.tempDir("iopaint-print-");
+    const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "gpu", "--print", "--config", FIXTURE_CONFIG, "--out", empty, "--source", "/nonexistent/IOPaint"], {
+      cwd: REPO,
+      reject: false,
+      env: { ...docker.engine.env, DOCKER_HOST: "unix:///nonexistent/docker.sock" },
+      all: true,
+    });
+    assert.equal(result.exitCode, 0, result.all);
+    assert.equal(JSON.parse(result.stdout).target.gpu.context, "/nonexistent/IOPaint");
+    assert.deepEqual(await readdir(empty), []);
+  });
+
+  it("a config other than the main one never overwrites the committed files, and is not told to commit", async () => {
+    const committed = ["docker-bake.hcl", "docker/Dockerfile", "docker/Dockerfile.dockerignore", "docker/compose.yaml"];
+    const before = await Promise.all(committed.map((file) => readFile(join(REPO, file))));
+    // No --out: the fixture's files go to a directory of its own; the missing checkout stops it after that.
+    const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--config", FIXTURE_CONFIG, "--source", "/nonexistent/IOPaint"], { cwd: REPO, reject: false, env: docker.engine.env, all: true });
+    assert.equal(result.exitCode, 3, result.all);
+    assert.match(result.stderr, /\.cache\/configs\/iopaint\.fixture/);
+    assert.doesNotMatch(result.stderr, /commit them/);
+    const after = await Promise.all(committed.map((file) => readFile(join(REPO, file))));
+    committed.forEach((file, i) => assert.ok(after[i].equals(before[i]), `${file} changed`));
+    assert.match(await readFile(join(REPO, ".cache/configs/iopaint.fixture/docker-bake.hcl"), "utf8"), /iopaint-fixture/);
   });
 
   it("--offline builds from local images, reusing the cache of online builds, and names a missing base image", async () => {
@@ -143,7 +185,8 @@ describe("npm run bake", { timeout: 20 * 60_000 }, () => {
     const result = await child;
     assert.equal(result.exitCode, 130, result.all);
     assert.match(result.stderr, /interrupted \(SIGINT\): stopping the build/);
-    const left = await execa("pgrep", ["-f", slow], { reject: false });
+    // The fallback names the context on its command line, bake names the bake file.
+    const left = await execa("pgrep", ["-f", `${slow}|${out}/docker-bake.hcl`], { reject: false });
     assert.equal(String(left.stdout).trim(), "", "no process still builds the interrupted context");
   });
 });

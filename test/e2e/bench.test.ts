@@ -82,7 +82,7 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     assert.ok(f.compiler.generateSeconds.length > 0 && f.compiler.generateSeconds.every((s) => s > 0));
     assert.ok(f.compiler.compileMs.length > 0 && f.compiler.compileMs.every((ms) => ms > 0));
 
-    const engine = await ensureEngine({ log: () => {} });
+    const engine = await ensureEngine("legacy", { log: () => {} });
     const images = await execa(engine.client, ["image", "ls", "--quiet", "--filter", "reference=iopaint-bench-*"], { env: engine.env, reject: false });
     assert.equal(String(images.stdout).trim(), "", "the images the bench tagged are gone");
   });

@@ -2,22 +2,22 @@ import assert from "node:assert/strict";
 import { appendFile, cp, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { parseProgress, type BuildReport } from "../../scripts/bake/progress.ts";
 import { REPO } from "../helpers/compile.ts";
-import { TestEngine } from "../helpers/engine.ts";
+import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 
 /**
  * Spec §6 and §9: which layers a change rebuilds, decided from BuildKit's own progress output
- * (never from timing), on scratch copies of the fixture; the context the ignore rules send.
+ * (never from timing), on scratch copies of the fixture; the context the ignore rules send. On the
+ * current engine through `docker buildx bake`, on the legacy one through the fallback.
  */
-describe("cache reuse and build context", { timeout: 20 * 60_000 }, () => {
+for (const engineName of TEST_ENGINES) describe(`cache reuse and build context (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine;
   // BuildKit caches by content: each run's edits must differ from every earlier run's.
   const nonce = `${Date.now()}-${process.pid}`;
 
   before(async () => {
-    docker = await TestEngine.start();
+    docker = await TestEngine.start(engineName);
   });
   after(async () => docker?.cleanup());
 
@@ -26,12 +26,12 @@ describe("cache reuse and build context", { timeout: 20 * 60_000 }, () => {
     const source = await docker.tempDir(`iopaint-${name}-`);
     await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
     const image = `iopaint-scratch-${name}`;
-    const { dir, resolve } = await docker.generateFixture(source, { IOPAINT_IMAGE: image });
+    const fixture = await docker.generateFixture(source, { IOPAINT_IMAGE: image });
     const build = async (target = "cpu"): Promise<BuildReport & { image: string; layers: string[] }> => {
-      const resolved: ResolvedTarget = resolve([target])[target];
-      const { output } = await docker.build(resolved, dir);
-      const layers = await docker.inspect<string[]>(".RootFS.Layers", resolved.tags[0]);
-      return { ...parseProgress(output), image: resolved.tags[0], layers };
+      const tag = fixture.targets[target].tags[0];
+      const { output } = await docker.build(fixture, target);
+      const layers = await docker.inspect<string[]>(".RootFS.Layers", tag);
+      return { ...parseProgress(output), image: tag, layers };
     };
     const first = await build();
     return { source, build, first, image };

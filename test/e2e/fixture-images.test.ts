@@ -2,22 +2,21 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { REPO } from "../helpers/compile.ts";
-import { TestEngine } from "../helpers/engine.ts";
+import { TEST_ENGINES, TestEngine, type Fixture } from "../helpers/engine.ts";
 
 /**
  * Issue 2's proof: the fixture's cpu and gpu images build on a real engine from the generated
- * bake file and Dockerfile, start, and serve the front end that the build produced.
+ * bake file and Dockerfile, start, and serve the front end that the build produced; on the
+ * current engine each is built by `docker buildx bake <target>`.
  */
-describe("fixture images built from the generated files", { timeout: 20 * 60_000 }, () => {
+for (const engineName of TEST_ENGINES) describe(`fixture images built from the generated files (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine;
-  let dir: string;
-  let targets: Record<string, ResolvedTarget>;
+  let fixture: Fixture;
 
   before(async () => {
-    docker = await TestEngine.start();
-    ({ dir, targets } = await docker.generateFixture());
+    docker = await TestEngine.start(engineName);
+    fixture = await docker.generateFixture();
   });
   after(async () => docker?.cleanup());
 
@@ -27,9 +26,9 @@ describe("fixture images built from the generated files", { timeout: 20 * 60_000
   ];
   for (const { name, port, device } of cases) {
     it(`builds ${name}, runs it, and serves the built web UI on port 8080`, async () => {
-      const target = targets[name];
+      const target = fixture.targets[name];
       assert.deepEqual(target.tags, [`iopaint-fixture:${name}-latest`]);
-      await docker.build(target, dir);
+      await docker.build(fixture, name);
 
       const container = await docker.run(target.tags[0], { publish: `127.0.0.1:${port}:8080` });
       await docker.waitForHttp(`http://127.0.0.1:${port}/api/v1/model`, container);

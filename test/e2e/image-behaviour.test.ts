@@ -2,14 +2,16 @@ import assert from "node:assert/strict";
 import { chown, mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { TestEngine } from "../helpers/engine.ts";
+import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 
 /**
  * What a user of the images sees at run time (spec §2, §3, §7, §8), on the fixture's cpu and gpu
  * images built from the generated files: defaults, overrides, old-style commands, volumes,
- * the non-root user, docker stop, the health check and what the image does not contain.
+ * the non-root user, docker stop, the health check and what the image does not contain. On the
+ * current engine the images come from one `docker buildx bake cpu gpu`; on the legacy engine from
+ * the fallback's docker build.
  */
-describe("the images at run time", { timeout: 20 * 60_000 }, () => {
+for (const engineName of TEST_ENGINES) describe(`the images at run time (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine;
   const cpu = "iopaint-fixture:cpu-latest";
   const gpu = "iopaint-fixture:gpu-latest";
@@ -17,10 +19,8 @@ describe("the images at run time", { timeout: 20 * 60_000 }, () => {
   const nextPort = () => port++;
 
   before(async () => {
-    docker = await TestEngine.start();
-    const { dir, targets } = await docker.generateFixture();
-    await docker.build(targets.cpu, dir);
-    await docker.build(targets.gpu, dir);
+    docker = await TestEngine.start(engineName);
+    await docker.build(await docker.generateFixture(), ["cpu", "gpu"]);
   });
   after(async () => docker?.cleanup());
 

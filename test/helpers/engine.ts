@@ -1,33 +1,62 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execa, type Result } from "execa";
+import { execa } from "execa";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
-import { dockerBuildArgs } from "../../scripts/bake/docker-build.ts";
+import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
+import { Docker, type EngineName, type RunResult } from "../../scripts/docker/docker.ts";
 import { ensureStandInBaseImages } from "../../scripts/engine/base-images.ts";
-import { ensureEngine, fetchInEngineNetwork, waitForHttp, type Engine } from "../../scripts/engine/private-engine.ts";
+import { ensureEngine, fetchInEngineNetwork, waitForHttp, type NetnsFetchInit } from "../../scripts/engine/private-engine.ts";
 import { FIXTURE_CONFIG, REPO } from "./compile.ts";
 
 /**
- * The end-to-end tests' one handle on the real engine: it starts the private engine and the
- * stand-in base images, builds from generated files, runs containers and removes everything it
- * made (containers, volumes, temp dirs) in cleanup(), which tests call from after(), so failures
- * clean up too. Published ports are reached inside the engine's network namespace only.
+ * The engines the end-to-end suites run on: `current` builds through `docker buildx bake` itself
+ * (the path users take), `legacy` through the fallback (one BuildKit `docker build` per target on
+ * Docker 20.10). IOPAINT_TEST_ENGINES=current (or legacy) narrows a local run to one.
+ */
+export const TEST_ENGINES: readonly EngineName[] = (process.env.IOPAINT_TEST_ENGINES ?? "current,legacy").split(",").map((name) => name.trim()).filter((name): name is EngineName => name === "current" || name === "legacy");
+
+/** The generated fixture files in a temp dir, and the bake variables its builds use. */
+export interface Fixture {
+  dir: string;
+  /** IOPAINT_SRC and the overrides given to generateFixture. */
+  env: Record<string, string>;
+  targets: Record<string, ResolvedTarget>;
+  resolve: (names: string[]) => Record<string, ResolvedTarget>;
+}
+
+/**
+ * The end-to-end tests' one handle on a real engine: it starts a private engine and the
+ * stand-in base images, builds from generated files (with bake on the current engine, with the
+ * fallback's docker build on the legacy one), runs containers and removes everything it made
+ * (containers, volumes, images, temp dirs) in cleanup(), which tests call from after(), so
+ * failures clean up too. Published ports are reached inside the engine's network namespace only.
  */
 export class TestEngine {
   private readonly containers = new Set<string>();
   private readonly volumes = new Set<string>();
+  private readonly images = new Set<string>();
   private readonly dirs = new Set<string>();
-  private constructor(readonly engine: Engine) {}
+  private constructor(readonly client: Docker) {}
 
-  static async start(): Promise<TestEngine> {
-    const engine = await ensureEngine();
+  static async start(name: EngineName = "current"): Promise<TestEngine> {
+    const engine = await ensureEngine(name);
     await ensureStandInBaseImages(engine);
-    return new TestEngine(engine);
+    return new TestEngine(new Docker(engine));
   }
 
-  docker(args: string[], options: { reject?: boolean; cwd?: string } = {}): Promise<Result<{ all: true; reject: boolean }>> {
-    return execa(this.engine.client, args, { env: { ...this.engine.env }, all: true, reject: options.reject ?? true, cwd: options.cwd, stdin: "ignore" }) as never;
+  get engine() {
+    return this.client.engine;
+  }
+
+  /** Whether builds go through `docker buildx bake` (the current engine) or the fallback. */
+  get bakes(): boolean {
+    return this.engine.name === "current";
+  }
+
+  /** `docker <args>`; a non-zero exit throws unless `reject: false`. */
+  docker(args: string[], options: { reject?: boolean; cwd?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
+    return options.reject === false ? this.client.run(args, options) : this.client.check(args, options);
   }
 
   async tempDir(prefix: string): Promise<string> {
@@ -40,22 +69,42 @@ export class TestEngine {
    * Generates the fixture's files into a temp dir with the project's own CLI and resolves the
    * requested targets from the generated docker-bake.hcl, as bake would with IOPAINT_SRC set.
    */
-  async generateFixture(source = join(REPO, "test/fixtures/app"), env: Record<string, string> = {}): Promise<{ dir: string; targets: Record<string, ResolvedTarget>; resolve: (names: string[]) => Record<string, ResolvedTarget> }> {
+  async generateFixture(source = join(REPO, "test/fixtures/app"), overrides: Record<string, string> = {}): Promise<Fixture> {
     const dir = await this.tempDir("iopaint-fixture-");
     await execa("npx", ["tsx", "generator/cli.ts", "generate", "--config", FIXTURE_CONFIG, "--out", dir], { cwd: REPO });
-    const { readFile } = await import("node:fs/promises");
     const bake = await readFile(join(dir, "docker-bake.hcl"), "utf8");
-    const resolveNames = (names: string[]) => resolveBake(bake, names, { IOPAINT_SRC: source, ...env }).target;
-    return { dir, targets: resolveNames(["all"]), resolve: resolveNames };
+    const env = { IOPAINT_SRC: source, ...overrides };
+    const resolve = (names: string[]) => resolveBake(bake, names, env).target;
+    return { dir, env, targets: resolve(["all"]), resolve };
   }
 
-  /** Builds one resolved target with BuildKit through `docker build`, in `cwd` (where bake would run). */
-  async build(target: ResolvedTarget, cwd: string, options: { noCache?: boolean } = {}): Promise<{ output: string; imageId: string }> {
-    const { argv } = dockerBuildArgs(target, cwd, options);
-    const result = await this.docker(argv, { cwd, reject: false });
-    if (result.exitCode !== 0) throw new Error(`docker build failed (${result.exitCode}):\n${String(result.all).split("\n").slice(-40).join("\n")}`);
-    const inspect = await this.docker(["image", "inspect", "--format", "{{.Id}}", target.tags[0]]);
-    return { output: String(result.all), imageId: String(inspect.stdout).trim() };
+  /**
+   * Builds `names` (targets or groups) from the fixture: one `docker buildx bake` on the current
+   * engine, one `docker build` per target on the legacy one. Returns BuildKit's plain progress
+   * output (for parseProgress) and each built target's image ID; the images go in cleanup().
+   */
+  async build(fixture: Fixture, names: string | string[], options: { noCache?: boolean } = {}): Promise<{ output: string; imageIds: Record<string, string> }> {
+    const list = typeof names === "string" ? [names] : names;
+    const targets = fixture.resolve(list);
+    let output = "";
+    if (this.bakes) {
+      const argv = bakeArgs({ file: join(fixture.dir, "docker-bake.hcl"), targets: list, noCache: options.noCache });
+      output = await this.buildCommand(argv, fixture);
+    } else {
+      for (const target of Object.values(targets)) output += await this.buildCommand(dockerBuildArgs(target, fixture.dir, options).argv, fixture);
+    }
+    const imageIds: Record<string, string> = {};
+    for (const [name, target] of Object.entries(targets)) {
+      for (const tag of target.tags) this.images.add(tag);
+      imageIds[name] = (await this.docker(["image", "inspect", "--format", "{{.Id}}", target.tags[0]])).stdout.trim();
+    }
+    return { output, imageIds };
+  }
+
+  private async buildCommand(argv: string[], fixture: Fixture): Promise<string> {
+    const result = await this.client.run(argv, { cwd: fixture.dir, env: fixture.env });
+    if (result.exitCode !== 0) throw new Error(`docker ${argv.slice(0, 2).join(" ")} failed (${result.exitCode}):\n${result.all.split("\n").slice(-40).join("\n")}`);
+    return result.all;
   }
 
   /** `docker run -d`; the container is removed in cleanup(). */
@@ -64,7 +113,7 @@ export class TestEngine {
     if (options.publish) argv.push("-p", options.publish);
     for (const [key, value] of Object.entries(options.env ?? {})) argv.push("-e", `${key}=${value}`);
     argv.push(...(options.extra ?? []), image, ...(options.args ?? []));
-    const id = String((await this.docker(argv)).stdout).trim();
+    const id = (await this.docker(argv)).stdout.trim();
     this.containers.add(id);
     return id;
   }
@@ -73,31 +122,39 @@ export class TestEngine {
     this.volumes.add(name);
   }
 
+  trackImage(ref: string): void {
+    this.images.add(ref);
+  }
+
   async logs(container: string): Promise<string> {
-    return String((await this.docker(["logs", container], { reject: false })).all);
+    return (await this.docker(["logs", container], { reject: false })).all;
   }
 
-  async inspect<T = unknown>(format: string, object: string): Promise<T> {
-    return JSON.parse(String((await this.docker(["inspect", "--format", `{{json ${format}}}`, object])).stdout)) as T;
+  inspect<T = unknown>(format: string, object: string): Promise<T> {
+    return this.client.inspect<T>(format, object);
   }
 
-  fetch = fetchInEngineNetwork;
+  fetch(url: string, init: NetnsFetchInit = {}) {
+    return fetchInEngineNetwork(this.engine.netns, url, init);
+  }
 
   /** Waits for a 2xx/3xx answer; on timeout the error carries the container's log. */
   async waitForHttp(url: string, container: string, timeoutMs = 60_000): Promise<void> {
     try {
-      await waitForHttp(url, timeoutMs);
+      await waitForHttp(this.engine.netns, url, timeoutMs);
     } catch (error) {
       throw new Error(`${(error as Error).message}\n--- container log ---\n${await this.logs(container)}`);
     }
   }
 
+  /** Removes what this handle made, then the dangling images its builds left (replaced tags). */
   async cleanup(): Promise<void> {
-    if (this.containers.size) await this.docker(["rm", "-f", "-v", ...this.containers], { reject: false });
-    if (this.volumes.size) await this.docker(["volume", "rm", "-f", ...this.volumes], { reject: false });
+    await this.client.remove({ containers: this.containers, volumes: this.volumes, images: this.images });
+    await this.docker(["image", "prune", "--force", "--filter", "dangling=true"], { reject: false });
     for (const dir of this.dirs) await rm(dir, { recursive: true, force: true });
     this.containers.clear();
     this.volumes.clear();
+    this.images.clear();
     this.dirs.clear();
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeFailure, parseProgress } from "../../scripts/bake/progress.ts";
+import { describeFailure, parseProgress, reportOf } from "../../scripts/bake/progress.ts";
 import { readRepoFile } from "../helpers/compile.ts";
 
 // Real output of Docker 20.10's BuildKit (docker build --progress=plain) on the private engine.
@@ -29,5 +29,32 @@ describe("BuildKit progress", () => {
     const report = parseProgress("#5 [1/3] FROM base\n#5 DONE 0.0s\n#6 [2/3] RUN echo hi\n#6 DONE 0.1s\n#7 [internal] load build context\n#7 DONE 0.0s\n");
     assert.deepEqual(report.steps.map((s) => [s.stage, s.name, s.state]), [["1/3", "FROM base", "done"], ["2/3", "RUN echo hi", "done"], ["", "[internal] load build context", "done"]]);
     assert.equal(report.executed, 1);
+  });
+
+  // Real output of `docker buildx bake --progress plain cpu gpu` (buildx 0.13.1, Docker 26.1) from
+  // cold: each step carries its target's name, and a step both targets share is shown once.
+  it("splits a multi-target bake into each target's own steps", () => {
+    const whole = parseProgress(readRepoFile("test/fixtures/progress/bake-cpu-gpu-cold.txt"), ["cpu", "gpu"]);
+    assert.ok(whole.steps.some((s) => s.target === "cpu" && s.stage === "builder 3/5"));
+    assert.ok(whole.steps.some((s) => s.target === "gpu" && s.stage === "builder 3/5"));
+    const cpu = reportOf(whole, "cpu");
+    const gpu = reportOf(whole, "gpu");
+    // As many steps as a build of the target alone shows (20 here): its own, plus the shared ones.
+    for (const report of [cpu, gpu]) {
+      assert.equal(report.total, 20);
+      assert.ok(report.steps.some((s) => s.stage.startsWith("frontend ")), "the shared front end counts for both");
+      assert.ok(report.contextBytes > 0, "each target's own context transfer");
+    }
+    assert.ok(cpu.executed > 15, "a cold build ran");
+    // The gpu's front-end build matched the cpu's, solved a moment earlier: one npm run build ran.
+    const builds = [cpu, gpu].flatMap((r) => r.steps.filter((s) => s.name === "RUN npm run build" && s.state === "done"));
+    assert.equal(builds.length, 1);
+    assert.ok(gpu.executed < gpu.total);
+  });
+
+  it("reads a target's internal steps ([cpu internal]) and ignores export lines ([cpu] exporting…)", () => {
+    const report = parseProgress("#7 [cpu internal] load build context\n#7 transferring context: 2.5kB done\n#7 DONE 0.0s\n#52 [cpu] exporting to image\n#52 DONE 1.0s\n", ["cpu", "gpu"]);
+    assert.deepEqual(report.steps.map((s) => [s.target, s.name]), [["cpu", "[internal] load build context"]]);
+    assert.equal(report.contextBytes, 2500);
   });
 });

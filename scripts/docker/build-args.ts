@@ -1,6 +1,41 @@
+/**
+ * Pure argument builders for both build paths: `docker buildx bake` (what users run) and the
+ * fallback's one `docker build` per resolved target. Golden lists: test/unit/build-args.test.ts.
+ */
 import { isAbsolute, resolve } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { fail } from "../../generator/errors.ts";
+
+export interface BakeOptions {
+  /** The bake file (docker-bake.hcl). */
+  file: string;
+  targets: readonly string[];
+  progress?: string;
+  noCache?: boolean;
+  pull?: boolean;
+  push?: boolean;
+  load?: boolean;
+  /** `--set` overrides, as given (`cpu.args.APP_UID=1001`). */
+  sets?: readonly string[];
+  /** One platform (or a comma list) for every target: `--set *.platform=P`. */
+  platform?: string;
+  /** Where buildx writes each target's image name and digests (JSON keyed by target). */
+  metadataFile?: string;
+}
+
+/** Pure: the `docker buildx bake` arguments for these options. */
+export function bakeArgs(options: BakeOptions): string[] {
+  const argv = ["buildx", "bake", "--file", options.file, "--progress", options.progress ?? "plain"];
+  if (options.metadataFile) argv.push("--metadata-file", options.metadataFile);
+  if (options.noCache) argv.push("--no-cache");
+  if (options.pull) argv.push("--pull");
+  if (options.push) argv.push("--push");
+  if (options.load) argv.push("--load");
+  for (const set of options.sets ?? []) argv.push("--set", set);
+  if (options.platform) argv.push("--set", `*.platform=${options.platform}`);
+  argv.push(...options.targets);
+  return argv;
+}
 
 /**
  * Pure: one resolved bake target as `docker build` arguments, for engines without buildx

@@ -1,0 +1,80 @@
+/**
+ * The private test engines from the command line:
+ *   npm run engine -- start|stop|status|env|base-images [current|legacy]
+ * Exit codes (generator/exit-codes.ts): 0 ok, 1 engine not running (status), 2 usage,
+ * 3 environment problem (what failed and how to fix it), 70 internal error.
+ */
+import { fail } from "../../generator/errors.ts";
+import { ExitCode } from "../../generator/exit-codes.ts";
+import { shellQuoted } from "../../generator/quote.ts";
+import { runCli } from "../../generator/run-cli.ts";
+import { ensureStandInBaseImages } from "./base-images.ts";
+import { DEFAULT_ENGINE, engineStateRoot, engineStatus, ensureEngine, isEngineName, stopEngine, type EngineName } from "./private-engine.ts";
+
+const USAGE = `usage: npm run engine -- <command> [current|legacy]
+
+  start        start the engine (or reuse the running one)
+  stop         stop it and remove its network namespace (images stay on disk)
+  status       say whether it runs (exit 0) or not (exit 1)
+  env          start it if needed and print export lines:  eval "$(npm run -s engine -- env)"
+  base-images  start it if needed and make the stand-in base images (python, cuda, node)
+
+Engines (default ${DEFAULT_ENGINE}):
+  current  Docker 26.1 from Debian trixie, containerd image store, buildx 0.13 and Compose v2
+           as CLI plugins: docker buildx bake, docker compose (network namespace iopaint-current)
+  legacy   Debian bookworm's Docker 20.10, BuildKit without buildx: the runner's fallback path
+           (network namespace iopaint-legacy)
+
+Each runs in a network namespace of its own; published ports listen only inside it, for example
+  nsenter --net=/var/run/netns/iopaint-current curl http://127.0.0.1:8080/
+State lives in $IOPAINT_ENGINE_DIR/<engine> (default ${engineStateRoot()}/<engine>); needs root.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, which = DEFAULT_ENGINE, ...rest] = argv;
+  if (command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return ExitCode.ok;
+  }
+  if (!command) fail({ kind: "usage", message: "no command given", hint: USAGE });
+  if (rest.length > 0) fail({ kind: "usage", message: `${command} takes one engine name at most`, hint: USAGE });
+  if (!isEngineName(which)) fail({ kind: "usage", message: `unknown engine "${which}": expected current or legacy`, hint: USAGE });
+  const name: EngineName = which;
+  switch (command) {
+    case "start": {
+      const engine = await ensureEngine(name);
+      process.stdout.write(`engine ${name} running: ${engine.describe}; DOCKER_HOST=${engine.dockerHost}, network namespace ${engine.netns}\n`);
+      return ExitCode.ok;
+    }
+    case "stop":
+      await stopEngine(name);
+      process.stdout.write(`engine ${name} stopped\n`);
+      return ExitCode.ok;
+    case "status": {
+      const s = await engineStatus(name);
+      if (s.running) {
+        process.stdout.write(`${name} running: pid ${s.pid}, Docker ${s.serverVersion}, storage ${s.storageDriver ?? "?"}, DOCKER_HOST=${s.dockerHost}, network namespace ${s.netns}\n`);
+        return ExitCode.ok;
+      }
+      process.stdout.write(`${name} not running (state in ${s.stateDir}); start it with: npm run engine -- start ${name}\n`);
+      return ExitCode.failed;
+    }
+    case "env": {
+      const engine = await ensureEngine(name, { log: () => {} });
+      process.stdout.write(`# private engine ${name}: ${engine.describe}\n`);
+      for (const [key, value] of Object.entries({ ...engine.env, DOCKER_CLI: engine.client })) {
+        process.stdout.write(`export ${key}=${shellQuoted(value)}\n`);
+      }
+      return ExitCode.ok;
+    }
+    case "base-images": {
+      const engine = await ensureEngine(name);
+      const images = await ensureStandInBaseImages(engine);
+      for (const image of Object.values(images)) process.stdout.write(`${image.ref}\t${image.id}\n`);
+      return ExitCode.ok;
+    }
+    default:
+      fail({ kind: "usage", message: `unknown command "${command}"`, hint: USAGE });
+  }
+}
+
+await runCli(main, process.argv.slice(2));
