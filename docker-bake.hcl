@@ -104,6 +104,7 @@ target "_cpu" {
     XFORMERS_VERSION = ""
     RUNTIME_PACKAGES = "libsm6 libxext6 libgl1 libglib2.0-0 ffmpeg"
     BUILD_PACKAGES = ""
+    EXTRA_PYTHON_PACKAGES = "onnxruntime<=1.19.2 rembg[cpu]"
     DEVICE = "cpu"
   }
   labels = {
@@ -124,6 +125,7 @@ target "_gpu" {
     XFORMERS_VERSION = "0.0.23.post1"
     RUNTIME_PACKAGES = "python3.10 libsm6 libxext6 libgl1 libglib2.0-0 ffmpeg"
     BUILD_PACKAGES = "python3.10-venv"
+    EXTRA_PYTHON_PACKAGES = "onnxruntime<=1.19.2 rembg[cpu]"
     DEVICE = "cuda"
   }
   labels = {

@@ -45,10 +45,12 @@ for arg in "$@"; do
   esac
 done
 
-echo "Using device: $device"
-if [ "$device" = cuda ] && [ ! -e /proc/driver/nvidia/version ]; then
-  echo "Warning: no NVIDIA driver is visible in this container, so IOPaint will fall back to the CPU." \
-    "Start it with --gpus all (NVIDIA Container Toolkit)." >&2
+# The device the server will really use: IOPaint falls back to the CPU when torch sees no CUDA
+# device, so ask torch the same question first (one import, before the server starts).
+if [ "$device" = cuda ] && ! python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  echo "Using device: cpu (cuda was asked for, but no CUDA device is visible; start the container with --gpus all)"
+else
+  echo "Using device: $device"
 fi
 # For the health check, which runs in a separate process: the port the server really uses.
 echo "$port" 2>/dev/null >"${TMPDIR:-/tmp}/iopaint-port" || true

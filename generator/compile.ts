@@ -6,7 +6,7 @@ import { emitCompose } from "./emit/compose.ts";
 import { emitDockerfile, type ContainerScripts } from "./emit/dockerfile.ts";
 import { emitIgnore } from "./emit/ignore.ts";
 import type { LoadedConfig } from "./load.ts";
-import { planBuild, type BuildPlan } from "./plan.ts";
+import { DOCKERFILE, planBuild, type BuildPlan } from "./plan.ts";
 import { validateConfig, withPosition } from "./validate.ts";
 
 /** Output files of one compile, by path relative to the output directory. */
@@ -14,8 +14,8 @@ export type Outputs = Record<string, string>;
 
 export const OUTPUT_FILES = {
   bake: "docker-bake.hcl",
-  dockerfile: "docker/Dockerfile",
-  ignore: "docker/Dockerfile.dockerignore",
+  dockerfile: DOCKERFILE,
+  ignore: `${DOCKERFILE}.dockerignore`,
   compose: "docker/compose.yaml",
 } as const;
 

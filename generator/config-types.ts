@@ -93,6 +93,8 @@ export interface Config {
       timeout: string;
       /** Grace time for the first model download and load. */
       start_period: string;
+      /** Time between checks during the start period, so that a server that is up in a second is healthy in a second. Set in docker/compose.yaml (Compose 2.20+ on Docker 25+; older engines ignore it), not in the Dockerfile, which Docker 20.10 must still parse; `docker run` users pass --health-start-interval. */
+      start_interval: string;
       /** Failures in a row before the container is unhealthy. */
       retries: number;
     };
@@ -131,6 +133,8 @@ export interface Variant {
   runtime_packages: string[];
   /** Packages only the builder stage needs (compilers, venv); never in the runtime image. */
   build_packages: string[];
+  /** Python packages installed beside requirements.txt, under the same torch pins. The default is IOPaint 1.6.0's plugin set (what `iopaint install-plugins-packages` installs, and the old images had), so that `--enable-remove-bg` and AnyText's OCR work; [] for a slimmer image without them. */
+  extra_python_packages: string[];
   /** Largest acceptable runtime image, e.g. 3GB (decimal) or 2.5GiB. */
   size_budget: string;
 }

@@ -14,7 +14,7 @@ export interface BuildPlan {
   /** Labels whose value is a bake variable (name of the variable). */
   variableLabels: Record<string, string>;
   /** Build args shared by every variant. */
-  args: Record<string, string>;
+  args: Record<CommonArg, string>;
   variants: PlannedVariant[];
   targets: PlannedTarget[];
   groups: { name: string; targets: string[] }[];
@@ -35,7 +35,7 @@ export interface PlannedVariant {
   releasePlatforms: string[];
   sizeBudget: string;
   sizeBudgetBytes: number;
-  args: Record<string, string>;
+  args: Record<VariantArg, string>;
   labels: Record<string, string>;
 }
 
@@ -57,12 +57,24 @@ export interface DockerfilePlan {
     port: number;
     stopGracePeriod: string;
     env: Record<string, string>;
-    healthcheck: { path: string; interval: string; timeout: string; startPeriod: string; retries: number };
+    healthcheck: { path: string; interval: string; timeout: string; startPeriod: string; startInterval: string; retries: number };
   };
   /** Args the Dockerfile declares with defaults (the default target's variant), so a plain `docker build` works. */
-  argDefaults: Record<string, string>;
+  argDefaults: Record<BuildArg, string>;
 }
 
+/**
+ * Every build arg of the Dockerfile, in one place: the plan must set each (a missing one fails to
+ * compile), the Dockerfile emitter declares them by these names, and whatever reads a resolved
+ * target's args (preflight, the bench) names them through this type.
+ */
+export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "PIP_INDEX_URL", "TORCH_VERSION", "TORCHVISION_VERSION", "APP_UID", "APP_GID"] as const;
+export const VARIANT_ARGS = ["BASE_IMAGE", "TORCH_INDEX_URL", "XFORMERS_VERSION", "RUNTIME_PACKAGES", "BUILD_PACKAGES", "EXTRA_PYTHON_PACKAGES", "DEVICE"] as const;
+export type CommonArg = (typeof COMMON_ARGS)[number];
+export type VariantArg = (typeof VARIANT_ARGS)[number];
+export type BuildArg = CommonArg | VariantArg;
+
+/** The bake variables (docker-bake.hcl `variable` blocks), which the environment overrides. */
 export const VARIABLES = {
   version: "IOPAINT_VERSION",
   revision: "IOPAINT_REVISION",
@@ -73,6 +85,7 @@ export const VARIABLES = {
   cacheRef: "IOPAINT_CACHE_REF",
 } as const;
 
+/** The one Dockerfile: the bake file points at it (cwd://) and compile writes it (OUTPUT_FILES). */
 export const DOCKERFILE = "docker/Dockerfile";
 
 /** Pure: a validated, compatible config to the plan. */
@@ -86,7 +99,7 @@ export function planBuild(config: Config, configFile: string): BuildPlan {
   }));
   const defaultTarget = config.groups.default?.[0] ?? targets[0].name;
   const defaultVariant = variants.find((v) => v.name === config.targets[defaultTarget]?.variant) ?? variants[0];
-  const args = {
+  const args: Record<CommonArg, string> = {
     NODE_IMAGE: config.frontend.image,
     PYTHON_VERSION: config.versions.python,
     PIP_INDEX_URL: config.python.index_url,
@@ -137,7 +150,7 @@ export function planBuild(config: Config, configFile: string): BuildPlan {
           MODEL_DIR: defaults.model_dir,
           OUTPUT_DIR: defaults.output_dir,
         },
-        healthcheck: { path: healthcheck.path, interval: healthcheck.interval, timeout: healthcheck.timeout, startPeriod: healthcheck.start_period, retries: healthcheck.retries },
+        healthcheck: { path: healthcheck.path, interval: healthcheck.interval, timeout: healthcheck.timeout, startPeriod: healthcheck.start_period, startInterval: healthcheck.start_interval, retries: healthcheck.retries },
       },
       argDefaults: { ...args, ...defaultVariant.args },
     },
@@ -161,6 +174,7 @@ function planVariant(name: string, variant: Variant, config: Config): PlannedVar
       XFORMERS_VERSION: xformers,
       RUNTIME_PACKAGES: variant.runtime_packages.join(" "),
       BUILD_PACKAGES: variant.build_packages.join(" "),
+      EXTRA_PYTHON_PACKAGES: variant.extra_python_packages.join(" "),
       DEVICE: variant.device,
     },
     labels: {
@@ -180,10 +194,11 @@ export function parseSize(text: string): number {
   return Math.round(Number(match[1]) * UNITS[match[2]]);
 }
 
-export function formatSize(bytes: number): string {
+/** Decimal units (1 kB = 1000 B), as `docker images` shows sizes: "84.1MB" (the separator goes before the unit). */
+export function formatSize(bytes: number, separator = ""): string {
   const units = ["B", "kB", "MB", "GB", "TB"];
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) [value, unit] = [value / 1000, unit + 1];
-  return `${value.toFixed(value >= 100 || unit === 0 ? 0 : value >= 10 ? 1 : 2)}${units[unit]}`;
+  while (Math.abs(value) >= 1000 && unit < units.length - 1) [value, unit] = [value / 1000, unit + 1];
+  return `${value.toFixed(Math.abs(value) >= 100 || unit === 0 ? 0 : Math.abs(value) >= 10 ? 1 : 2)}${separator}${units[unit]}`;
 }

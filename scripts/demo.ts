@@ -38,7 +38,7 @@ async function main(): Promise<number> {
   if (bake.status !== 0) return bake.status ?? ExitCode.failed;
 
   const client = new Docker(engine);
-  await client.run(["rm", "-f", CONTAINER]);
+  await client.run(["rm", "--force", "--volumes", CONTAINER]);
   const run = await client.run(["run", "-d", "--name", CONTAINER, "-p", `127.0.0.1:${PORT}:8080`, "iopaint-fixture:cpu-1.6.0"]);
   if (run.exitCode !== 0) fail({ kind: "environment", message: `docker run failed: ${run.all.trim()}`, hint: `is port ${PORT} taken? set IOPAINT_DEMO_PORT` });
   const url = `http://127.0.0.1:${PORT}`;
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
   } else {
     console.log(`  Open ${url}/ in a browser.`);
   }
-  console.log(`  Stop the container with: docker rm -f ${CONTAINER}`);
+  console.log(`  Stop the container with: docker rm -f -v ${CONTAINER}`);
   return ExitCode.ok;
 }
 

@@ -1,12 +1,14 @@
 import hcl from "hcl2-parser";
 import { closest, fail } from "../errors.ts";
+import type { BuildArg } from "../plan.ts";
 import { builtinFunctions, evaluate, evaluateTemplate, ExpressionError, type Scope, type Value } from "./expression.ts";
 
 /** A target as `docker buildx bake --print` shows it, for the attributes the generator uses. */
 export interface ResolvedTarget {
   context: string;
   dockerfile: string;
-  args: Record<string, string>;
+  /** By the names generator/plan.ts declares; `--set T.args.X=V` may add others. */
+  args: Partial<Record<BuildArg, string>>;
   labels: Record<string, string>;
   tags: string[];
   target?: string;

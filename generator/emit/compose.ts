@@ -9,9 +9,9 @@ import { generatedHeader } from "./header.ts";
  * images' defaults, so the habits of `docker run` users carry over. GPU services reserve NVIDIA
  * devices.
  *
- * It stays inside what Compose v1.28+ and v2 both accept (Debian's docker-compose 1.29 validates
- * it in the tests): no top-level `name` (v1 rejects it), so the volumes carry fixed names of their
- * own instead and keep their data whatever the project is called. There is no `build:` section:
+ * It is for Compose v2 (the tests run 2.26): `healthcheck.start_interval` needs 2.20+ (an engine
+ * older than 25 ignores it). There is no top-level `name`, so the volumes carry fixed names of
+ * their own and keep their data whatever the project is called. There is no `build:` section:
  * the images come from docker-bake.hcl (the one build contract), and Compose resolves a relative
  * `dockerfile` against the context, which is the IOPaint checkout, not this repository.
  */
@@ -64,6 +64,11 @@ function service(target: PlannedTarget, plan: BuildPlan): string[] {
     `      IOPAINT_ARGS: ${jsonString("${IOPAINT_ARGS:-}")}`,
     `    volumes:`,
     ...volumes.map((path) => `      - ${jsonString(`\${${volumeVariable(path)}:-${volumeName(path)}}:${path}`)}`),
+    // The image's HEALTHCHECK stays as it is (the daemon fills what is not set here from it); only
+    // the start interval, which Docker 20.10 could not parse in a Dockerfile, is added here.
+    `    healthcheck:`,
+    `      start_period: ${plan.dockerfile.runtime.healthcheck.startPeriod}`,
+    `      start_interval: ${plan.dockerfile.runtime.healthcheck.startInterval}`,
     `    stop_grace_period: ${plan.dockerfile.runtime.stopGracePeriod}`,
     `    restart: unless-stopped`,
   ];

@@ -1,4 +1,4 @@
-import type { BuildPlan } from "../plan.ts";
+import type { BuildArg, BuildPlan } from "../plan.ts";
 import { dockerfileWord, jsonString, shellQuoted } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -22,7 +22,7 @@ const PIP_CACHE = "--mount=type=cache,id=iopaint-pip,target=/root/.cache/pip,sha
  */
 export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): string {
   const { frontend, runtime, requirements, argDefaults } = plan.dockerfile;
-  const arg = (name: string) => `ARG ${name}=${dockerfileWord(argDefaults[name] ?? "")}`;
+  const arg = (name: BuildArg) => `ARG ${name}=${dockerfileWord(argDefaults[name])}`;
   const webDir = `${SRC}/${frontend.dir}`;
   const { user } = runtime;
   const health = runtime.healthcheck;
@@ -78,6 +78,12 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       '    pip install --index-url "$TORCH_INDEX_URL" \\',
       '      "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" ${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} \\',
       ` && pip freeze --all | grep -iE '^(torch|torchvision|xformers)==' > ${VENV}/torch-constraints.txt`,
+      arg("EXTRA_PYTHON_PACKAGES"),
+      "# The variant's extra packages (IOPaint's plugins by default), under the same pins; set -f, since",
+      "# a requirement such as rembg[cpu] is not a file pattern. Before requirements.txt: they change less.",
+      `RUN ${PIP_CACHE} \\`,
+      '    if [ -n "$EXTRA_PYTHON_PACKAGES" ]; then set -f; \\',
+      `      pip install --index-url "$PIP_INDEX_URL" $EXTRA_PYTHON_PACKAGES -c ${VENV}/torch-constraints.txt; fi`,
       `COPY ${requirements} /tmp/requirements.txt`,
       `RUN ${PIP_CACHE} \\`,
       `    pip install --index-url "$PIP_INDEX_URL" -r /tmp/requirements.txt -c ${VENV}/torch-constraints.txt \\`,

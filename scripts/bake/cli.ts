@@ -7,7 +7,7 @@ import { fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { compileConfigOption, DEFAULT_CONFIG, REPO_ROOT } from "../../generator/repo.ts";
 import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
-import type { BuildPlan } from "../../generator/plan.ts";
+import { VARIABLES, type BuildPlan } from "../../generator/plan.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
@@ -99,8 +99,8 @@ async function main(argv: string[]): Promise<number> {
 
   // 2. Targets, as bake resolves them.
   const env: Env = { ...process.env };
-  if (options.version !== undefined) env.IOPAINT_VERSION = options.version;
-  if (options.source !== undefined) env.IOPAINT_SRC = resolve(options.source);
+  if (options.version !== undefined) env[VARIABLES.version] = options.version;
+  if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
   const bakeFile = join(outDir, OUTPUT_FILES.bake);
   const targets = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], parsed.positionals, env).target, options.set ?? [], options.platform);
 
@@ -115,10 +115,10 @@ async function main(argv: string[]): Promise<number> {
   const stale = await staleOutputs(outDir, outputs);
   if (stale.length) {
     await writeOutputs(outDir, outputs);
-    const where = outDir === REPO_ROOT ? " (commit them)" : ` in ${relative(process.cwd(), outDir) || "."}`;
+    const where = outDir === REPO_ROOT ? " (commit them)" : ` in ${shownPath(outDir)}`;
     say(`regenerated ${stale.map((s) => s.file).join(", ")}${where}: they did not match ${loaded.file}`);
   } else if (!isMainConfig && options.out === undefined) {
-    say(`using the files generated from ${loaded.file} in ${relative(process.cwd(), outDir)}`);
+    say(`using the files generated from ${loaded.file} in ${shownPath(outDir)}`);
   }
 
   // 3. The checkout, then docker.
@@ -192,6 +192,12 @@ function variantOf(plan: BuildPlan, target: string) {
   return plan.variants.find((v) => v.name === planned?.variant);
 }
 
+/** A directory as the user would type it: relative below the working directory, else absolute. */
+function shownPath(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel === "" ? "." : rel.startsWith("..") ? dir : rel;
+}
+
 /** What `--metadata-file` holds for one target (buildx writes one object per target). */
 interface TargetMetadata {
   "containerimage.config.digest"?: string;
@@ -229,7 +235,7 @@ function applyOverrides(targets: Record<string, ResolvedTarget>, sets: string[],
     for (const name of names) {
       const target = out[name];
       if (!target) fail({ kind: "usage", message: `--set ${set}: "${pattern}" is not one of the targets being built (${Object.keys(out).join(", ")})` });
-      if (key === "args" && sub) target.args[sub] = value;
+      if (key === "args" && sub) (target.args as Record<string, string>)[sub] = value;
       else if (key === "labels" && sub) target.labels[sub] = value;
       else if (key === "tags") target.tags = value.split(",");
       else if (key === "platform") target.platforms = value.split(",");

@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:f
 import { dirname, join } from "node:path";
 import { execa } from "execa";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
+import type { BuildArg } from "../../generator/plan.ts";
 import { fail } from "../../generator/errors.ts";
 import { REPO_ROOT } from "../../generator/repo.ts";
 import { aptHasPackage } from "../engine/host.ts";
@@ -26,7 +27,7 @@ const MOUNT = "/mnt/packages";
 const ARCHIVE_VERSION = 2;
 
 /** The build arguments the old way shares with our cpu target: same base, same pins and indexes. */
-const SHARED_ARGS = ["BASE_IMAGE", "RUNTIME_PACKAGES", "TORCH_INDEX_URL", "PIP_INDEX_URL", "TORCH_VERSION", "TORCHVISION_VERSION"];
+const SHARED_ARGS: readonly BuildArg[] = ["BASE_IMAGE", "RUNTIME_PACKAGES", "TORCH_INDEX_URL", "PIP_INDEX_URL", "TORCH_VERSION", "TORCHVISION_VERSION"];
 
 /** Pure: the default value of `ARG NAME=...` in a Dockerfile, unquoted. */
 export function argDefault(dockerfile: string, name: string): string | undefined {

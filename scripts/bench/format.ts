@@ -1,4 +1,5 @@
 /** Pure: numbers as the bench prints them, and the median it reports. */
+import { formatSize } from "../../generator/plan.ts";
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError("median of no values");
@@ -19,14 +20,8 @@ export function formatMs(ms: number): string {
   return `${ms.toFixed(ms < 10 ? 2 : 1)} ms`;
 }
 
-/** Decimal units (1 kB = 1000 B), as `docker images` shows sizes. */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1000 && unit < units.length - 1) [value, unit] = [value / 1000, unit + 1];
-  return `${unit === 0 ? String(Math.round(value)) : value.toFixed(value >= 100 ? 0 : value >= 10 ? 1 : 2)} ${units[unit]}`;
-}
+/** Decimal units (1 kB = 1000 B), as `docker images` shows sizes, with a space: "84.1 MB". */
+export const formatBytes = (bytes: number): string => formatSize(bytes, " ");
 
 export function formatPercent(ratio: number): string {
   const percent = ratio * 100;

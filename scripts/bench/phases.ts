@@ -40,6 +40,7 @@ export async function measureBaseline(ctx: PhaseContext): Promise<ImageSample> {
   const source = await scratchCopy(ctx.work, "baseline");
   const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-baseline").cpu;
   const packages = baselinePackages(await readFile(BASELINE_DOCKERFILE, "utf8"), cpu.args.RUNTIME_PACKAGES ?? "");
+  if (!cpu.args.BASE_IMAGE) throw new Error("the fixture's cpu target sets no BASE_IMAGE");
   await ensurePackagesImage(ctx.docker, cpu.args.BASE_IMAGE, packages, ctx.cacheDir, ctx.log);
   const tag = "iopaint-bench-baseline:cpu";
   const outcome = await ctx.docker.build("old way, --no-cache", baselineBuildArgs(cpu, source, tag), source);

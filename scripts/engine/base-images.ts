@@ -27,6 +27,9 @@ export const DEFAULT_WHEEL_SPECS: readonly string[] = [
   "cu118:torch==2.1.2+cu118",
   "cu118:torchvision==0.16.2+cu118",
   "cu118:xformers==0.0.23.post1",
+  // IOPaint's plugin packages (extra_python_packages' default): module stand-ins with __version__.
+  "pypi:onnxruntime==1.19.2",
+  "pypi:rembg==2.0.57",
 ];
 
 /** Label holding the recipe hash; an image whose label matches the current recipe is reused. */

@@ -1,6 +1,8 @@
-// Host-side helpers shared by the private engine and the stand-in base images:
-// environment errors, Debian packages, the Debian mirror, a state-dir lock and log tails.
-// Nothing here talks to the network except apt-get (to the mirror the host is configured with).
+/**
+ * Host-side helpers shared by the private engines and the stand-in base images: environment
+ * errors, Debian packages, the Debian mirror, a state-dir lock and log tails. Nothing here talks
+ * to the network except apt-get (to the mirror the host is configured with).
+ */
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";

@@ -56,7 +56,7 @@ function enginePaths(root: string, name: EngineName) {
     pidfile: path.join(stateDir, "dockerd.pid"),
     log: path.join(stateDir, "dockerd.log"),
     daemonConfig: path.join(stateDir, "daemon.json"),
-    /** DOCKER_CONFIG for the current engine's client: its cli-plugins hold buildx and Compose. */
+    /** DOCKER_CONFIG for the engine's client: the current one's cli-plugins hold buildx and Compose, the legacy one's nothing. */
     clientConfig: path.join(stateDir, "client-config"),
     dataRoot: path.join(stateDir, "root"),
     execRoot: path.join(stateDir, "exec"),
@@ -89,7 +89,10 @@ interface EngineRecipe {
 const RECIPES: Record<EngineName, EngineRecipe> = {
   legacy: {
     drivers: ["overlay2", "vfs"],
-    async programs() {
+    async programs(p) {
+      // An empty client config of its own: no buildx plugin from ~/.docker, or from the current
+      // engine's DOCKER_CONFIG left in a shell, may turn this engine's builds into bake ones.
+      fs.mkdirSync(path.join(p.clientConfig, "cli-plugins"), { recursive: true });
       return { dockerd: "/usr/sbin/dockerd", client: LEGACY_CLIENT, pathPrefix: [], describe: "Docker 20.10 (Debian bookworm), BuildKit without buildx" };
     },
     daemonArgs: (p, driver) => [
@@ -102,7 +105,7 @@ const RECIPES: Record<EngineName, EngineRecipe> = {
       `--host=unix://${p.socket}`,
     ],
     // Docker 20.10 builds with BuildKit only when asked; its legacy builder rejects RUN --mount.
-    clientEnv: () => ({ DOCKER_BUILDKIT: "1" }),
+    clientEnv: (p) => ({ DOCKER_BUILDKIT: "1", DOCKER_CONFIG: p.clientConfig }),
   },
   current: {
     // With the containerd image store, the storage driver names a containerd snapshotter.

@@ -19,6 +19,8 @@ for (const engineName of TEST_ENGINES) describe(`npm run bake (${engineName} eng
   before(async () => {
     docker = await TestEngine.start(engineName);
     out = await docker.tempDir("iopaint-bake-");
+    // What the runner tags in these tests, removed in cleanup() whichever tests ran.
+    for (const tag of ["cpu-latest", "cpu-1.6.0", "gpu-latest", "gpu-1.6.0"]) docker.trackImage(`iopaint-fixture:${tag}`);
   });
   after(async () => docker?.cleanup());
 
@@ -32,7 +34,6 @@ for (const engineName of TEST_ENGINES) describe(`npm run bake (${engineName} eng
   }
 
   it("builds cpu and gpu and reports each image's ID, size and tags as docker inspects them", async () => {
-    for (const tag of ["cpu-latest", "cpu-1.6.0", "gpu-latest", "gpu-1.6.0"]) docker.trackImage(`iopaint-fixture:${tag}`);
     const result = await bake(["all", "--version", "1.6.0", "--json"]);
     assert.equal(result.exitCode, 0, result.all);
     if (docker.bakes) assert.match(result.stderr, /\(buildx 0\.13\.\d+\), daemon 26\.1\.\d+\S*; targets: cpu, gpu/);
@@ -62,6 +63,15 @@ for (const engineName of TEST_ENGINES) describe(`npm run bake (${engineName} eng
     assert.equal(alone.exitCode, 0, alone.all);
     const [cpu] = JSON.parse(alone.stdout).targets;
     for (const target of shared) assert.equal(target.steps.total, cpu.steps.total, `${target.target}: ${JSON.stringify(target.steps)} in the bake of both, cpu alone ${JSON.stringify(cpu.steps)}`);
+  });
+
+  it("--engine docker-build takes the fallback even where buildx is installed", async () => {
+    const result = await bake(["cpu", "--engine", "docker-build", "--json"]);
+    assert.equal(result.exitCode, 0, result.all);
+    assert.match(result.stderr, /--engine docker-build: falling back to one BuildKit `docker build` per target with \/usr\/bin\/docker \(Docker 20\.10\.\d+\)/);
+    assert.match(result.stderr, /Built with docker build fallback/);
+    const [cpu] = JSON.parse(result.stdout).targets;
+    assert.equal(cpu.imageId, await docker.inspect<string>(".Id", "iopaint-fixture:cpu-latest"));
   });
 
   it("--print shows the plan and builds nothing", async () => {

@@ -9,6 +9,7 @@ import { evaluate } from "../../scripts/bench/goals.ts";
 import type { Figures } from "../../scripts/bench/figures.ts";
 import type { Report } from "../../scripts/bench/report.ts";
 import { layerSizesFromSave, newLayers, TarScanner } from "../../scripts/bench/tar-scan.ts";
+import { Docker } from "../../scripts/docker/docker.ts";
 import { ensureEngine } from "../../scripts/engine/private-engine.ts";
 import { REPO } from "../helpers/compile.ts";
 
@@ -82,9 +83,9 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     assert.ok(f.compiler.generateSeconds.length > 0 && f.compiler.generateSeconds.every((s) => s > 0));
     assert.ok(f.compiler.compileMs.length > 0 && f.compiler.compileMs.every((ms) => ms > 0));
 
-    const engine = await ensureEngine("legacy", { log: () => {} });
-    const images = await execa(engine.client, ["image", "ls", "--quiet", "--filter", "reference=iopaint-bench-*"], { env: engine.env, reject: false });
-    assert.equal(String(images.stdout).trim(), "", "the images the bench tagged are gone");
+    const docker = new Docker(await ensureEngine("legacy", { log: () => {} }));
+    const images = await docker.run(["image", "ls", "--quiet", "--filter", "reference=iopaint-bench-*"]);
+    assert.equal(images.stdout.trim(), "", "the images the bench tagged are gone");
   });
 });
 

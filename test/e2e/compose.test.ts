@@ -7,7 +7,7 @@ import { TestEngine, type Fixture } from "../helpers/engine.ts";
 /**
  * Compose v2 for real (the current engine's `docker compose` plugin, 2.26): it accepts the
  * committed docker/compose.yaml with every profile and override, and on the fixture's bake-built
- * image `up -d --wait` turns healthy, serves the UI on the published port, writes to the named
+ * image `up -d --wait` turns healthy (within seconds: the start interval), serves the UI on the published port, writes to the named
  * volumes, and `down` stops it cleanly.
  */
 describe("docker compose (v2) on docker/compose.yaml", { timeout: 15 * 60_000 }, () => {
@@ -42,11 +42,18 @@ describe("docker compose (v2) on docker/compose.yaml", { timeout: 15 * 60_000 },
 
   it("up --wait turns healthy, serves the UI on the published port, writes to the named volumes; down exits 0", async () => {
     const file = join(fixture.dir, "docker/compose.yaml");
-    const up = await compose(file, ["--profile", "cpu", "up", "--detach", "--wait"], { IOPAINT_PORT: port });
+    const started = performance.now();
+    // The variables docker run users set (-e MODEL=…) work the same way here.
+    const up = await compose(file, ["--profile", "cpu", "up", "--detach", "--wait"], { IOPAINT_PORT: port, MODEL: "sd1.5" });
+    const seconds = (performance.now() - started) / 1000;
     assert.equal(up.exitCode, 0, up.all);
+    // healthcheck.start_interval (1 s) probes while the server starts, instead of the first probe
+    // after the 30 s interval; the server answers within a second or two (a generous bound here).
+    assert.ok(seconds < 15, `up --wait took ${seconds.toFixed(1)} s`);
     const ps = JSON.parse(`[${(await compose(file, ["--profile", "cpu", "ps", "--format", "json"])).stdout.trim().split("\n").join(",")}]`) as { Service: string; Health: string; State: string }[];
     assert.deepEqual(ps.map((s) => [s.Service, s.State, s.Health]), [["cpu", "running", "healthy"]]);
 
+    assert.equal(JSON.parse((await docker.fetch(`http://127.0.0.1:${port}/api/v1/model`)).body).name, "sd1.5");
     const page = await docker.fetch(`http://127.0.0.1:${port}/`);
     assert.equal(page.status, 200);
     assert.match(page.body, /built by npm run build/);

@@ -9,7 +9,9 @@ describe("npm run demo", { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine | undefined;
   after(async () => {
     docker = await TestEngine.start();
-    await docker.docker(["rm", "-f", "iopaint-demo"], { reject: false });
+    await docker.docker(["rm", "--force", "--volumes", "iopaint-demo"], { reject: false });
+    for (const tag of ["cpu-latest", "cpu-1.6.0", "gpu-latest", "gpu-1.6.0"]) docker.trackImage(`iopaint-fixture:${tag}`);
+    await docker.cleanup();
   });
 
   it("builds the example app's images, runs the cpu one and says where the UI answers", async () => {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
@@ -38,8 +38,34 @@ const blocks = DOCS.flatMap(shellBlocks);
 
 describe("the commands in README.md and docs/", { timeout: 20 * 60_000 }, () => {
   let env: Record<string, string>;
+  // The blocks build and run on both engines (`engine -- env` and `env legacy`): what they leave
+  // (images, containers, volumes) is removed afterwards, whatever the blocks clean up themselves.
+  const engines: { docker: TestEngine; before: Set<string> }[] = [];
+  const inventory = async (docker: TestEngine) => {
+    const list = async (args: string[]) => (await docker.docker(args)).stdout.split("\n").map((l) => l.trim()).filter(Boolean);
+    return {
+      images: await list(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]),
+      containers: await list(["ps", "--all", "--quiet"]),
+      volumes: await list(["volume", "ls", "--quiet"]),
+    };
+  };
   before(async () => {
-    env = (await TestEngine.start()).engine.env;
+    for (const name of ["current", "legacy"] as const) {
+      const docker = await TestEngine.start(name);
+      const found = await inventory(docker);
+      engines.push({ docker, before: new Set([...found.images, ...found.containers, ...found.volumes]) });
+    }
+    env = engines[0].docker.engine.env;
+  });
+  after(async () => {
+    for (const { docker, before: existing } of engines) {
+      const now = await inventory(docker);
+      const made = (items: string[]) => items.filter((item) => !existing.has(item) && item !== "<none>:<none>");
+      await docker.docker(["rm", "--force", "--volumes", ...made(now.containers)], { reject: false });
+      made(now.images).forEach((ref) => docker.trackImage(ref));
+      made(now.volumes).forEach((volume) => docker.trackVolume(volume));
+      await docker.cleanup();
+    }
   });
 
   it("every shell block is marked runnable, or says why it is not run here", () => {

@@ -22,8 +22,18 @@ for (const engineName of TEST_ENGINES) describe(`fixture images built from the g
 
   const cases = [
     { name: "cpu", port: 18180, device: "cpu" },
-    { name: "gpu", port: 18181, device: "cuda" },
+    { name: "gpu", port: 18181, device: "cpu \\(cuda was asked for, but no CUDA device is visible; start the container with --gpus all\\)" },
   ];
+  it("builds the dev group (cpu-dev, gpu-dev): the builder with the app and its source, run as root, with pip", async () => {
+    await docker.build(fixture, "dev");
+    for (const name of ["cpu-dev", "gpu-dev"]) {
+      const image = fixture.targets[name].tags[0];
+      assert.equal(image, `iopaint-fixture:${name}-latest`);
+      const probe = await docker.docker(["run", "--rm", "--entrypoint", "sh", image, "-c", "id -u; pwd; pip --version >/dev/null && echo pip-ok; ls setup.py"]);
+      assert.deepEqual(probe.stdout.trim().split("\n"), ["0", "/src", "pip-ok", "setup.py"], name);
+    }
+  });
+
   for (const { name, port, device } of cases) {
     it(`builds ${name}, runs it, and serves the built web UI on port 8080`, async () => {
       const target = fixture.targets[name];

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { chown, mkdir, readdir, readFile } from "node:fs/promises";
+import { chown, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { FIXTURE_CONFIG, readRepoFile } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 
 /**
@@ -47,12 +48,13 @@ for (const engineName of TEST_ENGINES) describe(`the images at run time (${engin
     assert.match(await docker.logs(container), /^Using device: cpu$/m);
   });
 
-  it("gpu: defaults to --device=cuda and says so; without a GPU it warns how to give it one", async () => {
+  it("gpu: defaults to --device=cuda; without a CUDA device the log names the CPU it falls back to, and how to give it a GPU", async () => {
     const { container } = await serve(gpu);
     assert.match(await commandLine(container), /--device=cuda/);
     const logs = await docker.logs(container);
-    assert.match(logs, /^Using device: cuda$/m);
-    assert.match(logs, /no NVIDIA driver is visible in this container.*Start it with --gpus all/s);
+    // torch sees no CUDA device here (the stand-in's torch.cuda.is_available() is False), so
+    // IOPaint runs on the CPU, and the line says so, with the way to give it a GPU.
+    assert.match(logs, /^Using device: cpu \(cuda was asked for, but no CUDA device is visible; start the container with --gpus all\)$/m);
     const xformers = await docker.docker(["exec", container, "python", "-c", "import xformers, torch; print(xformers.__version__, torch.__version__)"]);
     assert.equal(String(xformers.stdout).trim(), "0.0.23.post1 2.1.2+cu118");
   });
@@ -78,6 +80,27 @@ for (const engineName of TEST_ENGINES) describe(`the images at run time (${engin
   it("passes extra flags from IOPAINT_ARGS", async () => {
     const { container } = await serve(cpu, { env: { IOPAINT_ARGS: "--low-mem --disable-nsfw-checker" } });
     assert.match(await commandLine(container), /--output-dir=\/app\/outputs --low-mem --disable-nsfw-checker\s*$/);
+  });
+
+  it("keeps IOPaint's plugin packages: --enable-remove-bg starts the RemoveBG plugin", async () => {
+    for (const image of [cpu, gpu]) {
+      const { base } = await serve(image, { args: ["--enable-remove-bg"] });
+      const config = JSON.parse((await docker.fetch(`${base}/api/v1/server-config`)).body) as { plugins: { name: string }[] };
+      assert.deepEqual(config.plugins, [{ name: "RemoveBG" }], image);
+    }
+  });
+
+  it("without the plugin packages (extra_python_packages = []), --enable-remove-bg stops with the missing module named", async () => {
+    const config = join(await docker.tempDir("iopaint-noplugins-"), "no-plugins.toml");
+    await writeFile(config, readRepoFile(FIXTURE_CONFIG).replace('extra_python_packages = ["onnxruntime<=1.19.2", "rembg[cpu]"]', "extra_python_packages = []"));
+    const fixture = await docker.generateFixture(undefined, { IOPAINT_IMAGE: "iopaint-scratch-noplugins" }, config);
+    await docker.build(fixture, "cpu");
+    const image = fixture.targets.cpu.tags[0];
+    const listed = await docker.docker(["run", "--rm", "--entrypoint", "pip", image, "list", "--format", "freeze"]);
+    assert.doesNotMatch(listed.stdout, /^(rembg|onnxruntime)==/im, "no plugin packages in the slim image");
+    const run = await docker.docker(["run", "--rm", image, "--enable-remove-bg"], { reject: false });
+    assert.notEqual(run.exitCode, 0);
+    assert.match(run.all, /ModuleNotFoundError: No module named 'rembg'/);
   });
 
   it("runs a full command instead of the server, as the old images did", async () => {

@@ -69,9 +69,9 @@ export class TestEngine {
    * Generates the fixture's files into a temp dir with the project's own CLI and resolves the
    * requested targets from the generated docker-bake.hcl, as bake would with IOPAINT_SRC set.
    */
-  async generateFixture(source = join(REPO, "test/fixtures/app"), overrides: Record<string, string> = {}): Promise<Fixture> {
+  async generateFixture(source = join(REPO, "test/fixtures/app"), overrides: Record<string, string> = {}, config = FIXTURE_CONFIG): Promise<Fixture> {
     const dir = await this.tempDir("iopaint-fixture-");
-    await execa("npx", ["tsx", "generator/cli.ts", "generate", "--config", FIXTURE_CONFIG, "--out", dir], { cwd: REPO });
+    await execa("npx", ["tsx", "generator/cli.ts", "generate", "--config", config, "--out", dir], { cwd: REPO });
     const bake = await readFile(join(dir, "docker-bake.hcl"), "utf8");
     const env = { IOPAINT_SRC: source, ...overrides };
     const resolve = (names: string[]) => resolveBake(bake, names, env).target;
