@@ -135,7 +135,7 @@ export interface Variant {
   build_packages: string[];
   /** Python packages installed beside requirements.txt, under the same torch pins. The default is IOPaint 1.6.0's plugin set (what `iopaint install-plugins-packages` installs, and the old images had), so that `--enable-remove-bg` and AnyText's OCR work; [] for a slimmer image without them. */
   extra_python_packages: string[];
-  /** Largest acceptable runtime image, e.g. 3GB (decimal) or 2.5GiB. */
+  /** Largest acceptable runtime image, e.g. 3GB (decimal) or 2.5GiB: its unpacked size (the layers' uncompressed bytes, what a pull unpacks onto disk). Add ' compressed' (1.2GB compressed) to limit the gzip-compressed size a registry stores and Docker Hub shows instead. */
   size_budget: string;
 }
 

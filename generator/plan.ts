@@ -35,6 +35,8 @@ export interface PlannedVariant {
   releasePlatforms: string[];
   sizeBudget: string;
   sizeBudgetBytes: number;
+  /** Which size the budget limits: the layers' uncompressed bytes, or gzip-compressed as a registry stores them. */
+  sizeBudgetMeasure: "unpacked" | "compressed";
   args: Record<VariantArg, string>;
   labels: Record<string, string>;
 }
@@ -167,7 +169,8 @@ function planVariant(name: string, variant: Variant, config: Config): PlannedVar
     device: variant.device,
     releasePlatforms: variant.platforms,
     sizeBudget: variant.size_budget,
-    sizeBudgetBytes: parseSize(variant.size_budget),
+    sizeBudgetBytes: parseSize(variant.size_budget.replace(/ compressed$/, "")),
+    sizeBudgetMeasure: variant.size_budget.endsWith(" compressed") ? "compressed" : "unpacked",
     args: {
       BASE_IMAGE: variant.base_image,
       TORCH_INDEX_URL: config.python.torch_index_url.replaceAll("{build}", build),

@@ -12,6 +12,7 @@ import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
 import { Interrupted, type Docker } from "../docker/docker.ts";
+import { measureImage } from "../docker/image-sizes.ts";
 import { checkoutProblems, offlineProblems } from "./preflight.ts";
 import { describeFailure, parseProgress, reportOf, type BuildReport } from "./progress.ts";
 import { formatSummary, toJson, type TargetResult } from "./summary.ts";
@@ -35,6 +36,8 @@ Options:
   --print, --dry-run   show the resolved targets and build nothing (needs no daemon, no checkout; writes no file)
   --offline            build only from local images and cache: no pulls; a missing base image is named first
   --json               summary as JSON on stdout; everything else goes to stderr
+  --sizes              where each image's size is (base, system packages, virtualenv and its
+                       largest packages, app), unpacked and compressed; shown anyway when over budget
   --budget fail|warn   an image over its size_budget fails the run (default) or only warns
   --engine auto|buildx|docker-build   force a build path (default: auto)
   --config FILE        the config (default ${DEFAULT_CONFIG})
@@ -69,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
       "dry-run": { type: "boolean" },
       offline: { type: "boolean" },
       json: { type: "boolean" },
+      sizes: { type: "boolean" },
       budget: { type: "string" },
       engine: { type: "string" },
       config: { type: "string" },
@@ -146,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
 
   // 4. Build, then the summary.
   const results: TargetResult[] = [];
+  const sizing: Sizing = { docker, plan, store: await docker.imageStore(), always: options.sizes ?? false, signal: cancel.signal };
   const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancel.signal });
   if (tools.mode === "buildx") {
     const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
@@ -158,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
       // One solve for all targets: each target's summary counts its own steps (and the shared ones it uses).
       const names = Object.keys(targets);
       const whole = parseProgress(result.output, names);
-      for (const name of names) results.push(await describe(name, targets[name], result.seconds, names.length > 1 ? reportOf(whole, name) : whole, docker, plan, metadata[name]));
+      for (const name of names) results.push(await describe(name, targets[name], result.seconds, names.length > 1 ? reportOf(whole, name) : whole, sizing, metadata[name]));
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
@@ -174,12 +179,12 @@ async function main(argv: string[]): Promise<number> {
           if (pushed.code !== 0) return buildFailed(pushed, say);
         }
       }
-      results.push(await describe(name, target, result.seconds, parseProgress(result.output), docker, plan));
+      results.push(await describe(name, target, result.seconds, parseProgress(result.output), sizing));
     }
   }
   const ok = !results.some((r) => r.overBudget) || budgetMode === "warn";
   say("");
-  say(formatSummary(results, tools.mode === "buildx" ? `docker buildx bake (buildx ${tools.buildxVersion})` : `docker build fallback (${tools.client})`));
+  say(formatSummary(results, tools.mode === "buildx" ? `docker buildx bake (buildx ${tools.buildxVersion})` : `docker build fallback (${tools.client})`, options.sizes));
   if (options.json) console.log(toJson(results, tools.mode, ok));
   if (results.some((r) => r.overBudget)) {
     say(ok ? "warning: over budget, accepted because of --budget warn" : "error: an image is over its size budget\n  hint: make the image smaller, raise size_budget in the config, or pass --budget warn to accept it this once");
@@ -206,21 +211,43 @@ interface TargetMetadata {
 }
 type BakeMetadata = Record<string, TargetMetadata | undefined>;
 
-async function describe(name: string, target: ResolvedTarget, seconds: number, report: BuildReport, docker: Docker, plan: BuildPlan, metadata?: TargetMetadata): Promise<TargetResult> {
-  const variant = variantOf(plan, name);
-  const image = target.tags.length ? await docker.inspectImage(target.tags[0]) : undefined;
-  const budget = { bytes: variant?.sizeBudgetBytes ?? Infinity, text: variant?.sizeBudget ?? "none" };
+/** What sizing each built image needs: the daemon's own figure where it is the budget's measure, else one `docker save` (measureImage). */
+interface Sizing {
+  docker: Docker;
+  plan: BuildPlan;
+  store: "containerd" | "graphdriver";
+  /** --sizes: measure every image, whatever its budget. */
+  always: boolean;
+  signal: AbortSignal;
+}
+
+async function describe(name: string, target: ResolvedTarget, seconds: number, report: BuildReport, sizing: Sizing, metadata?: TargetMetadata): Promise<TargetResult> {
+  const variant = variantOf(sizing.plan, name);
+  const image = target.tags.length ? await sizing.docker.inspectImage(target.tags[0]) : undefined;
+  const budget = { bytes: variant?.sizeBudgetBytes ?? Infinity, text: variant?.sizeBudget ?? "none", measure: variant?.sizeBudgetMeasure ?? "unpacked" };
+  // inspect's Size is the compressed content on the containerd store, the unpacked layers on a graph driver.
+  const inspected = sizing.store === "containerd" ? "compressed" : "unpacked";
+  const measure = () => measureImage(sizing.docker, target.tags[0], target.args.BASE_IMAGE, sizing.signal);
+  let sizes = image && (sizing.always || inspected !== budget.measure) ? await measure() : undefined;
+  let size = sizes ? sizes[budget.measure] : image?.size;
+  const overBudget = size !== undefined && size > budget.bytes;
+  // Over budget: say where the size is, so the user knows what to cut.
+  if (image && overBudget && !sizes) {
+    sizes = await measure();
+    size = sizes[budget.measure];
+  }
   return {
     target: name,
     variant: variant?.name ?? "",
     // buildx's own word on the image it made, where it gave one (a --push build loads nothing to inspect).
     imageId: metadata?.["containerimage.config.digest"] ?? image?.id,
-    size: image?.size,
+    size,
+    ...(sizes ? { sizes } : {}),
     tags: target.tags,
     seconds,
     steps: { total: report.total, cached: report.cached, executed: report.executed },
     budget,
-    overBudget: image !== undefined && image.size > budget.bytes,
+    overBudget,
   };
 }
 

@@ -6,7 +6,7 @@
 import { Docker, Interrupted, type Engine } from "../docker/docker.ts";
 import { describeFailure, parseProgress, type BuildReport } from "../bake/progress.ts";
 import type { BuildSample } from "./figures.ts";
-import { layerSizesFromSave, TarScanner } from "./tar-scan.ts";
+import { layerSizesFromSave, TarScanner } from "../docker/tar-scan.ts";
 
 export type Log = (line: string) => void;
 

@@ -11,7 +11,7 @@ import { sampleOf, type BenchDocker, type BuildOutcome, type Log } from "./docke
 import { REBUILD_KINDS, type BuildSample, type Figures, type ImageSample, type RebuildKind, type RebuildSample } from "./figures.ts";
 import { applyEdit, pad, resolveTargets, scratchCopy, type GeneratedFixture } from "./fixture.ts";
 import { formatBytes, formatSeconds } from "./format.ts";
-import { newLayers } from "./tar-scan.ts";
+import { newLayers } from "../docker/tar-scan.ts";
 
 export interface PhaseContext {
   docker: BenchDocker;

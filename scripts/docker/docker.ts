@@ -113,7 +113,7 @@ export class Docker {
   }
 
   /** Runs a command whose stdout is a stream to consume (`docker save`), never collected in memory. */
-  async consumeStdout(args: readonly string[], consume: (chunk: Buffer) => void, options: RunOptions = {}): Promise<{ code: number; stderr: string }> {
+  async consumeStdout(args: readonly string[], consume: (chunk: Buffer) => void, options: RunOptions & { awaitEach?: () => Promise<void> } = {}): Promise<{ code: number; stderr: string }> {
     if (options.signal?.aborted) throw new Interrupted();
     const child = execa(this.engine.client, args, {
       env: this.environment(options.env),
@@ -126,7 +126,11 @@ export class Docker {
     });
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    for await (const chunk of child.stdout!) consume(chunk as Buffer);
+    for await (const chunk of child.stdout!) {
+      consume(chunk as Buffer);
+      // A slow consumer (zlib) holds the stream here, so memory stays at a chunk or two.
+      if (options.awaitEach) await options.awaitEach();
+    }
     const result = await child;
     if (options.signal?.aborted) throw new Interrupted();
     return { code: result.exitCode ?? 1, stderr };
@@ -149,6 +153,16 @@ export class Docker {
   /** `docker inspect --format '{{json <format>}}' <object>`, parsed. */
   async inspect<T = unknown>(format: string, object: string): Promise<T> {
     return JSON.parse((await this.check(["inspect", "--format", `{{json ${format}}}`, object])).stdout) as T;
+  }
+
+  /**
+   * How the daemon stores images, which decides what `docker image inspect`'s Size means: the
+   * containerd image store (Docker 24+ with containerd-snapshotter, Docker Desktop) counts the
+   * compressed content it holds, the graph drivers (overlay2, Docker 20.10) the unpacked layers.
+   */
+  async imageStore(): Promise<"containerd" | "graphdriver"> {
+    const info = await this.run(["info", "--format", "{{json .DriverStatus}}"]);
+    return /io\.containerd\.snapshotter/.test(info.stdout) ? "containerd" : "graphdriver";
   }
 
   async hasNvidiaRuntime(): Promise<boolean> {

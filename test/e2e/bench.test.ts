@@ -8,7 +8,7 @@ import { execa } from "execa";
 import { evaluate } from "../../scripts/bench/goals.ts";
 import type { Figures } from "../../scripts/bench/figures.ts";
 import type { Report } from "../../scripts/bench/report.ts";
-import { layerSizesFromSave, newLayers, TarScanner } from "../../scripts/bench/tar-scan.ts";
+import { layerSizesFromSave, newLayers, TarScanner } from "../../scripts/docker/tar-scan.ts";
 import { Docker } from "../../scripts/docker/docker.ts";
 import { ensureEngine } from "../../scripts/engine/private-engine.ts";
 import { REPO } from "../helpers/compile.ts";

@@ -26,8 +26,9 @@ for (const engineName of TEST_ENGINES) describe(`fixture images built from the g
   ];
   it("builds the dev group (cpu-dev, gpu-dev): the builder with the app and its source, run as root, with pip", async () => {
     await docker.build(fixture, "dev");
+    const dev = fixture.resolve(["dev"]);
     for (const name of ["cpu-dev", "gpu-dev"]) {
-      const image = fixture.targets[name].tags[0];
+      const image = dev[name].tags[0];
       assert.equal(image, `iopaint-fixture:${name}-latest`);
       const probe = await docker.docker(["run", "--rm", "--entrypoint", "sh", image, "-c", "id -u; pwd; pip --version >/dev/null && echo pip-ok; ls setup.py"]);
       assert.deepEqual(probe.stdout.trim().split("\n"), ["0", "/src", "pip-ok", "setup.py"], name);

@@ -1,8 +1,9 @@
 /**
  * Pure: reads the headers of a tar stream as it passes (a `docker save` of an image is one),
- * keeping the contents of only the few small files asked for. Layer sizes come from here: the
- * Docker CLI shows no per-layer size, and a layer's tar size in `docker save` is exactly its
- * uncompressed size, whatever the storage driver.
+ * keeping the contents of only the few small files asked for, and passing the data of the
+ * entries asked for to a consumer (a layer's bytes, to measure them). Layer sizes come from
+ * here: the Docker CLI shows no per-layer size. Docker 20.10 saves each layer as an
+ * uncompressed tar; the containerd image store saves the gzip-compressed blobs it holds.
  */
 export interface TarEntry {
   name: string;
@@ -14,6 +15,13 @@ export interface TarEntry {
 
 const BLOCK = 512;
 
+/** Receives the data of the entries `wants` picked, chunk by chunk, then the end of each. */
+export interface EntryConsumer {
+  wants(entry: TarEntry): boolean;
+  data(entry: TarEntry, chunk: Buffer): void;
+  end(entry: TarEntry): void;
+}
+
 export class TarScanner {
   readonly entries: TarEntry[] = [];
   readonly files = new Map<string, Buffer>();
@@ -21,11 +29,16 @@ export class TarScanner {
   /** Bytes of the current entry's data and padding still to pass. */
   private skip = 0;
   private capture?: { entry: TarEntry; chunks: Buffer[]; left: number; meta: boolean };
+  /** The entry whose data goes to the consumer, and how many of its data bytes are still to come. */
+  private feeding?: { entry: TarEntry; left: number };
   /** A PAX or GNU long-name header's values for the next entry. */
   private pending: { name?: string; size?: number; linkName?: string } = {};
   private ended = false;
 
-  constructor(private readonly keep: (name: string) => boolean = () => false) {}
+  constructor(
+    private readonly keep: (name: string, size: number) => boolean = () => false,
+    private readonly consumer?: EntryConsumer,
+  ) {}
 
   push(chunk: Buffer): void {
     let rest = chunk;
@@ -36,6 +49,11 @@ export class TarScanner {
           const take = Math.min(this.capture.left, n);
           this.capture.chunks.push(Buffer.from(rest.subarray(0, take)));
           this.capture.left -= take;
+        }
+        if (this.feeding && this.feeding.left > 0) {
+          const take = Math.min(this.feeding.left, n);
+          this.consumer!.data(this.feeding.entry, rest.subarray(0, take));
+          this.feeding.left -= take;
         }
         this.skip -= n;
         rest = rest.subarray(n);
@@ -70,12 +88,17 @@ export class TarScanner {
     const meta = type === "x" || type === "g" || type === "L" || type === "K";
     if (!meta) this.pending = {};
     this.skip = Math.ceil(entry.size / BLOCK) * BLOCK;
-    if (meta || this.keep(entry.name)) this.capture = { entry, chunks: [], left: entry.size, meta };
+    if (meta || this.keep(entry.name, entry.size)) this.capture = { entry, chunks: [], left: entry.size, meta };
+    if (!meta && this.consumer?.wants(entry)) this.feeding = { entry, left: entry.size };
     if (!meta) this.entries.push(entry);
     if (this.skip === 0) this.finishCapture();
   }
 
   private finishCapture(): void {
+    if (this.feeding) {
+      this.consumer!.end(this.feeding.entry);
+      this.feeding = undefined;
+    }
     const capture = this.capture;
     if (!capture) return;
     this.capture = undefined;
@@ -138,13 +161,10 @@ export function layerSizesFromSave(scanner: TarScanner, diffIds: readonly string
   const layers = manifest[0]?.Layers ?? [];
   if (layers.length !== diffIds.length) throw new Error(`docker save: ${layers.length} layers in the manifest, ${diffIds.length} in the image`);
   const byName = new Map(scanner.entries.map((e) => [e.name, e]));
-  const sizeOf = (name: string, depth = 0): number => {
-    const entry = byName.get(name);
+  const sizeOf = (name: string): number => {
+    const entry = byName.get(resolveLink(name, byName));
     if (!entry) throw new Error(`docker save: ${name} is not in the archive`);
-    if (entry.type !== "2" || depth > 8) return entry.size;
-    const dir = name.split("/").slice(0, -1);
-    const target = entry.linkName.startsWith("/") ? entry.linkName.slice(1) : [...dir, ...entry.linkName.split("/")].reduce<string[]>((parts, p) => (p === ".." ? parts.slice(0, -1) : p === "." ? parts : [...parts, p]), []).join("/");
-    return sizeOf(target, depth + 1);
+    return entry.size;
   };
   return new Map(layers.map((name, i) => [diffIds[i], sizeOf(name)]));
 }
@@ -154,4 +174,15 @@ export function newLayers(before: readonly string[], after: readonly string[], s
   const had = new Set(before);
   const added = [...new Set(after.filter((id) => !had.has(id)))];
   return { count: added.length, bytes: added.reduce((sum, id) => sum + (sizes.get(id) ?? Number.NaN), 0) };
+}
+
+/** Docker 20.10 saves a layer two images share once, the second time as a symlink to the first: the entry a name ends at. */
+export function resolveLink(name: string, byName: ReadonlyMap<string, TarEntry>, depth = 0): string {
+  const entry = byName.get(name);
+  if (!entry || entry.type !== "2" || depth > 8) return name;
+  const dir = name.split("/").slice(0, -1);
+  const target = entry.linkName.startsWith("/")
+    ? entry.linkName.slice(1)
+    : [...dir, ...entry.linkName.split("/")].reduce<string[]>((parts, p) => (p === ".." ? parts.slice(0, -1) : p === "." ? parts : [...parts, p]), []).join("/");
+  return resolveLink(target, byName, depth + 1);
 }
