@@ -16,7 +16,7 @@ import { generateFixture } from "./fixture.ts";
 import { formatBytes, formatMs, formatSeconds, median } from "./format.ts";
 import { evaluate } from "./goals.ts";
 import { describeHost } from "./machine.ts";
-import { measureBaseline, measureCold, measureContext, measureRebuilds, measureVariants, type PhaseContext } from "./phases.ts";
+import { measureBaseline, measureCold, measureContext, measureReadiness, measureRebuilds, measureVariants, type PhaseContext } from "./phases.ts";
 import { jsonReport, makeReport, markdownReport } from "./report.ts";
 
 const DEFAULT_OUT = ".cache/bench/latest.json";
@@ -83,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
   const engine = await ensureEngine("legacy", { log });
   await ensureStandInBaseImages(engine, { log });
   const docker = new BenchDocker(engine, controller.signal, options.verbose ?? false);
+  let current: BenchDocker | undefined;
   const work = await mkdtemp(join(tmpdir(), "iopaint-bench-"));
   const cacheDir = join(REPO_ROOT, ".cache/bench");
   await mkdir(cacheDir, { recursive: true });
@@ -102,26 +103,31 @@ async function main(argv: string[]): Promise<number> {
     const machine = await describeHost(docker);
     log(`[bench] ${command}: ${repeats === 1 ? "no repeats" : `${repeats} repeats`}, scratch copies in ${work}`);
 
-    log("[bench] 1/7 the old way: one stage, build tools and Node in the image (scripts/bench/baseline.Dockerfile), --no-cache");
+    log("[bench] 1/8 the old way: one stage, build tools and Node in the image (scripts/bench/baseline.Dockerfile), --no-cache");
     const baseline = await measureBaseline(ctx);
-    log("[bench] 2/7 ours: the cpu image from the generated files, cold (--no-cache)");
+    log("[bench] 2/8 ours: the cpu image from the generated files, cold (--no-cache)");
     const cold = await measureCold(ctx);
-    log("[bench] 3/7 ours: warm rebuilds after each kind of change");
+    log("[bench] 3/8 ours: warm rebuilds after each kind of change");
     const rebuilds = await measureRebuilds(ctx);
-    log("[bench] 4/7 cpu + gpu: in one invocation, and one after the other, each from a cold cache");
+    log("[bench] 4/8 cpu + gpu: in one invocation, and one after the other, each from a cold cache");
     const variants = await measureVariants(ctx);
-    log(`[bench] 5/7 image size: ours ${formatBytes(cold[cold.length - 1].imageBytes)}, the old way ${formatBytes(baseline.imageBytes)}`);
-    log(`[bench] 6/7 build context: a checkout padded with ${formatBytes(ctx.paddingBytes)} of .git, node_modules, venv and build output`);
+    log(`[bench] 5/8 image size: ours ${formatBytes(cold[cold.length - 1].imageBytes)}, the old way ${formatBytes(baseline.imageBytes)}`);
+    log(`[bench] 6/8 build context: a checkout padded with ${formatBytes(ctx.paddingBytes)} of .git, node_modules, venv and build output`);
     const context = await measureContext(ctx);
     const generateRuns = quick ? 2 : 7;
     const compileRuns = quick ? 5 : 31;
-    log(`[bench] 7/7 compiler: npm run generate ×${generateRuns}, compile in process ×${compileRuns}`);
+    log(`[bench] 7/8 compiler: npm run generate ×${generateRuns}, compile in process ×${compileRuns}`);
     const compileMs = await timeCompile(compileRuns);
     const generateSeconds = await timeGenerate(generateRuns, work, controller.signal);
     if (controller.signal.aborted) throw new Interrupted();
     log(`[bench]   npm run generate: ${formatSeconds(median(generateSeconds))}; compile: ${formatMs(median(compileMs))} (medians)`);
+    log("[bench] 8/8 readiness on the current engine (Docker 26): the cpu image with a 1 s health start interval");
+    const currentEngine = await ensureEngine("current", { log });
+    await ensureStandInBaseImages(currentEngine, { log });
+    current = new BenchDocker(currentEngine, controller.signal, options.verbose ?? false);
+    const readiness = await measureReadiness(ctx, current, currentEngine.netns);
 
-    const figures: Figures = { baseline, cold, rebuilds, variants, context, compiler: { generateSeconds, compileMs } };
+    const figures: Figures = { baseline, cold, rebuilds, variants, context, readiness, compiler: { generateSeconds, compileMs } };
     const report = makeReport({ date, command, quick, repeats, durationSeconds: (performance.now() - started) / 1000, machine, rows: evaluate(figures), figures });
     await mkdir(dirname(outFile), { recursive: true });
     await writeFile(outFile, jsonReport(report));
@@ -138,7 +144,7 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   } finally {
     await rm(work, { recursive: true, force: true });
-    if (!options["keep-images"]) await docker.removeTagged();
+    if (!options["keep-images"]) await Promise.all([docker.removeTagged(), current?.removeTagged()]);
   }
 }
 

@@ -49,6 +49,12 @@ export interface Figures {
     withRules: number;
     withoutRules: number;
   };
+  /**
+   * The cpu image started on the current engine (Docker 26) with a 1 s health start interval, as
+   * docker/compose.yaml starts it: seconds from `docker run` until the port answers, and until
+   * Docker reports it healthy. Once per repeat.
+   */
+  readiness: { portSeconds: number; healthySeconds: number }[];
   compiler: {
     /** `npm run generate` wall times. */
     generateSeconds: number[];

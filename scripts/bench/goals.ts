@@ -51,6 +51,8 @@ export const GOALS = {
   usersContextMaxRatio: 0.5,
   generateMaxSeconds: 1,
   compileMaxMs: 10,
+  /** Issue 13: healthy within 5 s of the port opening, on an engine with the health start interval. */
+  readinessMaxSeconds: 5,
 } as const;
 
 export function meets(bar: Bar, value: number, ratio: number | null): boolean {
@@ -104,6 +106,8 @@ export function evaluate(f: Figures): Row[] {
   const separateBuilds = f.variants.separate.cpu.frontendBuilds + f.variants.separate.gpu.frontendBuilds;
   const ours = f.cold[f.cold.length - 1];
   const generate = median(f.compiler.generateSeconds);
+  const readiness = median(f.readiness.map((r) => r.healthySeconds - r.portSeconds));
+  const portOpen = median(f.readiness.map((r) => r.portSeconds));
   const compile = median(f.compiler.compileMs);
 
   return [
@@ -192,6 +196,12 @@ export function evaluate(f: Figures): Row[] {
       figure: "`npm run generate`, wall",
       ours: seconds(generate, ` (median of ${f.compiler.generateSeconds.length})`),
       goal: { text: "≤ 1 s", on: "value", op: "<=", limit: GOALS.generateMaxSeconds },
+    }),
+    row({
+      id: "readiness",
+      figure: "Healthy after the port opens (Docker 26, 1 s health start interval, as compose.yaml starts it)",
+      ours: seconds(readiness, ` (port answered ${formatSeconds(portOpen)} after docker run${f.readiness.length > 1 ? `; medians of ${f.readiness.length}` : ""})`),
+      goal: { text: "≤ 5 s", on: "value", op: "<=", limit: GOALS.readinessMaxSeconds },
     }),
     row({
       id: "compile",

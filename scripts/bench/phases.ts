@@ -12,6 +12,7 @@ import { REBUILD_KINDS, type BuildSample, type Figures, type ImageSample, type R
 import { applyEdit, pad, resolveTargets, scratchCopy, type GeneratedFixture } from "./fixture.ts";
 import { formatBytes, formatSeconds } from "./format.ts";
 import { newLayers } from "../docker/tar-scan.ts";
+import { fetchInEngineNetwork } from "../engine/private-engine.ts";
 
 export interface PhaseContext {
   docker: BenchDocker;
@@ -134,4 +135,45 @@ export async function measureContext(ctx: PhaseContext): Promise<Figures["contex
   const withRules = await measure("context-rules", ctx.fixture.dir, "padded copy, with the ignore rules");
   const withoutRules = await measure("context-bare", ctx.fixture.withoutRulesDir, "padded copy, without ignore rules");
   return { paddingBytes: withRules.padding, withRules: withRules.sample.contextBytes, withoutRules: withoutRules.sample.contextBytes };
+}
+
+/**
+ * 7. Readiness, on the current engine (the start interval needs Docker 25+): the cpu image run
+ * with --health-start-interval=1s, as docker/compose.yaml runs it; how long until the port
+ * answers, and until Docker calls it healthy. Published ports answer inside the engine's
+ * network namespace only, so the probe runs there.
+ */
+export async function measureReadiness(ctx: PhaseContext, current: BenchDocker, netns: string): Promise<Figures["readiness"]> {
+  const source = await scratchCopy(ctx.work, "readiness");
+  const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-readiness").cpu;
+  const { argv } = dockerBuildArgs(cpu, ctx.fixture.dir, {});
+  await current.build("readiness: cpu on the current engine", argv, ctx.fixture.dir);
+  const samples: Figures["readiness"] = [];
+  for (let i = 1; i <= ctx.repeats; i++) {
+    const port = 18500 + i;
+    const started = performance.now();
+    const run = await current.run(["run", "-d", "--health-start-interval=1s", "-p", `127.0.0.1:${port}:8080`, cpu.tags[0]]);
+    if (run.exitCode !== 0) throw new Error(`docker run ${cpu.tags[0]} failed: ${run.all.trim()}`);
+    const container = run.stdout.trim();
+    try {
+      let portSeconds = Number.NaN;
+      let healthySeconds = Number.NaN;
+      while (Number.isNaN(healthySeconds) && performance.now() - started < 60_000) {
+        if (Number.isNaN(portSeconds)) {
+          const answer = await fetchInEngineNetwork(netns, `http://127.0.0.1:${port}/api/v1/model`, { timeoutMs: 1_000 }).catch(() => undefined);
+          if (answer && answer.status < 400) portSeconds = (performance.now() - started) / 1000;
+        }
+        const health = await current.run(["inspect", "--format", "{{.State.Health.Status}}", container]);
+        if (health.stdout.trim() === "healthy") healthySeconds = (performance.now() - started) / 1000;
+        else await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      if (Number.isNaN(healthySeconds)) throw new Error(`the readiness container did not turn healthy within 60 s`);
+      if (Number.isNaN(portSeconds)) portSeconds = healthySeconds;
+      ctx.log(`[bench]   readiness (${i}/${ctx.repeats}): port answers after ${formatSeconds(portSeconds)}, healthy after ${formatSeconds(healthySeconds)}`);
+      samples.push({ portSeconds, healthySeconds });
+    } finally {
+      await current.run(["rm", "--force", "--volumes", container]);
+    }
+  }
+  return samples;
 }

@@ -28,7 +28,7 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     const report = JSON.parse(result.stdout) as Report;
     assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), report, "the JSON file holds what stdout showed");
     assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^\| figure \| ours \| baseline \| ratio \| goal \| met\? \|$/m, "the Markdown table sits beside it");
-    for (const phase of ["1/7", "2/7", "3/7", "4/7", "5/7", "6/7", "7/7"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
+    for (const phase of ["1/8", "2/8", "3/8", "4/8", "5/8", "6/8", "7/8", "8/8"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
 
     assert.equal(report.schema, "iopaint-bench/1");
     assert.equal(report.quick, true);
@@ -51,6 +51,7 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
       "image-size",
       "context",
       "generate",
+      "readiness",
       "compile",
     ]);
     for (const row of report.rows) {
@@ -110,6 +111,7 @@ describe("the bench's pure parts", () => {
       },
       variants: { separate: { cpu: build(10), gpu: build(10) }, together: { cpu: build(10), gpu: { ...build(5), frontendBuilds: 0 }, seconds: 15 } },
       context: { paddingBytes: 100, withRules: 10, withoutRules: 110 },
+      readiness: [{ portSeconds: 1, healthySeconds: 7 }],
       compiler: { generateSeconds: [0.5, 2, 3], compileMs: [20, 5, 5] },
     };
     const rows = Object.fromEntries(evaluate(figures).map((row) => [row.id, row]));
@@ -125,6 +127,7 @@ describe("the bench's pure parts", () => {
     assert.equal(rows["variants-frontend-builds"].met, true);
     assert.equal(rows["generate"].met, false, "median 2 s");
     assert.equal(rows["compile"].met, true, "median 5 ms, the cold first run aside");
+    assert.equal(rows["readiness"].met, false, "healthy 6 s after the port opened is over 5 s");
     assert.equal(rows["rebuild-frontend-dependency-steps"].met, true);
     assert.equal(rows["rebuild-requirements-frontend-steps"].met, true);
   });
