@@ -206,8 +206,6 @@ function shownPath(dir: string): string {
 /** What `--metadata-file` holds for one target (buildx writes one object per target). */
 interface TargetMetadata {
   "containerimage.config.digest"?: string;
-  "containerimage.digest"?: string;
-  "image.name"?: string;
 }
 type BakeMetadata = Record<string, TargetMetadata | undefined>;
 
@@ -225,17 +223,14 @@ async function describe(name: string, target: ResolvedTarget, seconds: number, r
   const variant = variantOf(sizing.plan, name);
   const image = target.tags.length ? await sizing.docker.inspectImage(target.tags[0]) : undefined;
   const budget = { bytes: variant?.sizeBudgetBytes ?? Infinity, text: variant?.sizeBudget ?? "none", measure: variant?.sizeBudgetMeasure ?? "unpacked" };
-  // inspect's Size is the compressed content on the containerd store, the unpacked layers on a graph driver.
+  // inspect's Size is the compressed content on the containerd store, the unpacked layers on a
+  // graph driver: usable as it is only where that is the budget's measure and under the budget.
+  // Else one `docker save` measures both, and over budget it also says where the size is.
   const inspected = sizing.store === "containerd" ? "compressed" : "unpacked";
-  const measure = () => measureImage(sizing.docker, target.tags[0], target.args.BASE_IMAGE, sizing.signal);
-  let sizes = image && (sizing.always || inspected !== budget.measure) ? await measure() : undefined;
-  let size = sizes ? sizes[budget.measure] : image?.size;
+  const quick = image && inspected === budget.measure ? image.size : undefined;
+  const sizes = image && (sizing.always || quick === undefined || quick > budget.bytes) ? await measureImage(sizing.docker, target.tags[0], target.args.BASE_IMAGE, sizing.signal) : undefined;
+  const size = sizes ? sizes[budget.measure] : quick;
   const overBudget = size !== undefined && size > budget.bytes;
-  // Over budget: say where the size is, so the user knows what to cut.
-  if (image && overBudget && !sizes) {
-    sizes = await measure();
-    size = sizes[budget.measure];
-  }
   return {
     target: name,
     variant: variant?.name ?? "",

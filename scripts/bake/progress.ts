@@ -38,7 +38,6 @@ const STEP = /^#(\d+) (\[(?:(?:([^\]]+?) )?(\d+\/\d+)|(?:([^\] ]+) )?internal)\]
 /** `targets`: the names a multi-target bake may put before a stage name. */
 export function parseProgress(text: string, targets: readonly string[] = []): BuildReport {
   const steps = new Map<number, BuildStep>();
-  const contextSizes = new Map<number, number>();
   for (const line of text.split(/\r?\n/)) {
     const match = /^#(\d+) (.*)$/.exec(line);
     if (!match) continue;
@@ -66,16 +65,12 @@ export function parseProgress(text: string, targets: readonly string[] = []): Bu
       step.state = "error";
       step.output.push(rest);
     } else if (/^sha256:/.test(rest)) continue;
-    else {
-      const transfer = /transferring context: ([\d.]+)([kMG]?B)/.exec(rest);
-      if (transfer && step.name === "[internal] load build context") contextSizes.set(id, toBytes(Number(transfer[1]), transfer[2]));
-      step.output.push(rest.replace(/^\d+\.\d+ /, ""));
-    }
+    else step.output.push(rest.replace(/^\d+\.\d+ /, ""));
   }
-  return summarize([...steps.values()], contextSizes);
+  return summarize([...steps.values()]);
 }
 
-function summarize(all: BuildStep[], contextSizes: Map<number, number>): BuildReport {
+function summarize(all: BuildStep[]): BuildReport {
   const dockerfileSteps = uniqueByName(all.filter((s) => s.stage && !s.name.startsWith("FROM ")));
   return {
     steps: all,
@@ -83,7 +78,7 @@ function summarize(all: BuildStep[], contextSizes: Map<number, number>): BuildRe
     cached: dockerfileSteps.filter((s) => s.state === "cached").length,
     executed: dockerfileSteps.filter((s) => s.state === "done" || s.state === "error").length,
     failed: all.find((s) => s.state === "error"),
-    contextBytes: [...contextSizes.values()].reduce((a, b) => a + b, 0),
+    contextBytes: all.filter((s) => s.name === "[internal] load build context").reduce((sum, s) => sum + contextBytesOf(s), 0),
   };
 }
 
@@ -98,11 +93,11 @@ export function reportOf(report: BuildReport, target: string): BuildReport {
   // By position ("system 2/2"), not by text: the same step differs between targets in its arguments.
   const ownPositions = new Set(own.map((s) => s.stage));
   const shared = report.steps.filter((s) => s.target !== target && s.stage && ownStages.has(stageOf(s)) && !ownPositions.has(s.stage));
-  const contexts = new Map(own.filter((s) => s.name === "[internal] load build context").map((s) => [s.id, contextBytesOf(s)]));
   const sharedOnce = [...new Map(shared.map((s) => [s.stage, s])).values()];
-  return summarize([...own, ...sharedOnce].sort((a, b) => a.id - b.id), contexts);
+  return summarize([...own, ...sharedOnce].sort((a, b) => a.id - b.id));
 }
 
+/** The last "transferring context: 1.23MB" figure a context step printed. */
 function contextBytesOf(step: BuildStep): number {
   let bytes = 0;
   for (const line of step.output) {

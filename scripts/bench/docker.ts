@@ -3,7 +3,7 @@
  * performance.now(), reads what they did from BuildKit's plain progress output, measures layers,
  * and removes the images it tagged. Every command stops when the run is interrupted.
  */
-import { Docker, Interrupted, type Engine } from "../docker/docker.ts";
+import { Docker, type Engine } from "../docker/docker.ts";
 import { describeFailure, parseProgress, type BuildReport } from "../bake/progress.ts";
 import type { BuildSample } from "./figures.ts";
 import { layerSizesFromSave, TarScanner } from "../docker/tar-scan.ts";
@@ -18,7 +18,6 @@ export class BuildFailed extends Error {
   }
 }
 
-export { Interrupted };
 
 export interface BuildOutcome {
   seconds: number;
@@ -47,7 +46,6 @@ export class BenchDocker {
 
   /** `docker <argv>` (a build), timed from start to exit; throws BuildFailed with the failing step. */
   async build(label: string, argv: string[], cwd: string): Promise<BuildOutcome> {
-    this.checkInterrupted();
     for (let i = 0; i < argv.length - 1; i++) if (argv[i] === "--tag") this.tagged.add(argv[i + 1]);
     const previous = await this.imageIds(argv);
     const { code, output, seconds } = await this.docker.stream(argv, { cwd, signal: this.signal, onOutput: (chunk) => this.verbose && process.stderr.write(chunk) });
@@ -72,7 +70,6 @@ export class BenchDocker {
   async layerSizes(ref: string): Promise<Map<string, number>> {
     const ids = await this.diffIds(ref);
     if (ids.some((id) => !this.layerBytes.has(id))) {
-      this.checkInterrupted();
       const scanner = new TarScanner((name) => name === "manifest.json");
       const saved = await this.docker.consumeStdout(["save", ref], (chunk) => scanner.push(chunk), { signal: this.signal });
       if (saved.code !== 0) throw new Error(`docker save ${ref} failed: ${saved.stderr.trim()}`);
@@ -123,10 +120,6 @@ export class BenchDocker {
       const moved = await this.run(["image", "inspect", "--format", "{{.Id}}", tag]);
       if (moved.stdout.trim() !== currentId) await this.run(["image", "rm", id]);
     }
-  }
-
-  private checkInterrupted(): void {
-    if (this.signal.aborted) throw new Interrupted();
   }
 }
 

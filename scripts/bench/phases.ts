@@ -28,9 +28,9 @@ export interface PhaseContext {
   nonce: () => string;
 }
 
-async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, cwd: string, noCache: boolean): Promise<BuildOutcome> {
+async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, cwd: string, noCache: boolean, docker = ctx.docker): Promise<BuildOutcome> {
   const { argv } = dockerBuildArgs(target, cwd, { noCache });
-  const outcome = await ctx.docker.build(label, argv, cwd);
+  const outcome = await docker.build(label, argv, cwd);
   const { executed, total } = outcome.report;
   ctx.log(`[bench]   ${label}: ${formatSeconds(outcome.seconds)}, ${executed} of ${total} steps run`);
   return outcome;
@@ -138,7 +138,7 @@ export async function measureContext(ctx: PhaseContext): Promise<Figures["contex
 }
 
 /**
- * 7. Readiness, on the current engine (the start interval needs Docker 25+): the cpu image run
+ * 8. Readiness, on the current engine (the start interval needs Docker 25+): the cpu image run
  * with --health-start-interval=1s, as docker/compose.yaml runs it; how long until the port
  * answers, and until Docker calls it healthy. Published ports answer inside the engine's
  * network namespace only, so the probe runs there.
@@ -146,8 +146,7 @@ export async function measureContext(ctx: PhaseContext): Promise<Figures["contex
 export async function measureReadiness(ctx: PhaseContext, current: BenchDocker, netns: string): Promise<Figures["readiness"]> {
   const source = await scratchCopy(ctx.work, "readiness");
   const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-readiness").cpu;
-  const { argv } = dockerBuildArgs(cpu, ctx.fixture.dir, {});
-  await current.build("readiness: cpu on the current engine", argv, ctx.fixture.dir);
+  await build(ctx, "readiness: cpu on the current engine", cpu, ctx.fixture.dir, false, current);
   const samples: Figures["readiness"] = [];
   for (let i = 1; i <= ctx.repeats; i++) {
     const port = 18500 + i;

@@ -4,9 +4,10 @@
  * with BuildKit without buildx. The choice is a pure function of what was probed, so its rules
  * are unit-tested (test/unit/docker-discovery.test.ts); only the probing runs commands.
  */
-import { accessSync, constants, realpathSync, statSync } from "node:fs";
+import { realpathSync } from "node:fs";
 import { compareReleases } from "../../generator/compat/table.ts";
 import { fail, type Problem } from "../../generator/errors.ts";
+import { onPath } from "../on-path.ts";
 import { Docker } from "./docker.ts";
 import type { Engine } from "./engine.ts";
 
@@ -109,8 +110,8 @@ export async function findDocker(env: Env, prefer: Preference = "auto"): Promise
 }
 
 function defaultCandidates(env: Env): string[] {
-  const onPath = (env.PATH ?? "").split(":").filter(Boolean).map((dir) => `${dir}/docker`).find((file) => isExecutable(file));
-  const found = [...(onPath ? [onPath] : []), "/usr/bin/docker"];
+  const first = onPath("docker", env.PATH);
+  const found = [...(first ? [first] : []), "/usr/bin/docker"];
   const seen = new Set<string>();
   return found.filter((client) => {
     let real: string;
@@ -121,15 +122,6 @@ function defaultCandidates(env: Env): string[] {
     }
     return seen.has(real) ? false : (seen.add(real), true);
   });
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /** The daemon's version, or an environment problem that says where the client looked. */

@@ -58,18 +58,25 @@ export class Docker {
     return { ...process.env, ...this.engine.env, ...extra };
   }
 
-  /** Runs `docker <args>` and collects its output; a non-zero exit is a result, not an error. */
-  async run(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  /** What every command shares: where it runs, its environment, no throw on a non-zero exit, and the cancel. */
+  private common(options: RunOptions) {
     if (options.signal?.aborted) throw new Interrupted();
-    const result = await execa(this.engine.client, args, {
+    return {
       cwd: options.cwd,
       env: this.environment(options.env),
       extendEnv: false,
       reject: false,
-      all: true,
-      maxBuffer: 256 * 1024 * 1024,
       ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
       ...(options.signal ? { cancelSignal: options.signal, forceKillAfterDelay: 10_000, killSignal: "SIGINT" as const } : {}),
+    };
+  }
+
+  /** Runs `docker <args>` and collects its output; a non-zero exit is a result, not an error. */
+  async run(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    const result = await execa(this.engine.client, args, {
+      ...this.common(options),
+      all: true,
+      maxBuffer: 256 * 1024 * 1024,
       ...(options.input !== undefined ? { input: options.input } : { stdin: "ignore" as const }),
     });
     if (options.signal?.aborted) throw new Interrupted();
@@ -83,25 +90,20 @@ export class Docker {
     return result;
   }
 
+  /** The non-empty lines a listing prints (`docker image ls --quiet`, …); a failure throws. */
+  async lines(args: readonly string[]): Promise<string[]> {
+    return (await this.check(args)).stdout.split("\n").map((line) => line.trim()).filter(Boolean);
+  }
+
   /**
    * Runs a long command (a build) with its output passed on as it comes (`onOutput`, default:
    * our stderr) and kept for the report.
    */
   async stream(args: readonly string[], options: RunOptions & { onOutput?: (chunk: string) => void } = {}): Promise<{ code: number; output: string; seconds: number }> {
-    if (options.signal?.aborted) throw new Interrupted();
     const onOutput = options.onOutput ?? ((chunk: string) => process.stderr.write(chunk));
     let output = "";
     const started = performance.now();
-    const child = execa(this.engine.client, args, {
-      cwd: options.cwd,
-      env: this.environment(options.env),
-      extendEnv: false,
-      reject: false,
-      stdin: "ignore",
-      all: true,
-      buffer: false,
-      ...(options.signal ? { cancelSignal: options.signal, forceKillAfterDelay: 10_000, killSignal: "SIGINT" as const } : {}),
-    });
+    const child = execa(this.engine.client, args, { ...this.common(options), stdin: "ignore", all: true, buffer: false });
     child.all?.on("data", (chunk: Buffer) => {
       const text = chunk.toString();
       output += text;
@@ -114,16 +116,7 @@ export class Docker {
 
   /** Runs a command whose stdout is a stream to consume (`docker save`), never collected in memory. */
   async consumeStdout(args: readonly string[], consume: (chunk: Buffer) => void, options: RunOptions & { awaitEach?: () => Promise<void> } = {}): Promise<{ code: number; stderr: string }> {
-    if (options.signal?.aborted) throw new Interrupted();
-    const child = execa(this.engine.client, args, {
-      env: this.environment(options.env),
-      extendEnv: false,
-      reject: false,
-      buffer: false,
-      stdin: "ignore",
-      stderr: "pipe",
-      ...(options.signal ? { cancelSignal: options.signal, forceKillAfterDelay: 10_000 } : {}),
-    });
+    const child = execa(this.engine.client, args, { ...this.common(options), buffer: false, stdin: "ignore", stderr: "pipe" });
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     for await (const chunk of child.stdout!) {
@@ -169,12 +162,11 @@ export class Docker {
     return /"nvidia"/.test((await this.run(["info", "--format", "{{json .Runtimes}}"])).stdout);
   }
 
-  /** Removes containers (with their anonymous volumes), volumes, networks and images by name or ID; missing ones are fine. */
-  async remove(what: { containers?: Iterable<string>; volumes?: Iterable<string>; networks?: Iterable<string>; images?: Iterable<string> }): Promise<void> {
-    const list = (items?: Iterable<string>) => [...(items ?? [])];
-    if (list(what.containers).length) await this.run(["rm", "-f", "-v", ...list(what.containers)]);
-    if (list(what.volumes).length) await this.run(["volume", "rm", "-f", ...list(what.volumes)]);
-    if (list(what.networks).length) await this.run(["network", "rm", ...list(what.networks)]);
-    if (list(what.images).length) await this.run(["image", "rm", "-f", ...list(what.images)]);
+  /** Removes containers (with their anonymous volumes), volumes and images by name or ID; missing ones are fine. */
+  async remove(what: { containers?: Iterable<string>; volumes?: Iterable<string>; images?: Iterable<string> }): Promise<void> {
+    for (const [items, command] of [[what.containers, ["rm", "-f", "-v"]], [what.volumes, ["volume", "rm", "-f"]], [what.images, ["image", "rm", "-f"]]] as const) {
+      const list = [...(items ?? [])];
+      if (list.length) await this.run([...command, ...list]);
+    }
   }
 }

@@ -15,6 +15,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
+import { Docker } from "../docker/docker.ts";
 import type { Engine, EngineName } from "../docker/engine.ts";
 import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, requireRoot, sleep, tailFile, withStateLock } from "./host.ts";
 import { ensureTrixiePrograms } from "./trixie-packages.ts";
@@ -67,6 +68,8 @@ function enginePaths(root: string, name: EngineName) {
   };
 }
 
+type EnginePaths = ReturnType<typeof enginePaths>;
+
 /** `iopaint-current`, `iopaint-legacy` ($IOPAINT_ENGINE_NETNS_PREFIX replaces "iopaint", for a second set of engines beside the first). */
 export function engineNetns(name: EngineName): string {
   return `${process.env.IOPAINT_ENGINE_NETNS_PREFIX || "iopaint"}-${name}`;
@@ -80,10 +83,10 @@ function netnsPath(name: string): string {
 interface EngineRecipe {
   /** Storage drivers to try in order when none worked before (the first is the fast one). */
   drivers: readonly string[];
-  programs(paths: ReturnType<typeof enginePaths>, log: (line: string) => void): Promise<{ dockerd: string; client: string; pathPrefix: string[]; describe: string }>;
+  programs(paths: EnginePaths, log: (line: string) => void): Promise<{ dockerd: string; client: string; pathPrefix: string[]; describe: string }>;
   /** dockerd's arguments after `nsenter --net=…`. */
-  daemonArgs(paths: ReturnType<typeof enginePaths>, driver: string): string[];
-  clientEnv(paths: ReturnType<typeof enginePaths>): Record<string, string>;
+  daemonArgs(paths: EnginePaths, driver: string): string[];
+  clientEnv(paths: EnginePaths): Record<string, string>;
 }
 
 const RECIPES: Record<EngineName, EngineRecipe> = {
@@ -149,13 +152,13 @@ const RECIPES: Record<EngineName, EngineRecipe> = {
   },
 };
 
-function makeEngine(name: EngineName, p: ReturnType<typeof enginePaths>, client: string, describe: string): Engine {
+function makeEngine(name: EngineName, p: EnginePaths, client: string, describe: string): Engine {
   const dockerHost = `unix://${p.socket}`;
   return { name, dockerHost, client, netns: engineNetns(name), env: { DOCKER_HOST: dockerHost, ...RECIPES[name].clientEnv(p) }, describe };
 }
 
 /** The engine as the last start left it (client and description), without starting anything. */
-function recordedEngine(name: EngineName, p: ReturnType<typeof enginePaths>): Engine | undefined {
+function recordedEngine(name: EngineName, p: EnginePaths): Engine | undefined {
   try {
     const saved = JSON.parse(fs.readFileSync(path.join(p.stateDir, "engine.json"), "utf8")) as { client: string; describe: string };
     return makeEngine(name, p, saved.client, saved.describe);
@@ -174,7 +177,7 @@ function readPid(pidfile: string): number | undefined {
 }
 
 /** The pid in our pidfile, if that process is alive and is a dockerd started with our state dir. */
-function ourDaemonPid(p: ReturnType<typeof enginePaths>): number | undefined {
+function ourDaemonPid(p: EnginePaths): number | undefined {
   const pid = readPid(p.pidfile);
   if (!pid || !pidAlive(pid)) return undefined;
   try {
@@ -188,15 +191,10 @@ function ourDaemonPid(p: ReturnType<typeof enginePaths>): number | undefined {
 }
 
 async function serverVersion(engine: Engine, timeoutMs = 10_000): Promise<string | undefined> {
-  const r = await execa(engine.client, ["version", "--format", "{{.Server.Version}}"], {
-    env: engine.env,
-    reject: false,
-    timeout: timeoutMs,
-  });
-  return r.exitCode === 0 ? String(r.stdout).trim() || undefined : undefined;
+  return (await new Docker(engine).serverVersion(timeoutMs)).version;
 }
 
-async function ensureNetns(name: string, p: ReturnType<typeof enginePaths>, log: (line: string) => void): Promise<void> {
+async function ensureNetns(name: string, p: EnginePaths, log: (line: string) => void): Promise<void> {
   const nsPath = netnsPath(name);
   if (!fs.existsSync(nsPath)) {
     const r = await execa("ip", ["netns", "add", name], { reject: false, all: true });
@@ -217,7 +215,7 @@ async function ensureNetns(name: string, p: ReturnType<typeof enginePaths>, log:
 
 type StartResult = { ok: true } | { ok: false; exited: boolean; why: string };
 
-async function startDaemon(engine: Engine, p: ReturnType<typeof enginePaths>, dockerd: string, daemonArgs: string[], pathPrefix: string[], timeoutMs: number): Promise<StartResult> {
+async function startDaemon(engine: Engine, p: EnginePaths, dockerd: string, daemonArgs: string[], pathPrefix: string[], timeoutMs: number): Promise<StartResult> {
   for (const d of [p.dataRoot, p.execRoot]) fs.mkdirSync(d, { recursive: true, mode: 0o711 });
   // A daemon that died leaves its pidfile and socket; dockerd refuses to start over a pidfile.
   fs.rmSync(p.pidfile, { force: true });

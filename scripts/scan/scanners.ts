@@ -1,5 +1,4 @@
-import { accessSync, constants, statSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { isExecutable as executable, onPath } from "../on-path.ts";
 
 /** The scanners `npm run scan` knows, in the order it prefers them. */
 export const SCANNERS = ["trivy", "grype"] as const;
@@ -22,23 +21,11 @@ export interface FoundScanner {
  * hand it a PATH with neither.
  */
 export function findScanner(path: string | undefined, only?: ScannerName, isExecutable: (file: string) => boolean = executable): FoundScanner | undefined {
-  const dirs = (path ?? "").split(delimiter).filter(Boolean);
   for (const name of only ? [only] : SCANNERS) {
-    for (const dir of dirs) {
-      const file = join(dir, name);
-      if (isExecutable(file)) return { name, path: file };
-    }
+    const file = onPath(name, path, isExecutable);
+    if (file) return { name, path: file };
   }
   return undefined;
-}
-
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -41,14 +41,11 @@ describe("the commands in README.md and docs/", { timeout: 20 * 60_000 }, () => 
   // The blocks build and run on both engines (`engine -- env` and `env legacy`): what they leave
   // (images, containers, volumes) is removed afterwards, whatever the blocks clean up themselves.
   const engines: { docker: TestEngine; before: Set<string> }[] = [];
-  const inventory = async (docker: TestEngine) => {
-    const list = async (args: string[]) => (await docker.docker(args)).stdout.split("\n").map((l) => l.trim()).filter(Boolean);
-    return {
-      images: await list(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]),
-      containers: await list(["ps", "--all", "--quiet"]),
-      volumes: await list(["volume", "ls", "--quiet"]),
-    };
-  };
+  const inventory = async ({ client }: TestEngine) => ({
+    images: await client.lines(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]),
+    containers: await client.lines(["ps", "--all", "--quiet"]),
+    volumes: await client.lines(["volume", "ls", "--quiet"]),
+  });
   before(async () => {
     for (const name of ["current", "legacy"] as const) {
       const docker = await TestEngine.start(name);
@@ -61,9 +58,7 @@ describe("the commands in README.md and docs/", { timeout: 20 * 60_000 }, () => 
     for (const { docker, before: existing } of engines) {
       const now = await inventory(docker);
       const made = (items: string[]) => items.filter((item) => !existing.has(item) && item !== "<none>:<none>");
-      await docker.docker(["rm", "--force", "--volumes", ...made(now.containers)], { reject: false });
-      made(now.images).forEach((ref) => docker.trackImage(ref));
-      made(now.volumes).forEach((volume) => docker.trackVolume(volume));
+      await docker.client.remove({ containers: made(now.containers), volumes: made(now.volumes), images: made(now.images) });
       await docker.cleanup();
     }
   });

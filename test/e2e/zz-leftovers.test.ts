@@ -15,15 +15,14 @@ describe("nothing left behind in the engines", () => {
     it(`${name}: only the stand-in base images, no containers, volumes or extra networks`, async (t) => {
       if (!(await engineStatus(name)).running) return t.skip(`the ${name} engine did not run in this test run`);
       const docker = new Docker(await ensureEngine(name));
-      const lines = async (args: string[]) => (await docker.check(args)).stdout.split("\n").map((l) => l.trim()).filter(Boolean);
-      const images = await lines(["image", "ls", "--all", "--format", "{{.Repository}}:{{.Tag}}"]);
+      const images = await docker.lines(["image", "ls", "--all", "--format", "{{.Repository}}:{{.Tag}}"]);
       // Kept on purpose: the stand-in base images, and the bench's image of the old way's Debian
       // packages (made once, like a base image, so that its runs measure builds, not apt).
       const kept = (ref: string) => ref.startsWith("iopaint-standin/") || ref.startsWith("iopaint-bench/baseline-packages:");
       assert.deepEqual(images.filter((ref) => !kept(ref)), [], "images other than the stand-ins");
-      assert.deepEqual(await lines(["ps", "--all", "--format", "{{.Names}} {{.Image}} {{.Status}}"]), [], "containers");
-      assert.deepEqual(await lines(["volume", "ls", "--quiet"]), [], "volumes");
-      assert.deepEqual((await lines(["network", "ls", "--format", "{{.Name}}"])).sort(), ["bridge", "host", "none"], "networks");
+      assert.deepEqual(await docker.lines(["ps", "--all", "--format", "{{.Names}} {{.Image}} {{.Status}}"]), [], "containers");
+      assert.deepEqual(await docker.lines(["volume", "ls", "--quiet"]), [], "volumes");
+      assert.deepEqual((await docker.lines(["network", "ls", "--format", "{{.Name}}"])).sort(), ["bridge", "host", "none"], "networks");
     });
   }
 });

@@ -6,7 +6,7 @@ import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.t
 import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
 import { Docker, type EngineName, type RunResult } from "../../scripts/docker/docker.ts";
 import { ensureStandInBaseImages } from "../../scripts/engine/base-images.ts";
-import { ensureEngine, fetchInEngineNetwork, waitForHttp, type NetnsFetchInit } from "../../scripts/engine/private-engine.ts";
+import { ensureEngine, fetchInEngineNetwork, isEngineName, waitForHttp, type NetnsFetchInit } from "../../scripts/engine/private-engine.ts";
 import { FIXTURE_CONFIG, REPO } from "./compile.ts";
 
 /**
@@ -14,7 +14,7 @@ import { FIXTURE_CONFIG, REPO } from "./compile.ts";
  * (the path users take), `legacy` through the fallback (one BuildKit `docker build` per target on
  * Docker 20.10). IOPAINT_TEST_ENGINES=current (or legacy) narrows a local run to one.
  */
-export const TEST_ENGINES: readonly EngineName[] = (process.env.IOPAINT_TEST_ENGINES ?? "current,legacy").split(",").map((name) => name.trim()).filter((name): name is EngineName => name === "current" || name === "legacy");
+export const TEST_ENGINES: readonly EngineName[] = (process.env.IOPAINT_TEST_ENGINES ?? "current,legacy").split(",").map((name) => name.trim()).filter(isEngineName);
 
 /** The generated fixture files in a temp dir, and the bake variables its builds use. */
 export interface Fixture {
