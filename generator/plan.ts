@@ -188,6 +188,15 @@ function planVariant(name: string, variant: Variant, config: Config): PlannedVar
   };
 }
 
+/**
+ * The planned variant behind each bake target, by target name: the runner joins it to the
+ * targets bake resolved once, so a target's device and size budget travel with it.
+ */
+export function variantsByTarget(plan: BuildPlan): Record<string, PlannedVariant> {
+  const byName = new Map(plan.variants.map((v) => [v.name, v]));
+  return Object.fromEntries(plan.targets.map((t) => [t.name, byName.get(t.variant)!]));
+}
+
 const UNITS: Record<string, number> = { B: 1, kB: 1e3, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40 };
 
 /** "3GB" → 3e9 bytes (decimal units, as `docker images` shows), "2.5GiB" → binary. */

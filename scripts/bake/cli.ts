@@ -7,7 +7,7 @@ import { fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { compileConfigOption, DEFAULT_CONFIG, REPO_ROOT } from "../../generator/repo.ts";
 import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
-import { VARIABLES, type BuildPlan } from "../../generator/plan.ts";
+import { VARIABLES, variantsByTarget, type PlannedVariant } from "../../generator/plan.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
@@ -107,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
   const bakeFile = join(outDir, OUTPUT_FILES.bake);
   const targets = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], parsed.positionals, env).target, options.set ?? [], options.platform);
+  const variantOf = variantsByTarget(plan);
 
   // --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written).
   if (options.print || options["dry-run"]) {
@@ -135,7 +136,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
-  const gpuTargets = Object.keys(targets).filter((name) => variantOf(plan, name)?.device === "cuda");
+  const gpuTargets = Object.keys(targets).filter((name) => variantOf[name].device === "cuda");
   if (gpuTargets.length && !(await docker.hasNvidiaRuntime())) {
     say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
   }
@@ -150,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
 
   // 4. Build, then the summary.
   const results: TargetResult[] = [];
-  const sizing: Sizing = { docker, plan, store: await docker.imageStore(), always: options.sizes ?? false, signal: cancel.signal };
+  const sizing: Sizing = { docker, store: await docker.imageStore(), always: options.sizes ?? false, signal: cancel.signal };
   const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancel.signal });
   if (tools.mode === "buildx") {
     const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
@@ -163,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
       // One solve for all targets: each target's summary counts its own steps (and the shared ones it uses).
       const names = Object.keys(targets);
       const whole = parseProgress(result.output, names);
-      for (const name of names) results.push(await describe(name, targets[name], result.seconds, names.length > 1 ? reportOf(whole, name) : whole, sizing, metadata[name]));
+      for (const name of names) results.push(await describe(name, targets[name], variantOf[name], result.seconds, names.length > 1 ? reportOf(whole, name) : whole, sizing, metadata[name]));
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
@@ -179,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
           if (pushed.code !== 0) return buildFailed(pushed, say);
         }
       }
-      results.push(await describe(name, target, result.seconds, parseProgress(result.output), sizing));
+      results.push(await describe(name, target, variantOf[name], result.seconds, parseProgress(result.output), sizing));
     }
   }
   const ok = !results.some((r) => r.overBudget) || budgetMode === "warn";
@@ -190,11 +191,6 @@ async function main(argv: string[]): Promise<number> {
     say(ok ? "warning: over budget, accepted because of --budget warn" : "error: an image is over its size budget\n  hint: make the image smaller, raise size_budget in the config, or pass --budget warn to accept it this once");
   }
   return ok ? ExitCode.ok : ExitCode.overBudget;
-}
-
-function variantOf(plan: BuildPlan, target: string) {
-  const planned = plan.targets.find((t) => t.name === target);
-  return plan.variants.find((v) => v.name === planned?.variant);
 }
 
 /** A directory as the user would type it: relative below the working directory, else absolute. */
@@ -212,17 +208,15 @@ type BakeMetadata = Record<string, TargetMetadata | undefined>;
 /** What sizing each built image needs: the daemon's own figure where it is the budget's measure, else one `docker save` (measureImage). */
 interface Sizing {
   docker: Docker;
-  plan: BuildPlan;
   store: "containerd" | "graphdriver";
   /** --sizes: measure every image, whatever its budget. */
   always: boolean;
   signal: AbortSignal;
 }
 
-async function describe(name: string, target: ResolvedTarget, seconds: number, report: BuildReport, sizing: Sizing, metadata?: TargetMetadata): Promise<TargetResult> {
-  const variant = variantOf(sizing.plan, name);
+async function describe(name: string, target: ResolvedTarget, variant: PlannedVariant, seconds: number, report: BuildReport, sizing: Sizing, metadata?: TargetMetadata): Promise<TargetResult> {
   const image = target.tags.length ? await sizing.docker.inspectImage(target.tags[0]) : undefined;
-  const budget = { bytes: variant?.sizeBudgetBytes ?? Infinity, text: variant?.sizeBudget ?? "none", measure: variant?.sizeBudgetMeasure ?? "unpacked" };
+  const budget = { bytes: variant.sizeBudgetBytes, text: variant.sizeBudget, measure: variant.sizeBudgetMeasure };
   // inspect's Size is the compressed content on the containerd store, the unpacked layers on a
   // graph driver: usable as it is only where that is the budget's measure and under the budget.
   // Else one `docker save` measures both, and over budget it also says where the size is.
@@ -233,7 +227,7 @@ async function describe(name: string, target: ResolvedTarget, seconds: number, r
   const overBudget = size !== undefined && size > budget.bytes;
   return {
     target: name,
-    variant: variant?.name ?? "",
+    variant: variant.name,
     // buildx's own word on the image it made, where it gave one (a --push build loads nothing to inspect).
     imageId: metadata?.["containerimage.config.digest"] ?? image?.id,
     size,
