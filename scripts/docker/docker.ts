@@ -17,6 +17,11 @@ export interface RunOptions {
   input?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Run the client inside the engine's network namespace: for commands whose client itself talks
+   * to a registry there (`buildx imagetools`), where a daemon-side push or pull needs nothing.
+   */
+  inEngineNetwork?: boolean;
 }
 
 export interface RunResult {
@@ -73,7 +78,8 @@ export class Docker {
 
   /** Runs `docker <args>` and collects its output; a non-zero exit is a result, not an error. */
   async run(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    const result = await execa(this.engine.client, args, {
+    const [file, argv] = options.inEngineNetwork ? ["nsenter", [`--net=/var/run/netns/${this.engine.netns}`, this.engine.client, ...args]] : [this.engine.client, args];
+    const result = await execa(file, argv, {
       ...this.common(options),
       all: true,
       maxBuffer: 256 * 1024 * 1024,

@@ -15,6 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { aptHasPackage, EngineEnvironmentError, ensureHostPackages, mountsUnder, pidAlive, readDebianMirror, tailFile, withStateLock } from "./host.ts";
+import { Docker } from "../docker/docker.ts";
 import { engineStateRoot, type Engine } from "./private-engine.ts";
 
 export const PYTHON_STANDIN = "iopaint-standin/python:3.11-bookworm";
@@ -53,6 +54,8 @@ export interface StandInOptions {
 export interface PythonBaseOptions extends StandInOptions {
   /** `INDEX:NAME==VERSION[;torch=V]` for make_wheelhouse.py. Default: DEFAULT_WHEEL_SPECS. */
   wheelSpecs?: readonly string[];
+  /** arm64: the linux/arm64 build of the python stand-in, tagged `…-arm64` (needs ensureArm64Emulation first). */
+  arch?: "amd64" | "arm64";
 }
 
 export interface StandInImage {
@@ -165,6 +168,8 @@ async function removeStaleWorkDirs(tmpRoot: string): Promise<void> {
 
 interface RootfsRecipe {
   ref: string;
+  /** Debian architecture; arm64 is made under QEMU emulation (scripts/engine/emulation.ts). Default amd64. */
+  arch?: "amd64" | "arm64";
   /** Packages for `debootstrap --include`. */
   include: string[];
   /** Packages that debootstrap cannot order (npm): installed afterwards with apt-get in a chroot. */
@@ -219,6 +224,8 @@ function recipeHashOf(recipe: RootfsRecipe, include: string[]): string {
     JSON.stringify({
       v: RECIPE_VERSION,
       ref: recipe.ref,
+      // Absent for amd64, so the recipes made before arm64 existed keep their hash.
+      ...(recipe.arch && recipe.arch !== "amd64" ? { arch: recipe.arch } : {}),
       suite: SUITE,
       variant: VARIANT,
       include,
@@ -258,7 +265,7 @@ async function ensureRootfsImage(engine: Engine, recipe: RootfsRecipe, log: (lin
     }
     const changes = [...recipe.changes, `LABEL ${RECIPE_LABEL}=${hash}`].flatMap((c) => ["--change", c]);
     fs.appendFileSync(logFile, `\n$ docker import ${changes.join(" ")} ${rootfsTar} ${recipe.ref}\n`);
-    const imported = await docker(engine, ["import", ...changes, rootfsTar, recipe.ref]);
+    const imported = await docker(engine, ["import", ...(recipe.arch ? ["--platform", `linux/${recipe.arch}`] : []), ...changes, rootfsTar, recipe.ref]);
     if (imported.exitCode !== 0) {
       fs.appendFileSync(logFile, `${String(imported.all ?? "")}\n`);
       throw new Error(`docker import of ${recipe.ref} failed; last lines of ${logFile}:\n${tailFile(logFile, 20)}`);
@@ -288,7 +295,7 @@ async function buildRootfsTar(recipe: RootfsRecipe, tarFile: string, logFile: st
   try {
     let chrootInstall = recipe.chrootInstall;
     const debootstrap = (include: string[]) =>
-      run(logFile, "debootstrap", [`--variant=${VARIANT}`, ...(include.length ? [`--include=${include.join(",")}`] : []), SUITE, root, mirror], { what: "debootstrap" });
+      run(logFile, "debootstrap", [`--variant=${VARIANT}`, ...(recipe.arch ? [`--arch=${recipe.arch}`] : []), ...(include.length ? [`--include=${include.join(",")}`] : []), SUITE, root, mirror], { what: "debootstrap" });
     try {
       await debootstrap(recipe.include);
     } catch (e) {
@@ -332,13 +339,15 @@ export async function ensurePythonBase(engine: Engine, opts: PythonBaseOptions =
   const include = ["python3", "python3-venv", "python3-pip-whl", "python3-setuptools-whl", "passwd", "libsm6", "libxext6"];
   // setuptools' build isolation needs a wheel of `wheel`; bookworm ships one as python3-wheel-whl.
   if (await aptHasPackage("python3-wheel-whl", log)) include.push("python3-wheel-whl");
+  const arm64 = opts.arch === "arm64";
   return ensureRootfsImage(
     engine,
     {
-      ref: PYTHON_STANDIN,
+      ref: arm64 ? `${PYTHON_STANDIN}-arm64` : PYTHON_STANDIN,
+      ...(arm64 ? { arch: "arm64" as const } : {}),
       include,
       chrootInstall: [],
-      estimate: "about 1 min",
+      estimate: arm64 ? "about 4 min under emulation" : "about 1 min",
       changes: [
         `ENV PATH=${BASE_PATH}`,
         "ENV LANG=C.UTF-8",
@@ -445,6 +454,30 @@ export interface StandInImages {
   python: StandInImage;
   cuda: StandInImage;
   node: StandInImage;
+}
+
+/**
+ * The python stand-in as the release path's base: one multi-platform image (an OCI index with
+ * linux/amd64 and linux/arm64) in the engine's registry, so `FROM` resolves per platform as it
+ * does on Docker Hub. Each platform's image is pushed under its own tag, then buildx imagetools
+ * joins them; a second call with the same images pushes nothing new (the registry has the blobs).
+ */
+export async function publishMultiPlatformPython(engine: Engine, registry: string, opts: PythonBaseOptions = {}): Promise<{ ref: string; platforms: string[] }> {
+  const log = opts.log ?? defaultLog;
+  const dockerClient = new Docker(engine);
+  const ref = `${registry}/${PYTHON_STANDIN}`;
+  const perPlatform: string[] = [];
+  for (const arch of ["amd64", "arm64"] as const) {
+    const local = await ensurePythonBase(engine, { ...opts, arch });
+    const pushed = `${ref}-${arch}`;
+    await dockerClient.check(["tag", local.ref, pushed]);
+    await dockerClient.check(["push", "--quiet", pushed]);
+    await dockerClient.run(["image", "rm", pushed]); // the local tag only; the registry keeps it
+    perPlatform.push(pushed);
+  }
+  await dockerClient.check(["buildx", "imagetools", "create", "--tag", ref, ...perPlatform], { inEngineNetwork: true });
+  log(`[base-images] ${ref}: one index for linux/amd64 and linux/arm64 in the engine's registry`);
+  return { ref, platforms: ["linux/amd64", "linux/arm64"] };
 }
 
 /** Make (or reuse) all three stand-in base images. */

@@ -1,6 +1,6 @@
 /**
  * The private test engines from the command line:
- *   npm run engine -- start|stop|status|env|base-images [current|legacy]
+ *   npm run engine -- start|stop|status|env|base-images [current|legacy] [--release]
  * Exit codes (generator/exit-codes.ts): 0 ok, 1 engine not running (status), 2 usage,
  * 3 environment problem (what failed and how to fix it), 70 internal error.
  */
@@ -8,8 +8,9 @@ import { fail } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { shellQuoted } from "../../generator/quote.ts";
 import { runCli } from "../../generator/run-cli.ts";
-import { ensureStandInBaseImages } from "./base-images.ts";
-import { DEFAULT_ENGINE, engineStateRoot, engineStatus, ensureEngine, isEngineName, stopEngine, type EngineName } from "./private-engine.ts";
+import { ensureStandInBaseImages, publishMultiPlatformPython, PYTHON_STANDIN } from "./base-images.ts";
+import { ensureArm64Emulation } from "./emulation.ts";
+import { DEFAULT_ENGINE, engineRegistry, engineStateRoot, engineStatus, ensureEngine, isEngineName, stopEngine, type EngineName } from "./private-engine.ts";
 
 const USAGE = `usage: npm run engine -- <command> [current|legacy]
 
@@ -17,11 +18,15 @@ const USAGE = `usage: npm run engine -- <command> [current|legacy]
   stop         stop it and remove its network namespace (images stay on disk)
   status       say whether it runs (exit 0) or not (exit 1)
   env          start it if needed and print export lines:  eval "$(npm run -s engine -- env)"
-  base-images  start it if needed and make the stand-in base images (python, cuda, node)
+  base-images  start it if needed and make the stand-in base images (python, cuda, node);
+               --release (current only) also makes the linux/arm64 python stand-in under QEMU
+               emulation and publishes python as one amd64 + arm64 index in the engine's
+               registry (127.0.0.1:5000/${PYTHON_STANDIN}), for the release path
 
 Engines (default ${DEFAULT_ENGINE}):
   current  Docker 26.1 from Debian trixie, containerd image store, buildx 0.13 and Compose v2
-           as CLI plugins: docker buildx bake, docker compose (network namespace iopaint-current)
+           as CLI plugins: docker buildx bake, docker compose (network namespace iopaint-current),
+           with a registry (Debian's docker-registry) on 127.0.0.1:5000 inside that namespace
   legacy   Debian bookworm's Docker 20.10, BuildKit without buildx: the runner's fallback path
            (network namespace iopaint-legacy)
 
@@ -30,7 +35,8 @@ Each runs in a network namespace of its own; published ports listen only inside 
 State lives in $IOPAINT_ENGINE_DIR/<engine> (default ${engineStateRoot()}/<engine>); needs root.`;
 
 async function main(argv: string[]): Promise<number> {
-  const [command, which = DEFAULT_ENGINE, ...rest] = argv;
+  const release = argv.includes("--release");
+  const [command, which = DEFAULT_ENGINE, ...rest] = argv.filter((arg) => arg !== "--release");
   if (command === "help" || command === "--help" || command === "-h") {
     process.stdout.write(`${USAGE}\n`);
     return ExitCode.ok;
@@ -39,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
   if (rest.length > 0) fail({ kind: "usage", message: `${command} takes one engine name at most`, hint: USAGE });
   if (!isEngineName(which)) fail({ kind: "usage", message: `unknown engine "${which}": expected current or legacy`, hint: USAGE });
   const name: EngineName = which;
+  if (release && (command !== "base-images" || name !== "current")) fail({ kind: "usage", message: "--release goes with base-images on the current engine (it needs buildx and the registry)", hint: USAGE });
   switch (command) {
     case "start": {
       const engine = await ensureEngine(name);
@@ -70,6 +77,11 @@ async function main(argv: string[]): Promise<number> {
       const engine = await ensureEngine(name);
       const images = await ensureStandInBaseImages(engine);
       for (const image of Object.values(images)) process.stdout.write(`${image.ref}\t${image.id}\n`);
+      if (!release) return ExitCode.ok;
+      const emulation = await ensureArm64Emulation((line) => process.stderr.write(`${line}\n`));
+      if (!emulation.ok) fail({ kind: "environment", message: `no linux/arm64 stand-in: ${emulation.reason}`, hint: "run the release path on a host whose kernel has binfmt_misc, or on an arm64 host" });
+      const published = await publishMultiPlatformPython(engine, (await engineRegistry(engine)).address);
+      process.stdout.write(`${published.ref}\t${published.platforms.join(", ")}\n`);
       return ExitCode.ok;
     }
     default:

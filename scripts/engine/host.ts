@@ -52,6 +52,8 @@ export const HOST_TOOLS: ReadonlyArray<{ path: string; pkg: string }> = [
   { path: "/usr/sbin/debootstrap", pkg: "debootstrap" },
   { path: "/usr/sbin/ip", pkg: "iproute2" },
   { path: "/usr/bin/nsenter", pkg: "util-linux" },
+  // The current engine's registry (CNCF distribution 2.8).
+  { path: "/usr/bin/docker-registry", pkg: "docker-registry" },
 ];
 
 let aptUpdated = false;
@@ -101,7 +103,7 @@ export async function aptInstall(pkgs: string[], log: (line: string) => void): P
   }
 }
 
-/** Install docker.io, debootstrap and iproute2 when any of their commands is missing. */
+/** Install docker.io, debootstrap, iproute2 and docker-registry when any of their commands is missing. */
 export async function ensureHostPackages(log: (line: string) => void): Promise<void> {
   const missing = [...new Set(HOST_TOOLS.filter((t) => !fs.existsSync(t.path)).map((t) => t.pkg))];
   if (missing.length > 0) {
@@ -110,7 +112,7 @@ export async function ensureHostPackages(log: (line: string) => void): Promise<v
     if (still.length > 0) {
       throw new EngineEnvironmentError(
         `still missing after apt-get install: ${still.map((t) => t.path).join(", ")}`,
-        "install docker.io, debootstrap and iproute2 from Debian bookworm by hand and retry",
+        "install docker.io, debootstrap, iproute2 and docker-registry from Debian bookworm by hand and retry",
       );
     }
   }

@@ -18,6 +18,7 @@ import { execa } from "execa";
 import { Docker } from "../docker/docker.ts";
 import type { Engine, EngineName } from "../docker/engine.ts";
 import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, requireRoot, sleep, tailFile, withStateLock } from "./host.ts";
+import { ensureRegistry, stopRegistries, type Registry, type RegistryOptions } from "./registry.ts";
 import { ensureTrixiePrograms } from "./trixie-packages.ts";
 
 export { EngineEnvironmentError } from "./host.ts";
@@ -87,6 +88,8 @@ interface EngineRecipe {
   /** dockerd's arguments after `nsenter --net=…`. */
   daemonArgs(paths: EnginePaths, driver: string): string[];
   clientEnv(paths: EnginePaths): Record<string, string>;
+  /** Whether a registry (127.0.0.1:5000 in the namespace) starts and stops with the daemon. */
+  registry: boolean;
 }
 
 const RECIPES: Record<EngineName, EngineRecipe> = {
@@ -109,6 +112,7 @@ const RECIPES: Record<EngineName, EngineRecipe> = {
     ],
     // Docker 20.10 builds with BuildKit only when asked; its legacy builder rejects RUN --mount.
     clientEnv: (p) => ({ DOCKER_BUILDKIT: "1", DOCKER_CONFIG: p.clientConfig }),
+    registry: false,
   },
   current: {
     // With the containerd image store, the storage driver names a containerd snapshotter.
@@ -149,6 +153,9 @@ const RECIPES: Record<EngineName, EngineRecipe> = {
       return [`--config-file=${p.daemonConfig}`];
     },
     clientEnv: (p) => ({ DOCKER_CONFIG: p.clientConfig }),
+    // The release path (push, multi-platform indexes, registry caches) needs one; Docker 20.10's
+    // fallback builds push nowhere in the tests.
+    registry: true,
   },
 };
 
@@ -290,6 +297,21 @@ function isZombie(pid: number): boolean {
  * engine's programs come from Debian trixie on first use.
  */
 export async function ensureEngine(name: EngineName = DEFAULT_ENGINE, opts: EngineOptions = {}): Promise<Engine> {
+  const engine = await ensureDaemon(name, opts);
+  if (RECIPES[name].registry) await engineRegistry(engine, { log: opts.log ?? defaultLog, stateRoot: opts.stateRoot });
+  return engine;
+}
+
+/**
+ * A registry in the engine's namespace: the main one (127.0.0.1:5000, started with the current
+ * engine) by default, or another on `port` (say a read-only one), started if it is not running.
+ */
+export function engineRegistry(engine: Engine, opts: RegistryOptions & Pick<EngineOptions, "stateRoot"> = {}): Promise<Registry> {
+  const answers = (url: string) => fetchInEngineNetwork(engine.netns, url, { timeoutMs: 2_000 }).then((r) => r.status === 200, () => false);
+  return ensureRegistry(engine, path.join(engineStateRoot(opts), engine.name), answers, opts);
+}
+
+async function ensureDaemon(name: EngineName, opts: EngineOptions): Promise<Engine> {
   const log = opts.log ?? defaultLog;
   const p = enginePaths(engineStateRoot(opts), name);
   const timeoutMs = opts.readyTimeoutMs ?? 60_000;
@@ -395,6 +417,7 @@ export async function stopEngine(name: EngineName = DEFAULT_ENGINE, opts: Pick<E
   const log = opts.log ?? defaultLog;
   const p = enginePaths(engineStateRoot(opts), name);
   await withStateLock(p.stateDir, "engine", async () => {
+    await stopRegistries(p.stateDir);
     const pid = ourDaemonPid(p);
     if (pid) {
       log(`[engine] stopping ${name} dockerd (pid ${pid})`);

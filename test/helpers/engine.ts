@@ -55,7 +55,7 @@ export class TestEngine {
   }
 
   /** `docker <args>`; a non-zero exit throws unless `reject: false`. */
-  docker(args: string[], options: { reject?: boolean; cwd?: string; env?: Record<string, string> } = {}): Promise<RunResult> {
+  docker(args: string[], options: { reject?: boolean; cwd?: string; env?: Record<string, string>; inEngineNetwork?: boolean } = {}): Promise<RunResult> {
     return options.reject === false ? this.client.run(args, options) : this.client.check(args, options);
   }
 
