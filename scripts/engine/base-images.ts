@@ -94,7 +94,7 @@ async function run(
 }
 
 function docker(engine: Engine, args: readonly string[], input?: string) {
-  return execa(engine.client, args, { env: engine.env, reject: false, all: true, ...(input !== undefined ? { input } : {}) });
+  return new Docker(engine).run(args, input !== undefined ? { input } : {});
 }
 
 async function imageLabels(engine: Engine, ref: string): Promise<{ id: string; labels: Record<string, string> } | undefined> {
@@ -464,18 +464,18 @@ export interface StandInImages {
  */
 export async function publishMultiPlatformPython(engine: Engine, registry: string, opts: PythonBaseOptions = {}): Promise<{ ref: string; platforms: string[] }> {
   const log = opts.log ?? defaultLog;
-  const dockerClient = new Docker(engine);
+  const client = new Docker(engine);
   const ref = `${registry}/${PYTHON_STANDIN}`;
   const perPlatform: string[] = [];
   for (const arch of ["amd64", "arm64"] as const) {
     const local = await ensurePythonBase(engine, { ...opts, arch });
     const pushed = `${ref}-${arch}`;
-    await dockerClient.check(["tag", local.ref, pushed]);
-    await dockerClient.check(["push", "--quiet", pushed]);
-    await dockerClient.run(["image", "rm", pushed]); // the local tag only; the registry keeps it
+    await client.check(["tag", local.ref, pushed]);
+    await client.check(["push", "--quiet", pushed]);
+    await client.run(["image", "rm", pushed]); // the local tag only; the registry keeps it
     perPlatform.push(pushed);
   }
-  await dockerClient.check(["buildx", "imagetools", "create", "--tag", ref, ...perPlatform], { inEngineNetwork: true });
+  await client.check(["buildx", "imagetools", "create", "--tag", ref, ...perPlatform], { inEngineNetwork: true });
   log(`[base-images] ${ref}: one index for linux/amd64 and linux/arm64 in the engine's registry`);
   return { ref, platforms: ["linux/amd64", "linux/arm64"] };
 }
