@@ -6,7 +6,7 @@
  * SIGKILL after 10 s.
  */
 import { execa } from "execa";
-import type { Engine } from "./engine.ts";
+import { netnsPath, type Engine } from "./engine.ts";
 
 export type { Engine, EngineName } from "./engine.ts";
 
@@ -78,7 +78,7 @@ export class Docker {
 
   /** Runs `docker <args>` and collects its output; a non-zero exit is a result, not an error. */
   async run(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    const [file, argv] = options.inEngineNetwork ? ["nsenter", [`--net=/var/run/netns/${this.engine.netns}`, this.engine.client, ...args]] : [this.engine.client, args];
+    const [file, argv] = options.inEngineNetwork ? ["nsenter", [`--net=${netnsPath(this.engine.netns)}`, this.engine.client, ...args]] : [this.engine.client, args];
     const result = await execa(file, argv, {
       ...this.common(options),
       all: true,

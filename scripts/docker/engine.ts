@@ -21,3 +21,8 @@ export interface Engine {
   /** A one-line description for logs: "Docker 26.1.5, buildx 0.13.1, Compose 2.26.1 (Debian trixie)". */
   describe: string;
 }
+
+/** Where a named network namespace is mounted (`ip netns add`), for `nsenter --net=…`. */
+export function netnsPath(netns: string): string {
+  return `/var/run/netns/${netns}`;
+}

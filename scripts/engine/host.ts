@@ -259,4 +259,42 @@ export function mountsAtOrUnder(dir: string): string[] {
   return [...mountsUnder(dir), ...(at ? [dir] : [])];
 }
 
+/** The pid a pidfile names, if it holds one. */
+export function readPid(pidfile: string): number | undefined {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(pidfile, "utf8").trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; returns once the process is gone (or a zombie). */
+export async function terminate(pid: number, graceMs: number): Promise<void> {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!pidAlive(pid) || isZombie(pid)) return;
+    await sleep(200);
+  }
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    /* already gone */
+  }
+  for (let i = 0; i < 25 && pidAlive(pid) && !isZombie(pid); i++) await sleep(200);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    return / Z /.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)/, ""));
+  } catch {
+    return false;
+  }
+}
+
 export { pidAlive, sleep };

@@ -16,8 +16,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { Docker } from "../docker/docker.ts";
-import type { Engine, EngineName } from "../docker/engine.ts";
-import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, requireRoot, sleep, tailFile, withStateLock } from "./host.ts";
+import { netnsPath, type Engine, type EngineName } from "../docker/engine.ts";
+import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, readPid, requireRoot, sleep, tailFile, terminate, withStateLock } from "./host.ts";
 import { ensureRegistry, stopRegistries, type Registry, type RegistryOptions } from "./registry.ts";
 import { ensureTrixiePrograms } from "./trixie-packages.ts";
 
@@ -74,10 +74,6 @@ type EnginePaths = ReturnType<typeof enginePaths>;
 /** `iopaint-current`, `iopaint-legacy` ($IOPAINT_ENGINE_NETNS_PREFIX replaces "iopaint", for a second set of engines beside the first). */
 export function engineNetns(name: EngineName): string {
   return `${process.env.IOPAINT_ENGINE_NETNS_PREFIX || "iopaint"}-${name}`;
-}
-
-function netnsPath(name: string): string {
-  return `/var/run/netns/${name}`;
 }
 
 /** How each engine's programs are found and its daemon is started. */
@@ -174,15 +170,6 @@ function recordedEngine(name: EngineName, p: EnginePaths): Engine | undefined {
   }
 }
 
-function readPid(pidfile: string): number | undefined {
-  try {
-    const pid = Number.parseInt(fs.readFileSync(pidfile, "utf8").trim(), 10);
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The pid in our pidfile, if that process is alive and is a dockerd started with our state dir. */
 function ourDaemonPid(p: EnginePaths): number | undefined {
   const pid = readPid(p.pidfile);
@@ -262,33 +249,6 @@ function keyLogLine(file: string): string | undefined {
   const line = lines.find((l) => /^failed to start daemon|level=fatal/.test(l)) ?? lines.find((l) => /level=error/.test(l));
   if (!line) return undefined;
   return (/msg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line).slice(0, 300);
-}
-
-async function terminate(pid: number, graceMs: number): Promise<void> {
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
-    if (!pidAlive(pid) || isZombie(pid)) return;
-    await sleep(200);
-  }
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    /* already gone */
-  }
-  for (let i = 0; i < 25 && pidAlive(pid) && !isZombie(pid); i++) await sleep(200);
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    return / Z /.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\)/, ""));
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -12,8 +12,8 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import type { Engine } from "../docker/engine.ts";
-import { EngineEnvironmentError, pidAlive, sleep, tailFile } from "./host.ts";
+import { netnsPath, type Engine } from "../docker/engine.ts";
+import { EngineEnvironmentError, pidAlive, readPid, sleep, tailFile, terminate } from "./host.ts";
 
 export const REGISTRY_PORT = 5000;
 const REGISTRY_PROGRAM = "/usr/bin/docker-registry";
@@ -53,8 +53,9 @@ export function registryConfig(dataDir: string, port: number, readOnly: boolean)
   return `${JSON.stringify(config, null, 2)}\n`;
 }
 
+/** The pid in the registry's pidfile, if that process is alive and is a docker-registry serving from `dir`. */
 function registryPid(dir: string): number | undefined {
-  const pid = Number.parseInt(fs.existsSync(path.join(dir, "registry.pid")) ? fs.readFileSync(path.join(dir, "registry.pid"), "utf8") : "", 10);
+  const pid = readPid(path.join(dir, "registry.pid"));
   if (!pid || !pidAlive(pid)) return undefined;
   const cmdline = fs.existsSync(`/proc/${pid}/cmdline`) ? fs.readFileSync(`/proc/${pid}/cmdline`, "utf8") : "";
   return cmdline.includes("docker-registry") && cmdline.includes(dir) ? pid : undefined;
@@ -79,7 +80,7 @@ export async function ensureRegistry(engine: Engine, engineStateDir: string, ans
   fs.writeFileSync(configFile, config);
   const logFile = path.join(dir, "registry.log");
   const out = fs.openSync(logFile, "w");
-  const child = spawn("nsenter", [`--net=/var/run/netns/${engine.netns}`, REGISTRY_PROGRAM, "serve", configFile], { detached: true, stdio: ["ignore", out, out] });
+  const child = spawn("nsenter", [`--net=${netnsPath(engine.netns)}`, REGISTRY_PROGRAM, "serve", configFile], { detached: true, stdio: ["ignore", out, out] });
   fs.closeSync(out);
   let exited: string | undefined;
   child.on("exit", (code, signal) => (exited = signal ? `signal ${signal}` : `exit code ${code}`));
@@ -103,16 +104,12 @@ export async function ensureRegistry(engine: Engine, engineStateDir: string, ans
 
 async function stopRegistryIn(dir: string): Promise<void> {
   const pid = registryPid(dir);
-  if (!pid) return;
-  process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 50 && pidAlive(pid); i++) await sleep(100);
-  if (pidAlive(pid)) process.kill(pid, "SIGKILL");
+  if (pid) await terminate(pid, 5_000);
   fs.rmSync(path.join(dir, "registry.pid"), { force: true });
 }
 
-/** Stops one registry (`port`), or every registry of the engine; their storage stays. */
-export async function stopRegistries(engineStateDir: string, port?: number): Promise<void> {
+/** Stops every registry of the engine; their storage stays. */
+export async function stopRegistries(engineStateDir: string): Promise<void> {
   if (!fs.existsSync(engineStateDir)) return;
-  const dirs = port === undefined ? fs.readdirSync(engineStateDir).filter((name) => /^registry-\d+$/.test(name)).map((name) => path.join(engineStateDir, name)) : [registryDir(engineStateDir, port)];
-  for (const dir of dirs) await stopRegistryIn(dir);
+  for (const name of fs.readdirSync(engineStateDir)) if (/^registry-\d+$/.test(name)) await stopRegistryIn(path.join(engineStateDir, name));
 }
