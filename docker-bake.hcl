@@ -40,6 +40,11 @@ variable "IOPAINT_CACHE_REF" {
   default = ""
 }
 
+# Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "min" (the default of buildx), "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).
+variable "IOPAINT_PROVENANCE" {
+  default = "min"
+}
+
 # <image>:<target>-latest, plus <image>:<target>-<IOPAINT_VERSION> when a version is set.
 function "tags" {
   params = [name]
@@ -72,7 +77,7 @@ group "dev" {
 # Filled in by docker/metadata-action in CI (its bake-target input); empty locally.
 target "docker-metadata-action" {}
 
-# What every image shares: the checkout as context, the generated Dockerfile, OCI labels, shared args.
+# What every image shares: the checkout as context, the generated Dockerfile, shared args, provenance, OCI labels.
 target "_common" {
   context = IOPAINT_SRC
   dockerfile = "cwd://docker/Dockerfile"
@@ -85,6 +90,7 @@ target "_common" {
     APP_UID = "1000"
     APP_GID = "1000"
   }
+  attest = IOPAINT_PROVENANCE == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=${IOPAINT_PROVENANCE}"]
   labels = {
     "org.opencontainers.image.title" = "IOPaint"
     "org.opencontainers.image.description" = "Image inpainting tool powered by SOTA AI models, built from local source"

@@ -8,7 +8,7 @@ export const ExitCode = {
   failed: 1,
   /** The config or the command line is wrong: invalid TOML, schema or compatibility errors, unknown target. */
   badInput: 2,
-  /** The environment is not ready: docker missing, daemon unreachable, checkout missing, unwritable output. */
+  /** The environment is not ready: docker missing, daemon unreachable, checkout missing, unwritable output, a registry that is unreachable or refuses a push, no emulator for a platform. */
   environment: 3,
   /** A built image is larger than its variant's size_budget. */
   overBudget: 4,

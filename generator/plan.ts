@@ -85,6 +85,7 @@ export const VARIABLES = {
   platforms: "IOPAINT_PLATFORMS",
   cache: "IOPAINT_CACHE",
   cacheRef: "IOPAINT_CACHE_REF",
+  provenance: "IOPAINT_PROVENANCE",
 } as const;
 
 /** The one Dockerfile: the bake file points at it (cwd://) and compile writes it (OUTPUT_FILES). */
@@ -121,6 +122,7 @@ export function planBuild(config: Config, configFile: string): BuildPlan {
       { name: VARIABLES.platforms, default: "", comment: 'Empty: the builder\'s own platform (loadable into `docker images`). "release": every platform the variant lists (needs a docker-container builder and --push).' },
       { name: VARIABLES.cache, default: "", comment: 'Shared build cache: "" (the builder\'s own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope.' },
       { name: VARIABLES.cacheRef, default: "", comment: 'Registry repository (ghcr.io/you/iopaint-cache) or local directory (.cache/buildx) for IOPAINT_CACHE.' },
+      { name: VARIABLES.provenance, default: "min", comment: 'Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "min" (the default of buildx), "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).' },
     ],
     labels: {
       "org.opencontainers.image.title": config.image.title,

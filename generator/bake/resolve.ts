@@ -15,6 +15,8 @@ export interface ResolvedTarget {
   platforms?: string[];
   "cache-from"?: string[];
   "cache-to"?: string[];
+  /** Attestations (`type=provenance,mode=min`); the fallback's docker build makes none. */
+  attest?: string[];
 }
 
 export interface ResolvedBake {
@@ -89,6 +91,7 @@ export function resolveBake(text: string, requested: string[], env: Record<strin
       ...nonEmpty("platforms", block.platforms),
       ...nonEmpty("cache-from", block["cache-from"]),
       ...nonEmpty("cache-to", block["cache-to"]),
+      ...nonEmpty("attest", block.attest),
     };
   }
   const group: Record<string, { targets: string[] }> = {};

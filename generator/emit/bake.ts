@@ -52,17 +52,24 @@ function cacheFunctions(): string[] {
   ];
 }
 
+/** The provenance attestation IOPAINT_PROVENANCE asks for ("false": explicitly none, since buildx adds one by default). */
+function attestations(): string {
+  const mode = VARIABLES.provenance;
+  return `${mode} == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=\${${mode}}"]`;
+}
+
 function commonTarget(plan: BuildPlan): string {
   const labels = [
     ...Object.entries(plan.labels).map(([k, v]) => `    ${hclKey(k)} = ${hclString(v)}\n`),
     ...Object.entries(plan.variableLabels).map(([k, variable]) => `    ${hclKey(k)} = ${variable}\n`),
   ];
   return (
-    comment(["What every image shares: the checkout as context, the generated Dockerfile, OCI labels, shared args."]) +
+    comment(["What every image shares: the checkout as context, the generated Dockerfile, shared args, provenance, OCI labels."]) +
     `target "_common" {\n` +
     `  context = ${VARIABLES.source}\n` +
     `  dockerfile = ${hclString(`cwd://${DOCKERFILE}`)}\n` +
     `  args = ${hclMap(plan.args)}\n` +
+    `  attest = ${attestations()}\n` +
     `  labels = {\n${labels.join("")}  }\n` +
     `}\n`
   );

@@ -14,7 +14,8 @@ import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { checkoutProblems, offlineProblems } from "./preflight.ts";
-import { describeFailure, parseProgress, reportOf, type BuildReport } from "./progress.ts";
+import { explainFailure } from "./failure.ts";
+import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
 import { formatSummary, toJson, type TargetResult } from "./summary.ts";
 
 const HELP = `Usage: npm run bake -- [TARGET|GROUP ...] [options]
@@ -46,7 +47,8 @@ Options:
   -h, --help           this text
 
 Exit codes: ${ExitCode.ok} built, ${ExitCode.failed} a build step failed, ${ExitCode.badInput} invalid config or usage (unknown target),
-            ${ExitCode.environment} environment (docker, daemon, buildx, checkout), ${ExitCode.overBudget} an image is over its size budget,
+            ${ExitCode.environment} environment (docker, daemon, buildx, checkout; a registry that is unreachable or refuses
+              the push; no emulator for a platform), ${ExitCode.overBudget} an image is over its size budget,
             ${ExitCode.interrupted} interrupted (Ctrl-C), ${ExitCode.internal} internal error.`;
 
 type Env = Record<string, string | undefined>;
@@ -132,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
   const { tools, docker } = await findDocker(env, engine as "auto");
   if (tools.mode === "docker-build") {
     say(`${tools.reason}: falling back to one BuildKit \`docker build\` per target with ${tools.client} (Docker ${tools.clientVersion}).`);
-    say("  The fallback builds one platform per image and exports no cache (cache-from/cache-to are ignored).");
+    say("  The fallback builds one platform per image, exports no cache (cache-from/cache-to are ignored) and attaches no provenance attestation.");
   }
   const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
@@ -141,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
     say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
   }
   if (tools.mode === "docker-build") {
-    for (const name of Object.keys(targets)) if (targets[name]["cache-from"] || targets[name]["cache-to"]) say(`warning: ${name}: cache-from/cache-to need buildx; ignored`);
+    for (const [name, target] of Object.entries(targets)) for (const ignored of dockerBuildArgs(target, outDir).unsupported) say(`warning: ${name}: ${ignored} needs buildx; ignored`);
     if ((targets[Object.keys(targets)[0]].platforms ?? []).length > 1) fail({ kind: "environment", message: "multi-platform builds need buildx", hint: "pass --platform P for one platform, or install buildx" });
   }
   if (options.offline) {
@@ -159,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
       const metadataFile = join(scratch, "metadata.json");
       const argv = bakeArgs({ file: bakeFile, targets: Object.keys(targets), progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets: options.set, platform: options.platform });
       const result = await run(argv);
-      if (result.code !== 0) return buildFailed(result, say);
+      if (result.code !== 0) return buildFailed(result, platformsOf(targets), say);
       const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;
       // One solve for all targets: each target's summary counts its own steps (and the shared ones it uses).
       const names = Object.keys(targets);
@@ -173,11 +175,11 @@ async function main(argv: string[]): Promise<number> {
       const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull });
       say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
       const result = await run(argv);
-      if (result.code !== 0) return buildFailed(result, say);
+      if (result.code !== 0) return buildFailed(result, platformsOf(targets), say);
       if (options.push) {
         for (const tag of target.tags) {
           const pushed = await run(["push", tag]);
-          if (pushed.code !== 0) return buildFailed(pushed, say);
+          if (pushed.code !== 0) return buildFailed(pushed, platformsOf(targets), say);
         }
       }
       results.push(await describe(name, target, variantOf[name], result.seconds, parseProgress(result.output), sizing));
@@ -191,6 +193,11 @@ async function main(argv: string[]): Promise<number> {
     say(ok ? "warning: over budget, accepted because of --budget warn" : "error: an image is over its size budget\n  hint: make the image smaller, raise size_budget in the config, or pass --budget warn to accept it this once");
   }
   return ok ? ExitCode.ok : ExitCode.overBudget;
+}
+
+/** Every platform the targets build for (none listed: the builder's own). */
+function platformsOf(targets: Record<string, ResolvedTarget>): string[] {
+  return Object.values(targets).flatMap((t) => t.platforms ?? []);
 }
 
 /** A directory as the user would type it: relative below the working directory, else absolute. */
@@ -262,17 +269,13 @@ function applyOverrides(targets: Record<string, ResolvedTarget>, sets: string[],
   return out;
 }
 
-function buildFailed(result: { output: string }, say: (line: string) => void): number {
-  const report = parseProgress(result.output);
+function buildFailed(result: { output: string }, platforms: string[], say: (line: string) => void): number {
+  const hostPlatform = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
+  const failure = explainFailure(result.output, [...new Set(platforms)].filter((p) => !p.startsWith(hostPlatform)));
   say("");
-  if (report.failed) {
-    say(`error: the build failed at ${describeFailure(report.failed)}`);
-    const image = /^\[internal\] load metadata for (\S+)/.exec(report.failed.name)?.[1];
-    if (image) say(`  hint: the builder could not look up the base image ${image}: check the network and registry login, or, without a network, docker load it and build with --offline`);
-  }
-  else if (/Cannot connect to the Docker daemon|connection refused|EOF\s*$/m.test(result.output)) say("error: the connection to the Docker daemon was lost during the build (did it stop or restart?)");
-  else say(`error: the build failed:\n${result.output.trim().split("\n").slice(-10).map((line) => `  | ${line}`).join("\n")}`);
-  return ExitCode.failed;
+  say(`error: ${failure.message}`);
+  if (failure.hint) say(`  hint: ${failure.hint}`);
+  return failure.exitCode;
 }
 
 // Ctrl-C: cancel the docker command (SIGINT, so docker cancels the build; SIGKILL after 10 s), exit 130.

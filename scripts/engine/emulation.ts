@@ -66,3 +66,13 @@ export async function ensureArm64Emulation(log: (line: string) => void): Promise
   log(`[engine] registered QEMU's aarch64 handler (${INTERPRETER}, flag F): linux/arm64 containers run under emulation`);
   return { ok: true, how: `QEMU (${INTERPRETER}, binfmt_misc flag F)` };
 }
+
+/**
+ * Turns the registered aarch64 handler off or back on (binfmt_misc's per-entry switch), so that a
+ * test can show what a host without emulation does; the registration itself stays. Machine-wide:
+ * callers turn it back on in a `finally`.
+ */
+export function setArm64Emulation(enabled: boolean): void {
+  if (!fs.existsSync(ENTRY)) throw new Error(`${ENTRY} does not exist: no aarch64 handler is registered`);
+  fs.writeFileSync(ENTRY, enabled ? "1" : "0");
+}

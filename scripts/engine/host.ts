@@ -118,6 +118,40 @@ export async function ensureHostPackages(log: (line: string) => void): Promise<v
   }
 }
 
+/**
+ * Fetches into `dir` the .deb files apt would install on another system, whose dpkg status file
+ * is `status`, with this host's sources and keys; the host's own caches and locks stay untouched.
+ */
+export async function aptDownloadFor(status: string, packages: string[], dir: string): Promise<void> {
+  fs.mkdirSync(path.join(dir, "partial"), { recursive: true });
+  const result = await execa(
+    "apt-get",
+    [
+      "install", "--download-only", "--no-install-recommends", "-y", "-q",
+      "-o", `Dir::State::status=${status}`,
+      "-o", `Dir::Cache::archives=${dir}/`,
+      "-o", "Dir::Cache::pkgcache=",
+      "-o", "Dir::Cache::srcpkgcache=",
+      "-o", "Debug::NoLocking=1",
+      ...packages,
+    ],
+    { reject: false, all: true, env: { DEBIAN_FRONTEND: "noninteractive" } },
+  );
+  if (result.exitCode !== 0) {
+    throw new EngineEnvironmentError(
+      `apt-get could not fetch ${packages.join(" ")}: ${String(result.all).trim().split("\n").slice(-3).join(" / ")}`,
+      "check that the host's apt sources (Debian bookworm) are reachable, then run it again",
+    );
+  }
+  fs.rmSync(path.join(dir, "partial"), { recursive: true, force: true });
+  fs.rmSync(path.join(dir, "lock"), { force: true });
+}
+
+/** A .deb's control fields (`dpkg-deb --field`), as the text of a Packages stanza. */
+export async function debControlFields(file: string): Promise<string> {
+  return String((await execa("dpkg-deb", ["--field", file])).stdout).trimEnd();
+}
+
 /** Whether Debian's package index (as apt on this host sees it) has a package. */
 export async function aptHasPackage(pkg: string, log: (line: string) => void): Promise<boolean> {
   const probe = async () => {

@@ -18,7 +18,7 @@ import { execa } from "execa";
 import { Docker } from "../docker/docker.ts";
 import { netnsPath, type Engine, type EngineName } from "../docker/engine.ts";
 import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, readPid, requireRoot, sleep, tailFile, terminate, withStateLock } from "./host.ts";
-import { ensureRegistry, stopRegistries, type Registry, type RegistryOptions } from "./registry.ts";
+import { ensureRegistry, stopRegistries, stopRegistry, type Registry, type RegistryOptions } from "./registry.ts";
 import { ensureTrixiePrograms } from "./trixie-packages.ts";
 
 export { EngineEnvironmentError } from "./host.ts";
@@ -269,6 +269,11 @@ export async function ensureEngine(name: EngineName = DEFAULT_ENGINE, opts: Engi
 export function engineRegistry(engine: Engine, opts: RegistryOptions & Pick<EngineOptions, "stateRoot"> = {}): Promise<Registry> {
   const answers = (url: string) => fetchInEngineNetwork(engine.netns, url, { timeoutMs: 2_000 }).then((r) => r.status === 200, () => false);
   return ensureRegistry(engine, path.join(engineStateRoot(opts), engine.name), answers, opts);
+}
+
+/** Stops the engine's registry on `port` (its storage stays). */
+export function stopEngineRegistry(engine: Engine, port: number, opts: Pick<EngineOptions, "stateRoot"> = {}): Promise<void> {
+  return stopRegistry(path.join(engineStateRoot(opts), engine.name), port);
 }
 
 async function ensureDaemon(name: EngineName, opts: EngineOptions): Promise<Engine> {

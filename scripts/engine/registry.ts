@@ -108,6 +108,11 @@ async function stopRegistryIn(dir: string): Promise<void> {
   fs.rmSync(path.join(dir, "registry.pid"), { force: true });
 }
 
+/** Stops the engine's registry on `port`; its storage stays. */
+export function stopRegistry(engineStateDir: string, port: number): Promise<void> {
+  return stopRegistryIn(registryDir(engineStateDir, port));
+}
+
 /** Stops every registry of the engine; their storage stays. */
 export async function stopRegistries(engineStateDir: string): Promise<void> {
   if (!fs.existsSync(engineStateDir)) return;

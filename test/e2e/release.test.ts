@@ -5,10 +5,11 @@ import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { bakeArgs } from "../../scripts/docker/build-args.ts";
 import { publishMultiPlatformPython, PYTHON_STANDIN } from "../../scripts/engine/base-images.ts";
-import { ensureArm64Emulation, type Emulation } from "../../scripts/engine/emulation.ts";
-import { engineRegistry } from "../../scripts/engine/private-engine.ts";
+import { ensureArm64Emulation, setArm64Emulation, type Emulation } from "../../scripts/engine/emulation.ts";
+import { engineRegistry, stopEngineRegistry } from "../../scripts/engine/private-engine.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
+import { bakeInvocation, githubContext, loadWorkflow, type BakeInvocation } from "../helpers/workflow.ts";
 
 /**
  * The release path as the workflow takes it on a version tag, on the current engine against a
@@ -31,6 +32,10 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
   let image: string;
   let output = "";
   let releaseConfig: string;
+  let revision: string;
+  let checkout: string;
+  const RELEASE_TAGS = ["cpu-1.6.0", "cpu-latest", "gpu-1.6.0", "gpu-latest"];
+  let invocation: BakeInvocation;
   const repository = `iopaint-release-${process.pid}`;
 
   before(async () => {
@@ -51,16 +56,29 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     await writeFile(file, config);
     releaseConfig = file;
     image = `${registry}/${repository}`;
-    // The variables the workflow sets for a tag push (v1.6.0); see .github/workflows/images.yml.
-    // A scratch copy whose front end no earlier run built, so its build step shows where it runs.
-    const source = await docker.tempDir("iopaint-release-src-");
-    await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
-    await appendFile(join(source, "web_app/src/main.js"), `\n// release ${Date.now()}-${process.pid}\n`);
-    fixture = await docker.generateFixture(source, { IOPAINT_PLATFORMS: "release", IOPAINT_VERSION: "1.6.0", IOPAINT_IMAGE: image }, file);
-    const result = await docker.client.run(bakeArgs({ file: join(fixture.dir, "docker-bake.hcl"), targets: ["all"], push: true }), { cwd: fixture.dir, env: fixture.env });
+    // The tag push v1.6.0 as .github/workflows/images.yml makes it: the job's env, its shell step
+    // that sets the versions (run here, on a git checkout of a scratch copy whose front end no
+    // earlier run built, so its build step shows where it runs), then the bake step's inputs.
+    fixture = await docker.generateFixture(undefined, {}, file);
+    checkout = join(fixture.dir, "IOPaint");
+    await cp(join(REPO, "test/fixtures/app"), checkout, { recursive: true });
+    await appendFile(join(checkout, "web_app/src/main.js"), `\n// release ${Date.now()}-${process.pid}\n`);
+    const git = (args: string[]) => execa("git", ["-c", "user.name=release test", "-c", "user.email=release@example.invalid", ...args], { cwd: checkout });
+    await git(["init", "--quiet"]);
+    await git(["add", "."]);
+    await git(["commit", "--quiet", "-m", "IOPaint 1.6.0 (scratch copy of the fixture)"]);
+    revision = (await git(["rev-parse", "HEAD"])).stdout.trim();
+    invocation = await bakeInvocation(loadWorkflow(), "images", githubContext({ name: "push", ref: "refs/tags/v1.6.0" }), fixture.dir);
+    // Two values differ here, and only these: the gha cache needs GitHub's cache service (the
+    // local and registry backends are shown in cache-runners.test.ts), and the registry is the
+    // local one (in CI, metadata-action's tags name the same tags on the workflow's IMAGE).
+    const env = { ...invocation.env, IOPAINT_CACHE: "", IOPAINT_IMAGE: image };
+    const files = invocation.files.map((f) => join(fixture.dir, f));
+    const argv = bakeArgs({ file: files[0], targets: invocation.targets, push: invocation.push });
+    const result = await docker.client.run(argv, { cwd: fixture.dir, env });
     output = result.all;
     // With the containerd image store a push also keeps the images locally: they go in cleanup().
-    for (const target of Object.values(fixture.targets)) for (const tag of target.tags) docker.trackImage(tag);
+    for (const tag of RELEASE_TAGS) docker.trackImage(`${image}:${tag}`);
     assert.equal(result.exitCode, 0, `bake --push failed:\n${result.all.split("\n").slice(-40).join("\n")}`);
   });
 
@@ -76,6 +94,24 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
   const isAttestation = (d: Descriptor) => d.annotations?.["vnd.docker.reference.type"] === "attestation-manifest";
   const platformsOf = (index: { manifests: Descriptor[] }) => index.manifests.filter((d) => !isAttestation(d)).map((d) => `${d.platform?.os}/${d.platform?.architecture}`).sort();
 
+  it("runs the bake invocation images.yml makes for tag v1.6.0, derived with GitHub's parser", () => {
+    assert.deepEqual(invocation.targets, ["all"]);
+    assert.equal(invocation.push, true);
+    assert.deepEqual(invocation.files, ["./docker-bake.hcl"]);
+    assert.equal(invocation.leftOut.length, 3, "the three docker/metadata-action bake files, which only the action writes");
+    assert.equal(invocation.env.IOPAINT_VERSION, "1.6.0");
+    assert.equal(invocation.env.IOPAINT_PLATFORMS, "release");
+    assert.equal(invocation.env.IOPAINT_REVISION, revision);
+    assert.equal(invocation.env.IOPAINT_SRC, "IOPaint");
+    assert.equal(invocation.env.IOPAINT_PROVENANCE, "min");
+  });
+
+  it("labels each image with the version and the commit of the checkout it was built from", async () => {
+    const labels = await docker.inspect<Record<string, string>>(".Config.Labels", `${image}:cpu-1.6.0`);
+    assert.equal(labels["org.opencontainers.image.version"], "1.6.0");
+    assert.equal(labels["org.opencontainers.image.revision"], revision);
+  });
+
   it("pushes every tag the README promises", async () => {
     const tags = JSON.parse((await docker.fetch(`http://${registry}/v2/${repository}/tags/list`)).body) as { tags: string[] };
     assert.deepEqual(tags.tags.sort(), ["cpu-1.6.0", "cpu-latest", "gpu-1.6.0", "gpu-latest"]);
@@ -88,7 +124,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     if (emulation.ok) assert.deepEqual(platformsOf(cpu), ["linux/amd64", "linux/arm64"]);
     else t.diagnostic(`arm64 skipped: ${emulation.reason}`);
     assert.deepEqual(platformsOf(gpu), ["linux/amd64"]);
-    // buildx's default on push: one provenance attestation (mode=min) per platform image.
+    // The bake file's attest (IOPAINT_PROVENANCE=min, as the workflow sets it): one provenance attestation per platform image.
     assert.equal(cpu.manifests.filter(isAttestation).length, platformsOf(cpu).length);
     assert.equal(gpu.manifests.filter(isAttestation).length, 1);
     assert.deepEqual(await manifest(`${image}:cpu-latest`), cpu, "cpu-latest and cpu-1.6.0 are the same index");
@@ -119,20 +155,83 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     assert.match(await docker.logs(container), /^Using device: cpu$/m);
   });
 
-  it("the same through the runner: npm run bake -- all --push --version 1.6.0", async () => {
+  it("the same through the runner: npm run bake -- all --push --version 1.6.0, with IOPAINT_PROVENANCE=false", async () => {
     const runnerImage = `${image}-runner`;
-    for (const tag of ["cpu-latest", "cpu-1.6.0", "gpu-latest", "gpu-1.6.0"]) docker.trackImage(`${runnerImage}:${tag}`);
+    for (const tag of RELEASE_TAGS) docker.trackImage(`${runnerImage}:${tag}`);
     const out = await docker.tempDir("iopaint-release-out-");
-    const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "all", "--push", "--version", "1.6.0", "--config", releaseConfig, "--out", out, "--source", fixture.env.IOPAINT_SRC], {
+    const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "all", "--push", "--version", "1.6.0", "--config", releaseConfig, "--out", out, "--source", checkout], {
       cwd: REPO,
       reject: false,
       all: true,
-      env: { ...docker.engine.env, IOPAINT_PLATFORMS: "release", IOPAINT_IMAGE: runnerImage },
+      env: { ...docker.engine.env, IOPAINT_PLATFORMS: "release", IOPAINT_IMAGE: runnerImage, IOPAINT_PROVENANCE: "false" },
     });
     assert.equal(result.exitCode, 0, String(result.all).split("\n").slice(-30).join("\n"));
     assert.match(String(result.all), /docker buildx bake \(buildx 0\.13/);
     const tags = JSON.parse((await docker.fetch(`http://${registry}/v2/${repository}-runner/tags/list`)).body) as { tags: string[] };
     assert.deepEqual(tags.tags.sort(), ["cpu-1.6.0", "cpu-latest", "gpu-1.6.0", "gpu-latest"]);
-    if (emulation.ok) assert.deepEqual(platformsOf(await manifest(`${runnerImage}:cpu-1.6.0`)), ["linux/amd64", "linux/arm64"]);
+    const cpu = await manifest(`${runnerImage}:cpu-1.6.0`);
+    if (emulation.ok) assert.deepEqual(platformsOf(cpu), ["linux/amd64", "linux/arm64"]);
+    assert.deepEqual(cpu.manifests.filter(isAttestation), [], "IOPAINT_PROVENANCE=false: no attestation");
+  });
+  describe("faults: one message, exit code 3, nothing tagged", () => {
+    /** `npm run bake -- <args>` on the release config and checkout, as a user runs it. */
+    const bake = async (args: string[], env: Record<string, string>) => {
+      const out = await docker.tempDir("iopaint-release-fault-");
+      const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", ...args, "--config", releaseConfig, "--out", out, "--source", checkout], {
+        cwd: REPO,
+        reject: false,
+        all: true,
+        env: { ...docker.engine.env, IOPAINT_CACHE: "", ...env },
+      });
+      const errors = String(result.all).split("\n").filter((line) => line.startsWith("error: "));
+      return { exitCode: result.exitCode, all: String(result.all), errors };
+    };
+    const tagsOf = async (registryAddress: string, name: string) => {
+      const answer = await docker.fetch(`http://${registryAddress}/v2/${name}/tags/list`);
+      return answer.status === 200 ? ((JSON.parse(answer.body) as { tags: string[] | null }).tags ?? []) : [];
+    };
+
+    it("a registry that is not running", async () => {
+      const nowhere = "127.0.0.1:5999/iopaint-nowhere";
+      for (const tag of ["gpu-latest", "gpu-1.6.0"]) docker.trackImage(`${nowhere}:${tag}`);
+      const result = await bake(["gpu", "--push", "--version", "1.6.0"], { IOPAINT_IMAGE: nowhere });
+      assert.equal(result.exitCode, 3, result.all.split("\n").slice(-15).join("\n"));
+      assert.equal(result.errors.length, 1, result.errors.join("\n"));
+      assert.match(result.errors[0], /^error: nothing answers at the registry 127\.0\.0\.1:5999, so 127\.0\.0\.1:5999\/iopaint-nowhere:gpu-(latest|1\.6\.0) was not pushed \(connection refused\)$/);
+      assert.match(result.all, /hint: start the registry, or push elsewhere: IOPAINT_IMAGE names the repository/);
+    });
+
+    it("a registry that refuses the push (read-only)", async () => {
+      const readOnly = await engineRegistry(docker.engine, { port: 5001, readOnly: true });
+      try {
+        const refused = `${readOnly.address}/iopaint-refused`;
+        for (const tag of ["gpu-latest", "gpu-1.6.0"]) docker.trackImage(`${refused}:${tag}`);
+        const result = await bake(["gpu", "--push", "--version", "1.6.0"], { IOPAINT_IMAGE: refused });
+        assert.equal(result.exitCode, 3, result.all.split("\n").slice(-15).join("\n"));
+        assert.equal(result.errors.length, 1, result.errors.join("\n"));
+        assert.match(result.errors[0], /^error: the registry 127\.0\.0\.1:5001 refused the push of 127\.0\.0\.1:5001\/iopaint-refused:gpu-/);
+        assert.match(result.all, /hint: log in with docker login 127\.0\.0\.1:5001/);
+        assert.deepEqual(await tagsOf(readOnly.address, "iopaint-refused"), [], "no tag was written");
+      } finally {
+        await stopEngineRegistry(docker.engine, 5001);
+      }
+    });
+
+    it("an arm64 build on a host without emulation", async (t) => {
+      if (!emulation.ok) return t.skip(`no binfmt_misc here to turn off: ${emulation.reason}`);
+      docker.trackImage(`${registry}/iopaint-noemu:cpu-latest`);
+      setArm64Emulation(false);
+      let result: Awaited<ReturnType<typeof bake>>;
+      try {
+        // --no-cache: the release build above left every arm64 step in the cache.
+        result = await bake(["cpu", "--platform", "linux/arm64", "--no-cache"], { IOPAINT_IMAGE: `${registry}/iopaint-noemu` });
+      } finally {
+        setArm64Emulation(true);
+      }
+      assert.equal(result.exitCode, 3, result.all.split("\n").slice(-15).join("\n"));
+      assert.equal(result.errors.length, 1, result.errors.join("\n"));
+      assert.match(result.errors[0], /^error: this host cannot run programs for linux\/arm64/);
+      assert.match(result.all, /hint: register QEMU's handlers/);
+    });
   });
 });

@@ -2,36 +2,31 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { parse } from "yaml";
 import { resolveBake } from "../../generator/bake/resolve.ts";
 import { compileText, MAIN_CONFIG, readRepoFile, REPO } from "../helpers/compile.ts";
+import { evaluate, githubContext, jobEnv, listInput, loadWorkflow, WORKFLOW, type Contexts } from "../helpers/workflow.ts";
 
 /**
- * .github/workflows/images.yml can only be run on GitHub, so what can be checked here is checked:
- * everything it names must exist (bake targets and groups, files, npm scripts, IOPAINT_* bake
- * variables), the metadata steps must really reach the targets that get built, and it may push
- * only for a version tag.
+ * .github/workflows/images.yml can only be run on GitHub, so what can be checked here is checked,
+ * on the workflow as GitHub's own parser reads it and with its expressions evaluated by GitHub's
+ * evaluator: everything it names must exist (bake targets and groups, files, npm scripts,
+ * IOPAINT_* bake variables), the metadata steps must really reach the targets that get built, and
+ * it may push only for a version tag. test/e2e/release.test.ts runs its tag-push invocation.
  */
-const WORKFLOW = ".github/workflows/images.yml";
-
-type Step = { name?: string; id?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown>; env?: Record<string, unknown> };
-type Job = { needs?: string | string[]; env?: Record<string, unknown>; steps: Step[] };
-type Workflow = { on: Record<string, unknown>; env?: Record<string, unknown>; jobs: Record<string, Job> };
-
-const workflow = parse(readRepoFile(WORKFLOW)) as Workflow;
+const workflow = loadWorkflow();
 const bakeText = readRepoFile("docker-bake.hcl");
 const steps = Object.values(workflow.jobs).flatMap((job) => job.steps);
 const action = (name: string) => steps.filter((step) => step.uses?.split("@")[0] === name);
 const bakeStep = action("docker/bake-action")[0];
 const metadataSteps = action("docker/metadata-action");
 
-/** An action input that is a list: one item per line (or comma-separated), blank lines dropped. */
-function listInput(value: unknown): string[] {
-  return String(value ?? "").split(/[\n,]/).map((item) => item.trim()).filter(Boolean);
+/** The contexts of one event, with each metadata step's bake-file outputs named after the step. */
+function contextsFor(event: Parameters<typeof githubContext>[0]): Contexts {
+  const github = githubContext(event);
+  const outputs = Object.fromEntries(metadataSteps.map((step) => [step.id!, { outputs: { "bake-file-tags": `/tmp/${step.id}-tags.json`, "bake-file-labels": `/tmp/${step.id}-labels.json` } }]));
+  return { github, env: jobEnv(workflow, "images", github), vars: {}, secrets: {}, inputs: {}, steps: outputs };
 }
-
-/** `${{ … }}` is GitHub's; anything containing one is only known at run time. */
-const isExpression = (text: string) => text.includes("${{");
+const TAG_PUSH = { name: "push", ref: "refs/tags/v1.6.0" } as const;
 
 /** Bake variables declared in the bake file (`variable "NAME" {`). */
 function declaredVariables(text: string): Set<string> {
@@ -56,7 +51,7 @@ describe(WORKFLOW, () => {
   });
 
   it("names only files that exist in the repository", () => {
-    const files = listInput(bakeStep.with?.files).filter((file) => !isExpression(file)).map((file) => file.replace(/^cwd:\/\//, ""));
+    const files = listInput(evaluate(bakeStep.with?.files, contextsFor(TAG_PUSH))).filter((file) => !file.startsWith("cwd:///tmp/")).map((file) => file.replace(/^cwd:\/\//, ""));
     const paths = [
       ...files,
       String(bakeStep.with?.source),
@@ -100,7 +95,7 @@ describe(WORKFLOW, () => {
       const output = String(step.with?.["bake-target"] ?? "docker-metadata-action");
       const reached = Object.entries(resolved).filter(([, target]) => target.tags.includes(`example/step${i}:t`) || target.labels[`step${i}`] === "yes").map(([name]) => name);
       assert.ok(reached.length, `${step.name} (bake-target ${output}) reaches a built target`);
-      assert.ok(listInput(bakeStep.with?.files).some((file) => file.includes(`steps.${step.id}.outputs.bake-file`)), `${step.name}'s bake file is passed to bake`);
+      assert.ok(listInput(evaluate(bakeStep.with?.files, contextsFor(TAG_PUSH))).some((file) => file.startsWith(`cwd:///tmp/${step.id}-`)), `${step.name}'s bake file is passed to bake`);
     });
     // Each variant keeps its own tags: the cpu step's never reach gpu.
     const cpuStep = metadataSteps.findIndex((step) => step.with?.["bake-target"] === "docker-metadata-action-cpu");
@@ -111,18 +106,26 @@ describe(WORKFLOW, () => {
   it("restores the config's description of the software over the metadata action's", () => {
     const { plan } = compileText(readRepoFile(MAIN_CONFIG));
     const shared = metadataSteps.find((step) => step.with?.["bake-target"] === undefined)!;
-    const labels = Object.fromEntries(listInputLines(shared.with?.labels).map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]));
+    const labels = Object.fromEntries(listInputLines(evaluate(shared.with?.labels, contextsFor(TAG_PUSH))).map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]));
     for (const key of ["org.opencontainers.image.title", "org.opencontainers.image.description", "org.opencontainers.image.licenses"]) {
       assert.equal(labels[key], plan.labels[key], `${key} as in ${MAIN_CONFIG}`);
     }
   });
 
-  it("pushes and logs in only for a version tag; pull requests build without pushing", () => {
-    const images = workflow.jobs.images;
-    assert.equal(images.env?.PUSH, "${{ github.event_name == 'push' && startsWith(github.ref, 'refs/tags/v') }}");
-    assert.equal(bakeStep.with?.push, "${{ env.PUSH == 'true' }}");
+  it("pushes and logs in only for a version tag; pull requests and branches build without pushing", () => {
     const login = action("docker/login-action")[0];
-    assert.equal(login.if, "env.PUSH == 'true'");
+    const events = [
+      { event: TAG_PUSH, pushes: true },
+      { event: { name: "push", ref: "refs/tags/v1.7.0-rc1" } as const, pushes: true },
+      { event: { name: "push", ref: "refs/heads/main" } as const, pushes: false },
+      { event: { name: "pull_request", ref: "refs/pull/12/merge" } as const, pushes: false },
+    ];
+    for (const { event, pushes } of events) {
+      const contexts = contextsFor(event);
+      assert.equal(evaluate(bakeStep.with?.push, contexts), String(pushes), `${event.name} ${event.ref}: push`);
+      assert.equal(evaluate(`\${{ ${login.if} }}`, contexts), String(pushes), `${event.name} ${event.ref}: login`);
+      assert.equal(contexts.env.IOPAINT_PROVENANCE, "min", "a provenance attestation unless the repository variable says otherwise");
+    }
     assert.match(String(login.with?.password), /secrets\./, "the registry password comes from secrets");
     assert.ok("pull_request" in workflow.on && "push" in workflow.on);
   });

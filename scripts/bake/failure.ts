@@ -1,0 +1,82 @@
+/**
+ * Why a build command failed, from its output: a build step, a push the registry did not take,
+ * a platform the host cannot run, or a lost daemon. Pure: text in, one message, a hint and the
+ * exit code out. Recognised from what buildx, BuildKit and `docker push` print (captured from
+ * real runs in test/fixtures/progress/, checked in test/unit/failure.test.ts).
+ */
+import { ExitCode } from "../../generator/exit-codes.ts";
+import { describeFailure, parseProgress } from "./progress.ts";
+
+export interface FailureExplanation {
+  message: string;
+  hint?: string;
+  exitCode: number;
+}
+
+/** Network errors that mean nothing answers at the registry's address. */
+const UNREACHABLE = /(connection refused|no such host|i\/o timeout|network is unreachable|no route to host|server misbehaving)/;
+
+/**
+ * `output`: what the command printed (plain progress). `foreignPlatforms`: the platforms being
+ * built that are not the host's, for which an "exec format error" means no emulator.
+ */
+export function explainFailure(output: string, foreignPlatforms: readonly string[] = []): FailureExplanation {
+  const push = pushFailure(output);
+  if (push) return push;
+
+  if (/exec format error/.test(output) && foreignPlatforms.length) {
+    return {
+      message: `this host cannot run programs for ${foreignPlatforms.join(", ")}: a RUN step for it failed with "exec format error" (the kernel has no enabled emulator for it in binfmt_misc)`,
+      hint: "register QEMU's handlers (Debian/Ubuntu: apt-get install qemu-user-static; anywhere: docker run --privileged --rm tonistiigi/binfmt --install arm64; GitHub Actions: docker/setup-qemu-action), or build the host's platform only (leave IOPAINT_PLATFORMS unset, or pass --platform linux/amd64)",
+      exitCode: ExitCode.environment,
+    };
+  }
+
+  const report = parseProgress(output);
+  if (report.failed) {
+    const image = /^\[internal\] load metadata for (\S+)/.exec(report.failed.name)?.[1];
+    return {
+      message: `the build failed at ${describeFailure(report.failed)}`,
+      ...(image ? { hint: `the builder could not look up the base image ${image}: check the network and registry login, or, without a network, docker load it and build with --offline` } : {}),
+      exitCode: ExitCode.failed,
+    };
+  }
+  if (/Cannot connect to the Docker daemon|connection refused|EOF\s*$/m.test(output)) {
+    return { message: "the connection to the Docker daemon was lost during the build (did it stop or restart?)", exitCode: ExitCode.failed };
+  }
+  return { message: `the build failed:\n${lastLines(output, 10)}`, exitCode: ExitCode.failed };
+}
+
+/**
+ * A push that did not happen: buildx says `failed to push <ref>: <reason>`, `docker push` names
+ * the registry's URL in its error. Unreachable and refused are told apart, since the fixes differ.
+ */
+function pushFailure(output: string): FailureExplanation | undefined {
+  const buildx = /failed to push ([^\s:]+(?::\d+)?\/[^\s:]+(?::[\w][\w.-]*)?): (.*)$/m.exec(output);
+  const dockerPush = /^The push refers to repository \[([^\]]+)\]/m.exec(output);
+  if (!buildx && !dockerPush) return undefined;
+  const ref = buildx?.[1] ?? dockerPush![1];
+  const registry = ref.includes("/") ? ref.split("/")[0] : "docker.io";
+  const reason = (buildx?.[2] ?? lastLines(output, 1).replace(/^\s*\|\s*/, "")).trim();
+  if (UNREACHABLE.test(reason)) {
+    return {
+      message: `nothing answers at the registry ${registry}, so ${ref} was not pushed (${reason.match(UNREACHABLE)![1]})`,
+      hint: `start the registry, or push elsewhere: IOPAINT_IMAGE names the repository (now ${ref.replace(/:[^/:]+$/, "")}); the images were built and stay in the build cache`,
+      exitCode: ExitCode.environment,
+    };
+  }
+  return {
+    message: `the registry ${registry} refused the push of ${ref}: ${shorten(reason)}`,
+    hint: `log in with docker login ${registry} as a user that may write to that repository (or check that the registry accepts pushes: a read-only or full registry refuses them); the images were built and stay in the build cache`,
+    exitCode: ExitCode.environment,
+  };
+}
+
+/** buildx nests the HTTP request into the reason; the registry's own words are at the end. */
+function shorten(reason: string): string {
+  return reason.length > 300 ? `…${reason.slice(-300)}` : reason;
+}
+
+function lastLines(output: string, count: number): string {
+  return output.trim().split("\n").slice(-count).map((line) => `  | ${line}`).join("\n");
+}
