@@ -1,0 +1,155 @@
+import assert from "node:assert/strict";
+import { appendFile, cp, readdir, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { parseProgress, type BuildReport, type BuildStep } from "../../scripts/bake/progress.ts";
+import { engineRegistry } from "../../scripts/engine/private-engine.ts";
+import { REPO } from "../helpers/compile.ts";
+import { TestEngine, type Fixture } from "../helpers/engine.ts";
+
+/**
+ * A CI runner starts with an empty builder: what it reuses is only the cache the bake file
+ * exports and imports (IOPAINT_CACHE). On the current engine, for each backend that works here
+ * (a directory, and the registry in the engine's namespace): the last main-branch run builds
+ * every step and exports; then a new runner (images removed, `docker builder prune -af`) imports
+ * it after a .py change, and another with nothing changed. Cache reuse is read from BuildKit's
+ * progress output, never from timing. The registry backend's limits here are shown as they are.
+ */
+const TARGETS = ["cpu", "gpu"];
+
+describe("cache across CI runners: an empty builder imports what the last run exported", { timeout: 20 * 60_000 }, () => {
+  let docker: TestEngine;
+  let registry: { address: string; dir: string };
+  const nonce = `${Date.now()}-${process.pid}`;
+  const repositories: string[] = [];
+
+  before(async () => {
+    docker = await TestEngine.start("current");
+    registry = await engineRegistry(docker.engine);
+  });
+  after(async () => {
+    await docker?.cleanup();
+    for (const name of repositories) await rm(join(registry.dir, "data/docker/registry/v2/repositories", name), { recursive: true, force: true });
+  });
+
+  /** What a new runner has: no images of ours and an empty build cache (base images stay: a runner pulls them). */
+  async function wipeRunner(fixture: Fixture): Promise<void> {
+    await docker.client.remove({ images: Object.values(fixture.targets).flatMap((t) => t.tags) });
+    await docker.docker(["builder", "prune", "--all", "--force"]);
+  }
+
+  /**
+   * `bake all` on the registry backend; one bake per variant on the local one, whose export goes
+   * through the client's session: two local exports in one bake fail now and then with "the client
+   * connection is closing" (docker/buildx#1325), leaving one scope half written.
+   */
+  async function build(fixture: Fixture, options: { noCache?: boolean } = {}): Promise<BuildReport> {
+    if (fixture.env.IOPAINT_CACHE !== "local") return parseProgress((await docker.build(fixture, "all", options)).output, TARGETS);
+    const reports: BuildReport[] = [];
+    for (const target of TARGETS) {
+      const report = parseProgress((await docker.build(fixture, target, options)).output);
+      for (const step of report.steps) step.target = target;
+      reports.push(report);
+    }
+    const sum = (key: "total" | "cached" | "executed" | "contextBytes") => reports.reduce((n, r) => n + r[key], 0);
+    return { steps: reports.flatMap((r) => r.steps), total: sum("total"), cached: sum("cached"), executed: sum("executed"), contextBytes: sum("contextBytes"), failed: reports.find((r) => r.failed)?.failed };
+  }
+
+  const executedSteps = (report: BuildReport) => report.steps.filter((s) => s.stage && !s.name.startsWith("FROM ") && s.state !== "cached");
+  const shown = (report: BuildReport) => executedSteps(report).map((s) => `[${s.target} ${s.stage}] ${s.name.slice(0, 50)}`).join("\n") || "(none)";
+
+  for (const backend of ["local", "registry"] as const) {
+    describe(`IOPAINT_CACHE=${backend}`, () => {
+      let fixture: Fixture;
+      let source: string;
+      let ref: string;
+      let control: BuildReport | undefined;
+      let afterChange: BuildReport;
+      let unchanged: BuildReport;
+
+      before(async () => {
+        source = await docker.tempDir(`iopaint-runner-${backend}-`);
+        await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
+        await appendFile(join(source, "web_app/src/main.js"), `\n// runner cache ${backend} ${nonce}\n`);
+        if (backend === "local") ref = join(await docker.tempDir("iopaint-buildx-cache-"), "cache");
+        else {
+          repositories.push(`iopaint-cache-${process.pid}`);
+          ref = `${registry.address}/iopaint-cache-${process.pid}`;
+        }
+        fixture = await docker.generateFixture(source, { IOPAINT_IMAGE: `iopaint-runner-${backend}`, IOPAINT_CACHE: backend, IOPAINT_CACHE_REF: ref });
+        // The last main-branch run: every step built (--no-cache), the cache exported.
+        await build(fixture, { noCache: true });
+        if (backend === "local") {
+          // Once, the control: the same emptied runner without the import.
+          await wipeRunner(fixture);
+          control = parseProgress((await docker.build({ ...fixture, env: { ...fixture.env, IOPAINT_CACHE: "" } }, TARGETS)).output, TARGETS);
+        }
+        // A new runner after a change of one .py file, then one with nothing changed since.
+        await appendFile(join(source, "iopaint/api.py"), `\n# a code change ${nonce}\n`);
+        await wipeRunner(fixture);
+        afterChange = await build(fixture);
+        await wipeRunner(fixture);
+        unchanged = await build(fixture);
+      });
+
+      it("keeps one cache per variant (scope): cpu and gpu do not overwrite each other's", async () => {
+        if (backend === "local") {
+          assert.deepEqual((await readdir(ref)).sort(), TARGETS);
+          for (const scope of TARGETS) assert.ok(existsSync(join(ref, scope, "index.json")), `${scope}: an OCI layout with index.json`);
+        } else {
+          const tags = JSON.parse((await docker.fetch(`http://${ref.replace(registry.address, `${registry.address}/v2`)}/tags/list`)).body) as { tags: string[] };
+          assert.deepEqual(tags.tags.sort(), TARGETS.map((t) => `cache-${t}`));
+        }
+      });
+
+      if (backend === "local") {
+        it("control: the same emptied runner without the import executes the steps again", () => {
+          assert.ok(control!.executed >= 10, `executed ${control!.executed} of ${control!.total}`);
+        });
+      }
+
+      const appOnly = () => {
+        for (const target of TARGETS) assert.ok(afterChange.steps.some((s) => s.target === target), `${target} was built`);
+        const executed = executedSteps(afterChange);
+        const stages = new Set(executed.map((s) => s.stage.split(" ")[0]));
+        assert.ok(stages.has("app"), shown(afterChange));
+        assert.deepEqual([...stages].filter((stage) => stage !== "app" && stage !== "runtime"), [], shown(afterChange));
+        // In the runtime stage, the copy of the app and what follows it (WORKDIR), nothing before.
+        const position = (s: BuildStep) => Number(/ (\d+)\/\d+$/.exec(s.stage)?.[1]);
+        for (const target of TARGETS) {
+          const runtime = afterChange.steps.filter((s) => s.target === target && s.stage.startsWith("runtime "));
+          const copy = runtime.find((s) => /^COPY --from=app /.test(s.name));
+          assert.ok(copy, `${target}: the runtime copies the app`);
+          const early = executed.filter((s) => s.target === target && s.stage.startsWith("runtime ") && position(s) < position(copy));
+          assert.deepEqual(early.map((s) => s.name), [], `${target}: runtime steps before the app's copy are cached`);
+        }
+      };
+
+      if (backend === "local") {
+        it("after a .py change, an emptied runner that imports it runs only the app stage and the runtime's copy of it", appOnly);
+
+        it("with nothing changed, an emptied runner that imports it executes no step, for cpu and gpu", () => {
+          assert.ok(unchanged.total >= 15, `saw ${unchanged.total} steps`);
+          for (const target of TARGETS) assert.ok(unchanged.steps.some((s) => s.target === target), `${target} was built`);
+          assert.equal(unchanged.executed, 0, shown(unchanged));
+        });
+      } else {
+        // BuildKit imports a registry cache lazily here (Docker 26, containerd image store): the
+        // results of stages that a later stage copies from (the front end's build, the
+        // virtualenv) come back without their layers and run again once their content is needed,
+        // after a code change (moby/buildkit#6893; docs/building.md). Shown, not asserted.
+        it("with nothing changed, an emptied runner that imports it runs no front-end, dependency or app step", () => {
+          for (const target of TARGETS) assert.ok(unchanged.steps.some((s) => s.target === target), `${target} was built`);
+          const upstream = executedSteps(unchanged).filter((s) => !s.stage.startsWith("runtime "));
+          assert.deepEqual(upstream.map((s) => `[${s.target} ${s.stage}] ${s.name.slice(0, 50)}`), []);
+        });
+
+        it("after a .py change: what an emptied runner ran again (known BuildKit limitation, see docs/building.md)", (t) => {
+          t.diagnostic(`steps run after a .py change with the registry cache imported:\n${shown(afterChange)}`);
+          assert.ok(executedSteps(afterChange).some((s) => s.stage.startsWith("app ")), "the app stage ran");
+        });
+      }
+    });
+  }
+});
