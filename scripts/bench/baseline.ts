@@ -9,12 +9,11 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { execa } from "execa";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import type { BuildArg } from "../../generator/plan.ts";
 import { fail } from "../../generator/errors.ts";
 import { REPO_ROOT } from "../../generator/repo.ts";
-import { aptHasPackage } from "../engine/host.ts";
+import { aptDownloadFor, aptHasPackage, debControlFields } from "../engine/host.ts";
 import type { BenchDocker, Log } from "./docker.ts";
 
 export const BASELINE_DOCKERFILE = join(REPO_ROOT, "scripts/bench/baseline.Dockerfile");
@@ -101,38 +100,15 @@ async function downloadArchive(packages: string[], status: string, archive: stri
   const building = `${archive}.partial-${process.pid}`;
   const debs = join(building, "debs");
   await rm(building, { recursive: true, force: true });
-  await mkdir(join(debs, "partial"), { recursive: true });
-  const result = await execa(
-    "apt-get",
-    [
-      "install", "--download-only", "--no-install-recommends", "-y", "-q",
-      "-o", `Dir::State::status=${status}`,
-      "-o", `Dir::Cache::archives=${debs}/`,
-      // Keep the host's own caches and locks untouched: this is a plan for another system.
-      "-o", "Dir::Cache::pkgcache=",
-      "-o", "Dir::Cache::srcpkgcache=",
-      "-o", "Debug::NoLocking=1",
-      ...packages,
-    ],
-    { reject: false, all: true, env: { DEBIAN_FRONTEND: "noninteractive" } },
-  );
-  if (result.exitCode !== 0) {
-    fail({
-      kind: "environment",
-      message: `apt-get could not fetch the old way's packages: ${String(result.all).trim().split("\n").slice(-3).join(" / ")}`,
-      hint: "check that the host's apt sources (Debian bookworm) are reachable, then run the bench again",
-    });
-  }
-  await rm(join(debs, "partial"), { recursive: true, force: true });
-  await rm(join(debs, "lock"), { force: true });
+  await aptDownloadFor(status, packages, debs);
   const files = (await readdir(debs)).filter((f) => f.endsWith(".deb")).sort();
   const stanzas: string[] = [];
   for (const file of files) {
-    const fields = await execa("dpkg-deb", ["--field", join(debs, file)]);
+    const fields = await debControlFields(join(debs, file));
     const bytes = await readFile(join(debs, file));
     // apt refuses a file without a strong hash, even from a trusted local source.
     const sha256 = createHash("sha256").update(bytes).digest("hex");
-    stanzas.push(`${String(fields.stdout).trimEnd()}\nFilename: ./${file}\nSize: ${bytes.length}\nSHA256: ${sha256}\n`);
+    stanzas.push(`${fields}\nFilename: ./${file}\nSize: ${bytes.length}\nSHA256: ${sha256}\n`);
   }
   await writeFile(join(debs, "Packages"), stanzas.join("\n"));
   await writeFile(join(building, "sources.list"), `deb [trusted=yes] file:${MOUNT}/debs ./\n`);

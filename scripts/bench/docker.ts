@@ -44,11 +44,11 @@ export class BenchDocker {
     return this.docker.run(args, { ...options, signal: this.signal });
   }
 
-  /** `docker <argv>` (a build), timed from start to exit; throws BuildFailed with the failing step. */
-  async build(label: string, argv: string[], cwd: string): Promise<BuildOutcome> {
+  /** `docker <argv>` (a build; `env` adds bake variables), timed from start to exit; throws BuildFailed with the failing step. */
+  async build(label: string, argv: string[], cwd: string, env?: Record<string, string>): Promise<BuildOutcome> {
     for (let i = 0; i < argv.length - 1; i++) if (argv[i] === "--tag") this.tagged.add(argv[i + 1]);
     const previous = await this.imageIds(argv);
-    const { code, output, seconds } = await this.docker.stream(argv, { cwd, signal: this.signal, onOutput: (chunk) => this.verbose && process.stderr.write(chunk) });
+    const { code, output, seconds } = await this.docker.stream(argv, { cwd, env, signal: this.signal, onOutput: (chunk) => this.verbose && process.stderr.write(chunk) });
     const report = parseProgress(output);
     if (code !== 0) {
       const detail = report.failed ? describeFailure(report.failed) : output.trim().split("\n").slice(-15).map((line) => `  | ${line}`).join("\n");

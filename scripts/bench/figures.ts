@@ -55,6 +55,12 @@ export interface Figures {
    * Docker reports it healthy. Once per repeat.
    */
   readiness: { portSeconds: number; healthySeconds: number }[];
+  /**
+   * A cold CI runner, on the current engine through `docker buildx bake cpu`: the cold build
+   * (--no-cache) exporting its cache to a directory, then, on an emptied builder each time, the
+   * build importing it with nothing changed and after a .py edit, once per repeat.
+   */
+  coldRunner: { cold: BuildSample; unchanged: BuildSample[]; python: BuildSample[] };
   compiler: {
     /** `npm run generate` wall times. */
     generateSeconds: number[];

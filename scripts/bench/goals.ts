@@ -53,6 +53,9 @@ export const GOALS = {
   compileMaxMs: 10,
   /** Issue 13: healthy within 5 s of the port opening, on an engine with the health start interval. */
   readinessMaxSeconds: 5,
+  /** Issue 12 and 14: a new CI runner with an imported cache (builder emptied, local backend). */
+  runnerUnchangedMaxRatio: 0.3,
+  runnerPythonMaxRatio: 0.35,
 } as const;
 
 export function meets(bar: Bar, value: number, ratio: number | null): boolean {
@@ -109,6 +112,9 @@ export function evaluate(f: Figures): Row[] {
   const readiness = median(f.readiness.map((r) => r.healthySeconds - r.portSeconds));
   const portOpen = median(f.readiness.map((r) => r.portSeconds));
   const compile = median(f.compiler.compileMs);
+  const runner = f.coldRunner;
+  const runnerCold = { ...seconds(runner.cold.seconds), what: "the cold build on the current engine (--no-cache, exporting the cache)", text: `cold ${formatSeconds(runner.cold.seconds)} (bake, exporting)` };
+  const runnerDetail = (samples: BuildSample[]) => ` (${samples[samples.length - 1].steps.executed} of ${samples[samples.length - 1].steps.total} steps run${samples.length > 1 ? `, median of ${samples.length}` : ""})`;
 
   return [
     row({
@@ -190,6 +196,26 @@ export function evaluate(f: Figures): Row[] {
       baseline: { ...bytes(f.context.withoutRules), what: "the same checkout without the ignore rules", text: `${formatBytes(f.context.withoutRules)} (no rules)` },
       goal: { text: "≤ 5% of no rules", on: "ratio", op: "<=", limit: GOALS.contextMaxRatio },
       users: { text: "≥ 50% smaller", on: "ratio", op: "<=", limit: GOALS.usersContextMaxRatio },
+    }),
+    row({
+      id: "runner-unchanged",
+      figure: "New CI runner (builder emptied), cache imported (IOPAINT_CACHE=local), nothing changed",
+      ours: seconds(median(runner.unchanged.map((s) => s.seconds)), runnerDetail(runner.unchanged)),
+      baseline: runnerCold,
+      goal: { text: "≤ 30% of cold", on: "ratio", op: "<=", limit: GOALS.runnerUnchangedMaxRatio },
+    }),
+    row({
+      id: "runner-python",
+      figure: "New CI runner, cache imported, one .py file changed",
+      ours: seconds(median(runner.python.map((s) => s.seconds)), runnerDetail(runner.python)),
+      baseline: runnerCold,
+      goal: { text: "≤ 35% of cold", on: "ratio", op: "<=", limit: GOALS.runnerPythonMaxRatio },
+    }),
+    row({
+      id: "runner-dependency-steps",
+      figure: "New CI runner, cache imported: dependency and front-end steps run",
+      ours: steps(worst([...runner.unchanged, ...runner.python].map((s) => executedIn(s, depAndFront))), ` (after the .py change: ${stageCounts(runner.python[runner.python.length - 1], depAndFront)})`),
+      goal: { text: "0", on: "value", op: "==", limit: 0 },
     }),
     row({
       id: "generate",

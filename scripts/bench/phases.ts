@@ -3,9 +3,11 @@
  * on a scratch copy of the fixture at a fresh path; cold builds use --no-cache (the engine's
  * cache is shared with other work, so it is never pruned); warm rebuilds follow unique edits.
  */
-import { readFile } from "node:fs/promises";
+import { cp, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
-import { dockerBuildArgs } from "../docker/build-args.ts";
+import { OUTPUT_FILES } from "../../generator/compile.ts";
+import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { BASELINE_DOCKERFILE, baselineBuildArgs, baselinePackages, ensurePackagesImage } from "./baseline.ts";
 import { sampleOf, type BenchDocker, type BuildOutcome, type Log } from "./docker.ts";
 import { REBUILD_KINDS, type BuildSample, type Figures, type ImageSample, type RebuildKind, type RebuildSample } from "./figures.ts";
@@ -175,4 +177,48 @@ export async function measureReadiness(ctx: PhaseContext, current: BenchDocker, 
     }
   }
   return samples;
+}
+
+/**
+ * 9. A new CI runner with an imported cache, on the current engine through `docker buildx bake`
+ * (the cache export needs buildx): the cpu image cold, exporting its cache to a directory
+ * (IOPAINT_CACHE=local), which is saved, as a CI cache step saves it after a main-branch build.
+ * Then, once per repeat, a new runner: the image removed, `docker builder prune -af`, the saved
+ * directory restored, and the image built importing it, with nothing changed and after a .py
+ * edit. Restoring the saved cache each time keeps the repeats alike: a cache re-exported from a
+ * build that imported it lacks some of the results it did not need (docs/building.md). This
+ * empties the current private engine's build cache, as a new runner starts without one.
+ */
+export async function measureColdRunner(ctx: PhaseContext, current: BenchDocker): Promise<Figures["coldRunner"]> {
+  const source = await scratchCopy(ctx.work, "cold-runner");
+  const cacheDir = join(ctx.work, "runner-cache");
+  const saved = join(ctx.work, "runner-cache-saved");
+  const env = { IOPAINT_SRC: source, IOPAINT_IMAGE: "iopaint-bench-runner", IOPAINT_CACHE: "local", IOPAINT_CACHE_REF: cacheDir };
+  const tag = resolveTargets(ctx.fixture, ["cpu"], source, env.IOPAINT_IMAGE).cpu.tags[0];
+  current.track(tag);
+  const bake = async (label: string, noCache: boolean) => {
+    const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: ["cpu"], noCache });
+    const outcome = await current.build(label, argv, ctx.fixture.dir, env);
+    ctx.log(`[bench]   ${label}: ${formatSeconds(outcome.seconds)}, ${outcome.report.executed} of ${outcome.report.total} steps run`);
+    return sampleOf(outcome);
+  };
+  const newRunner = async () => {
+    await current.run(["image", "rm", tag]);
+    const pruned = await current.run(["builder", "prune", "--all", "--force"]);
+    if (pruned.exitCode !== 0) throw new Error(`docker builder prune failed: ${pruned.all.trim()}`);
+    await rm(cacheDir, { recursive: true, force: true });
+    await cp(saved, cacheDir, { recursive: true });
+  };
+  const cold = await bake("cold runner: cpu, --no-cache, cache exported", true);
+  await cp(cacheDir, saved, { recursive: true });
+  const unchanged: BuildSample[] = [];
+  const python: BuildSample[] = [];
+  for (let i = 1; i <= ctx.repeats; i++) {
+    await newRunner();
+    unchanged.push(await bake(`new runner, cache imported, nothing changed (${i}/${ctx.repeats})`, false));
+    await applyEdit(source, "python", ctx.nonce());
+    await newRunner();
+    python.push(await bake(`new runner, cache imported, one .py file changed (${i}/${ctx.repeats})`, false));
+  }
+  return { cold, unchanged, python };
 }

@@ -28,7 +28,7 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     const report = JSON.parse(result.stdout) as Report;
     assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), report, "the JSON file holds what stdout showed");
     assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^\| figure \| ours \| baseline \| ratio \| goal \| met\? \|$/m, "the Markdown table sits beside it");
-    for (const phase of ["1/8", "2/8", "3/8", "4/8", "5/8", "6/8", "7/8", "8/8"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
+    for (const phase of ["1/9", "2/9", "3/9", "4/9", "5/9", "6/9", "7/9", "8/9", "9/9"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
 
     assert.equal(report.schema, "iopaint-bench/1");
     assert.equal(report.quick, true);
@@ -50,6 +50,9 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
       "variants-frontend-builds",
       "image-size",
       "context",
+      "runner-unchanged",
+      "runner-python",
+      "runner-dependency-steps",
       "generate",
       "readiness",
       "compile",
@@ -84,9 +87,16 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     assert.ok(f.compiler.generateSeconds.length > 0 && f.compiler.generateSeconds.every((s) => s > 0));
     assert.ok(f.compiler.compileMs.length > 0 && f.compiler.compileMs.every((ms) => ms > 0));
 
-    const docker = new Docker(await ensureEngine("legacy", { log: () => {} }));
-    const images = await docker.run(["image", "ls", "--quiet", "--filter", "reference=iopaint-bench-*"]);
-    assert.equal(images.stdout.trim(), "", "the images the bench tagged are gone");
+    positive("cold runner's cold build", f.coldRunner.cold.seconds);
+    for (const sample of [...f.coldRunner.unchanged, ...f.coldRunner.python]) assert.ok(sample.steps.total > 0 && sample.seconds > 0);
+    assert.equal(f.coldRunner.unchanged[0].steps.executed, 0, "nothing changed: the imported cache covers every step");
+    assert.ok((f.coldRunner.python[0].executedByStage.app ?? 0) > 0, "the .py change ran the app stage");
+
+    for (const name of ["legacy", "current"] as const) {
+      const docker = new Docker(await ensureEngine(name, { log: () => {} }));
+      const images = await docker.run(["image", "ls", "--quiet", "--filter", "reference=iopaint-bench-*"]);
+      assert.equal(images.stdout.trim(), "", `the images the bench tagged on the ${name} engine are gone`);
+    }
   });
 });
 
@@ -112,6 +122,7 @@ describe("the bench's pure parts", () => {
       variants: { separate: { cpu: build(10), gpu: build(10) }, together: { cpu: build(10), gpu: { ...build(5), frontendBuilds: 0 }, seconds: 15 } },
       context: { paddingBytes: 100, withRules: 10, withoutRules: 110 },
       readiness: [{ portSeconds: 1, healthySeconds: 7 }],
+      coldRunner: { cold: build(20), unchanged: [build(5)], python: [build(8, { builder: 1, app: 3 })] },
       compiler: { generateSeconds: [0.5, 2, 3], compileMs: [20, 5, 5] },
     };
     const rows = Object.fromEntries(evaluate(figures).map((row) => [row.id, row]));
@@ -130,6 +141,10 @@ describe("the bench's pure parts", () => {
     assert.equal(rows["readiness"].met, false, "healthy 6 s after the port opened is over 5 s");
     assert.equal(rows["rebuild-frontend-dependency-steps"].met, true);
     assert.equal(rows["rebuild-requirements-frontend-steps"].met, true);
+    assert.equal(rows["runner-unchanged"].ratio, 0.25);
+    assert.equal(rows["runner-unchanged"].met, true, "25% of the runner's cold build is within 30%");
+    assert.equal(rows["runner-python"].met, false, "8 s of a 20 s cold build is 40%, over 35%");
+    assert.equal(rows["runner-dependency-steps"].met, false, "a builder step ran");
   });
 
   it("reads layer sizes from a tar stream fed in small pieces, symlinked layers included", () => {

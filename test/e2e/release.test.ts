@@ -130,6 +130,14 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     assert.deepEqual(await manifest(`${image}:cpu-latest`), cpu, "cpu-latest and cpu-1.6.0 are the same index");
   });
 
+  it("the provenance (mode=min) names the base images as materials and carries no build argument", async () => {
+    const provenance = JSON.parse((await docker.docker(["buildx", "imagetools", "inspect", `${image}:gpu-1.6.0`, "--format", "{{json .Provenance}}"], { inEngineNetwork: true })).stdout) as {
+      SLSA: { invocation: { parameters: Record<string, unknown> }; materials: { uri: string }[] };
+    };
+    assert.ok(provenance.SLSA.materials.some((m) => m.uri.includes("iopaint-standin/cuda")), JSON.stringify(provenance.SLSA.materials));
+    assert.equal(provenance.SLSA.invocation.parameters.args, undefined, "mode=min leaves the build args (index URLs) out");
+  });
+
   it("builds the front end on the build platform only, once for both of cpu's platforms", () => {
     const runs = output.split("\n").filter((line) => /^#\d+ \[[^\]]*frontend \d+\/\d+\] RUN .*npm run build/.test(line));
     const distinct = (lines: string[]) => new Set(lines.map((line) => line.split(" ")[0])).size;
