@@ -3,7 +3,7 @@
  * on a scratch copy of the fixture at a fresh path; cold builds use --no-cache (the engine's
  * cache is shared with other work, so it is never pruned); warm rebuilds follow unique edits.
  */
-import { cp, readFile, rm } from "node:fs/promises";
+import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
@@ -11,7 +11,7 @@ import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { BASELINE_DOCKERFILE, baselineBuildArgs, baselinePackages, ensurePackagesImage } from "./baseline.ts";
 import { sampleOf, type BenchDocker, type BuildOutcome, type Log } from "./docker.ts";
 import { REBUILD_KINDS, type BuildSample, type Figures, type ImageSample, type RebuildKind, type RebuildSample } from "./figures.ts";
-import { applyEdit, pad, resolveTargets, scratchCopy, type GeneratedFixture } from "./fixture.ts";
+import { applyEdit, EDITS, pad, resolveTargets, scratchCopy, type GeneratedFixture } from "./fixture.ts";
 import { formatBytes, formatSeconds } from "./format.ts";
 import { newLayers } from "../docker/tar-scan.ts";
 import { fetchInEngineNetwork } from "../engine/private-engine.ts";
@@ -213,12 +213,16 @@ export async function measureColdRunner(ctx: PhaseContext, current: BenchDocker)
   await cp(cacheDir, saved, { recursive: true });
   const unchanged: BuildSample[] = [];
   const python: BuildSample[] = [];
+  // Each .py edit is undone after its build, so that the saved cache matches the checkout again.
+  const edited = join(source, EDITS.python.file);
+  const original = await readFile(edited, "utf8");
   for (let i = 1; i <= ctx.repeats; i++) {
     await newRunner();
     unchanged.push(await bake(`new runner, cache imported, nothing changed (${i}/${ctx.repeats})`, false));
     await applyEdit(source, "python", ctx.nonce());
     await newRunner();
     python.push(await bake(`new runner, cache imported, one .py file changed (${i}/${ctx.repeats})`, false));
+    await writeFile(edited, original);
   }
   return { cold, unchanged, python };
 }
