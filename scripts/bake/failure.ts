@@ -27,7 +27,7 @@ export function explainFailure(output: string, foreignPlatforms: readonly string
   if (/exec format error/.test(output) && foreignPlatforms.length) {
     return {
       message: `this host cannot run programs for ${foreignPlatforms.join(", ")}: a RUN step for it failed with "exec format error" (the kernel has no enabled emulator for it in binfmt_misc)`,
-      hint: "register QEMU's handlers (Debian/Ubuntu: apt-get install qemu-user-static; anywhere: docker run --privileged --rm tonistiigi/binfmt --install arm64; GitHub Actions: docker/setup-qemu-action), or build the host's platform only (leave IOPAINT_PLATFORMS unset, or pass --platform linux/amd64)",
+      hint: `register QEMU's handlers (Debian/Ubuntu: apt-get install qemu-user-static; anywhere: docker run --privileged --rm tonistiigi/binfmt --install ${foreignPlatforms.map((p) => p.split("/")[1]).join(",")}; GitHub Actions: docker/setup-qemu-action), or build the host's own platform only (leave IOPAINT_PLATFORMS unset, or pass --platform with the host's platform)`,
       exitCode: ExitCode.environment,
     };
   }
