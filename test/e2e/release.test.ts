@@ -98,7 +98,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     assert.deepEqual(invocation.targets, ["all"]);
     assert.equal(invocation.push, true);
     assert.deepEqual(invocation.files, ["./docker-bake.hcl"]);
-    assert.equal(invocation.leftOut.length, 3, "the three docker/metadata-action bake files, which only the action writes");
+    assert.equal(invocation.actionFiles, 3, "the three docker/metadata-action bake files, which only the action writes");
     assert.equal(invocation.env.IOPAINT_VERSION, "1.6.0");
     assert.equal(invocation.env.IOPAINT_PLATFORMS, "release");
     assert.equal(invocation.env.IOPAINT_REVISION, revision);

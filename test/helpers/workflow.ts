@@ -95,7 +95,6 @@ export function listInput(value: Plain | undefined): string[] {
   return String(value ?? "").split(/[\n,]/).map((item) => item.trim()).filter(Boolean);
 }
 
-
 /** What a job hands to `docker buildx bake`, as the runner would for one event. */
 export interface BakeInvocation {
   /** The job's env plus what its shell steps wrote to $GITHUB_ENV. */
@@ -103,13 +102,13 @@ export interface BakeInvocation {
   files: string[];
   targets: string[];
   push: boolean;
-  /** Bake files made by actions that cannot run here (docker/metadata-action's), left out of `files`. */
-  leftOut: string[];
+  /** How many bake files only an action writes (docker/metadata-action's outputs), left out of `files`. */
+  actionFiles: number;
 }
 
 /**
  * The bake step of `jobName` for one event: the job's env, then each shell step that writes to
- * $GITHUB_ENV run with bash in `workspace` (as GitHub's default `bash -e`), then the bake
+ * $GITHUB_ENV run in `workspace` as GitHub runs a step without `shell:` (`bash -e`), then the bake
  * step's inputs evaluated. Other shell steps (the runner's disk clean-up) are not run here.
  */
 export async function bakeInvocation(workflow: Workflow, jobName: string, github: Record<string, Plain>, workspace: string): Promise<BakeInvocation> {
@@ -123,7 +122,7 @@ export async function bakeInvocation(workflow: Workflow, jobName: string, github
     try {
       const githubEnv = join(dir, "env");
       await writeFile(githubEnv, "");
-      await execa("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", step.run], {
+      await execa("bash", ["-e", "-c", step.run], {
         cwd: workspace,
         env: { ...env, GITHUB_ENV: githubEnv, GITHUB_REF: String(github.ref), GITHUB_REF_NAME: String(github.ref_name), GITHUB_EVENT_NAME: String(github.event_name) },
       });
@@ -141,7 +140,7 @@ export async function bakeInvocation(workflow: Workflow, jobName: string, github
   return {
     env,
     files: files.filter((file) => file !== "cwd://"),
-    leftOut: files.filter((file) => file === "cwd://").map(() => "a docker/metadata-action bake file"),
+    actionFiles: files.filter((file) => file === "cwd://").length,
     targets: listInput(evaluate(bakeStep.with?.targets, contexts)),
     push: evaluate(bakeStep.with?.push, contexts) === "true",
   };
