@@ -21,6 +21,8 @@ export interface BakeOptions {
   platform?: string;
   /** Where buildx writes each target's image name and digests (JSON keyed by target). */
   metadataFile?: string;
+  /** `--provenance` ("mode=min", "false"): overrides the targets' provenance attest, as CI's bake-action passes it. */
+  provenance?: string;
 }
 
 /** Pure: the `docker buildx bake` arguments for these options. */
@@ -31,6 +33,7 @@ export function bakeArgs(options: BakeOptions): string[] {
   if (options.pull) argv.push("--pull");
   if (options.push) argv.push("--push");
   if (options.load) argv.push("--load");
+  if (options.provenance) argv.push("--provenance", options.provenance);
   for (const set of options.sets ?? []) argv.push("--set", set);
   if (options.platform) argv.push("--set", `*.platform=${options.platform}`);
   argv.push(...options.targets);

@@ -74,7 +74,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     // local one (in CI, metadata-action's tags name the same tags on the workflow's IMAGE).
     const env = { ...invocation.env, IOPAINT_CACHE: "", IOPAINT_IMAGE: image };
     const files = invocation.files.map((f) => join(fixture.dir, f));
-    const argv = bakeArgs({ file: files[0], targets: invocation.targets, push: invocation.push });
+    const argv = bakeArgs({ file: files[0], targets: invocation.targets, push: invocation.push, provenance: invocation.provenance });
     const result = await docker.client.run(argv, { cwd: fixture.dir, env });
     output = result.all;
     // With the containerd image store a push also keeps the images locally: they go in cleanup().
@@ -104,6 +104,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     assert.equal(invocation.env.IOPAINT_REVISION, revision);
     assert.equal(invocation.env.IOPAINT_SRC, "IOPaint");
     assert.equal(invocation.env.IOPAINT_PROVENANCE, "min");
+    assert.equal(invocation.provenance, "mode=min", "bake-action gets the bake file's setting, not its own default");
   });
 
   it("labels each image with the version and the commit of the checkout it was built from", async () => {

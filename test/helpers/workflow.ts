@@ -75,10 +75,10 @@ export function githubContext(event: { name: "push" | "pull_request"; ref: strin
   return { event_name: event.name, ref: event.ref, ref_name: refName, repository_owner: "example", actor: "example" };
 }
 
-/** A job's env after the workflow's, each value evaluated in order (a job value may read env.*). */
-export function jobEnv(workflow: Workflow, jobName: string, github: Record<string, Plain>): Record<string, string> {
+/** A job's env after the workflow's, each value evaluated in order (a job value may read env.*); `vars`: the repository variables. */
+export function jobEnv(workflow: Workflow, jobName: string, github: Record<string, Plain>, vars: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
-  const contexts = (): Contexts => ({ github, env, vars: {}, secrets: {}, inputs: {}, steps: {} });
+  const contexts = (): Contexts => ({ github, env, vars, secrets: {}, inputs: {}, steps: {} });
   for (const block of [workflow.env ?? {}, workflow.jobs[jobName].env ?? {}]) {
     for (const [name, value] of Object.entries(block)) env[name] = evaluate(value, contexts());
   }
@@ -102,6 +102,8 @@ export interface BakeInvocation {
   files: string[];
   targets: string[];
   push: boolean;
+  /** The `provenance` input, as `--provenance` gets it ("mode=min", "false"); undefined when empty. */
+  provenance?: string;
   /** How many bake files only an action writes (docker/metadata-action's outputs), left out of `files`. */
   actionFiles: number;
 }
@@ -143,5 +145,6 @@ export async function bakeInvocation(workflow: Workflow, jobName: string, github
     actionFiles: files.filter((file) => file === "cwd://").length,
     targets: listInput(evaluate(bakeStep.with?.targets, contexts)),
     push: evaluate(bakeStep.with?.push, contexts) === "true",
+    provenance: evaluate(bakeStep.with?.provenance, contexts) || undefined,
   };
 }

@@ -125,6 +125,14 @@ describe(WORKFLOW, () => {
       assert.equal(evaluate(bakeStep.with?.push, contexts), String(pushes), `${event.name} ${event.ref}: push`);
       assert.equal(evaluate(`\${{ ${login.if} }}`, contexts), String(pushes), `${event.name} ${event.ref}: login`);
       assert.equal(contexts.env.IOPAINT_PROVENANCE, "min", "a provenance attestation unless the repository variable says otherwise");
+      // Empty, bake-action would pass --provenance mode=max on a public repository.
+      assert.equal(evaluate(bakeStep.with?.provenance, contexts), "mode=min", "bake-action passes the bake file's provenance setting");
+    }
+    for (const [variable, passed] of [["false", "false"], ["max", "mode=max"]]) {
+      const github = githubContext(TAG_PUSH);
+      const env = jobEnv(workflow, "images", github, { IOPAINT_PROVENANCE: variable });
+      assert.equal(env.IOPAINT_PROVENANCE, variable);
+      assert.equal(evaluate(bakeStep.with?.provenance, { github, env, vars: { IOPAINT_PROVENANCE: variable }, secrets: {}, inputs: {}, steps: {} }), passed);
     }
     assert.match(String(login.with?.password), /secrets\./, "the registry password comes from secrets");
     assert.ok("pull_request" in workflow.on && "push" in workflow.on);
