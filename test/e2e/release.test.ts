@@ -3,6 +3,7 @@ import { appendFile, cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
+import { parseProgress } from "../../scripts/bake/progress.ts";
 import { bakeArgs } from "../../scripts/docker/build-args.ts";
 import { publishMultiPlatformPython, PYTHON_STANDIN } from "../../scripts/engine/base-images.ts";
 import { ensureArm64Emulation, setArm64Emulation, type Emulation } from "../../scripts/engine/emulation.ts";
@@ -139,16 +140,18 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     assert.equal(provenance.SLSA.invocation.parameters.args, undefined, "mode=min leaves the build args (index URLs) out");
   });
 
-  it("builds the front end on the build platform only, once for both of cpu's platforms", () => {
-    const runs = output.split("\n").filter((line) => /^#\d+ \[[^\]]*frontend \d+\/\d+\] RUN .*npm run build/.test(line));
-    const distinct = (lines: string[]) => new Set(lines.map((line) => line.split(" ")[0])).size;
-    const shown = runs.join("\n");
-    assert.ok(!runs.some((line) => line.includes("linux/arm64")), `no front-end step ran for linux/arm64:\n${shown}`);
-    // The multi-platform cpu build shows its steps with the platform: one run serves both platforms.
-    assert.equal(distinct(runs.filter((line) => line.includes(" linux/amd64 "))), 1, shown);
-    // Known gap (issue 12's note): the single-platform gpu solves its own front end beside it,
-    // so a release runs the build step twice in all; a one-platform `bake all` runs it once.
-    assert.ok(distinct(runs) <= 2, shown);
+  it("builds the front end on the build platform only, once for both of cpu's platforms", (t) => {
+    const steps = parseProgress(output).steps.filter((s) => s.stage.includes("frontend ") && /^RUN .*npm run build/.test(s.name));
+    const shown = steps.map((s) => `#${s.id} [${s.stage}] ${s.state}`).join("\n");
+    assert.ok(steps.length > 0, "the release shows the front end's build step");
+    assert.ok(!steps.some((s) => s.stage.includes("linux/arm64")), `no front-end step for linux/arm64:\n${shown}`);
+    // The multi-platform cpu build shows its steps with the platform: one step serves both platforms.
+    assert.equal(steps.filter((s) => s.stage.includes("linux/amd64 ")).length, 1, shown);
+    // The single-platform gpu's solve shows the step apart from cpu's. It ran once in the run
+    // measured by hand (the other one CACHED), but nothing orders the two, so both may run.
+    const executed = steps.filter((s) => s.state !== "cached");
+    t.diagnostic(`front-end build steps: ${steps.length}, executed: ${executed.length}`);
+    assert.ok(executed.length >= 1 && executed.length <= 2, shown);
   });
 
   it("the arm64 image, pulled back, runs under emulation: aarch64, its device line, the UI", async (t) => {
