@@ -143,8 +143,8 @@ async function main(argv: string[]): Promise<number> {
     say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
   }
   if (tools.mode === "docker-build") {
-    for (const [name, target] of Object.entries(targets)) for (const ignored of dockerBuildArgs(target, outDir).unsupported) say(`warning: ${name}: ${ignored} needs buildx; ignored`);
     if ((targets[Object.keys(targets)[0]].platforms ?? []).length > 1) fail({ kind: "environment", message: "multi-platform builds need buildx", hint: "pass --platform P for one platform, or install buildx" });
+    for (const [name, target] of Object.entries(targets)) for (const ignored of dockerBuildArgs(target, outDir).unsupported) say(`warning: ${name}: ${ignored} needs buildx; ignored`);
   }
   if (options.offline) {
     const offline = await offlineProblems(targets, docker);

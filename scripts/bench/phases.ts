@@ -31,8 +31,12 @@ export interface PhaseContext {
 }
 
 async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, cwd: string, noCache: boolean, docker = ctx.docker): Promise<BuildOutcome> {
-  const { argv } = dockerBuildArgs(target, cwd, { noCache });
-  const outcome = await docker.build(label, argv, cwd);
+  return timed(ctx, docker, label, dockerBuildArgs(target, cwd, { noCache }).argv, cwd);
+}
+
+/** One timed build command (`env`: bake variables), logged with its time and steps run. */
+async function timed(ctx: PhaseContext, docker: BenchDocker, label: string, argv: string[], cwd: string, env?: Record<string, string>): Promise<BuildOutcome> {
+  const outcome = await docker.build(label, argv, cwd, env);
   const { executed, total } = outcome.report;
   ctx.log(`[bench]   ${label}: ${formatSeconds(outcome.seconds)}, ${executed} of ${total} steps run`);
   return outcome;
@@ -196,12 +200,8 @@ export async function measureColdRunner(ctx: PhaseContext, current: BenchDocker)
   const env = { IOPAINT_SRC: source, IOPAINT_IMAGE: "iopaint-bench-runner", IOPAINT_CACHE: "local", IOPAINT_CACHE_REF: cacheDir };
   const tag = resolveTargets(ctx.fixture, ["cpu"], source, env.IOPAINT_IMAGE).cpu.tags[0];
   current.track(tag);
-  const bake = async (label: string, noCache: boolean) => {
-    const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: ["cpu"], noCache });
-    const outcome = await current.build(label, argv, ctx.fixture.dir, env);
-    ctx.log(`[bench]   ${label}: ${formatSeconds(outcome.seconds)}, ${outcome.report.executed} of ${outcome.report.total} steps run`);
-    return sampleOf(outcome);
-  };
+  const bake = async (label: string, noCache: boolean) =>
+    sampleOf(await timed(ctx, current, label, bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: ["cpu"], noCache }), ctx.fixture.dir, env));
   const newRunner = async () => {
     await current.run(["image", "rm", tag]);
     const pruned = await current.run(["builder", "prune", "--all", "--force"]);
