@@ -112,6 +112,7 @@ target "_cpu" {
     BUILD_PACKAGES = ""
     EXTRA_PYTHON_PACKAGES = "onnxruntime<=1.19.2 rembg[cpu]"
     DEVICE = "cpu"
+    PYTHON_LOCK = "lock-cpu"
   }
   labels = {
     "io.iopaint.variant" = "cpu"
@@ -133,6 +134,7 @@ target "_gpu" {
     BUILD_PACKAGES = "python3.10-venv"
     EXTRA_PYTHON_PACKAGES = "onnxruntime<=1.19.2 rembg[cpu]"
     DEVICE = "cuda"
+    PYTHON_LOCK = "lock-gpu"
   }
   labels = {
     "io.iopaint.variant" = "gpu"

@@ -1,4 +1,5 @@
-import { relative, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import schema from "../config/schema.json" with { type: "json" };
 import { OUTPUT_FILES } from "./compile.ts";
@@ -6,7 +7,9 @@ import { emitConfigDocs } from "./emit/config-docs.ts";
 import { emitConfigTypes } from "./emit/config-types.ts";
 import { fail, formatProblem, type Problem } from "./errors.ts";
 import { ExitCode } from "./exit-codes.ts";
-import { compileConfigOption, DEFAULT_CONFIG, REPO_ROOT } from "./repo.ts";
+import { lockStatus } from "./lock-status.ts";
+import { VARIABLES, type BuildPlan } from "./plan.ts";
+import { compileConfigOption, DEFAULT_CONFIG, lockCommand, REPO_ROOT } from "./repo.ts";
 import { parseCommandLine, runCli } from "./run-cli.ts";
 import { staleOutputs, writeOutputs } from "./write.ts";
 
@@ -18,7 +21,8 @@ const HELP = `Usage: npm run <command> -- [options]
 Commands (tsx generator/cli.ts <command>):
   generate   compile the config and write docker-bake.hcl, docker/Dockerfile,
              docker/Dockerfile.dockerignore and docker/compose.yaml (atomically, only when all succeed)
-  check      exit 1 with a short diff when a committed generated file differs from the config's output
+  check      exit 1 with a short diff when a committed generated file differs from the config's output,
+             or when a variant's lock (locks/<variant>.txt) is older than requirements.txt or the pins
   validate   check the config (schema and version compatibility) and write nothing
   print      the targets as docker buildx bake --print resolves them, as JSON: print [TARGET|GROUP ...]
 
@@ -27,7 +31,7 @@ Options:
   --out DIR       where generated files go (default: the repository root)
   -h, --help      this text
 
-Exit codes: ${ExitCode.ok} ok, ${ExitCode.failed} stale generated files, ${ExitCode.badInput} invalid config or usage,
+Exit codes: ${ExitCode.ok} ok, ${ExitCode.failed} stale generated files or locks, ${ExitCode.badInput} invalid config or usage,
             ${ExitCode.environment} unreadable config or unwritable output, ${ExitCode.internal} internal error.`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -38,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     return parsed.values.help ? ExitCode.ok : ExitCode.badInput;
   }
   const outDir = resolve(parsed.values.out ?? REPO_ROOT);
-  const { configPath, loaded, outputs, warnings } = await compileConfigOption(parsed.values.config, outDir);
+  const { configPath, loaded, plan, outputs, warnings } = await compileConfigOption(parsed.values.config, outDir);
   const isMainConfig = configPath === resolve(REPO_ROOT, DEFAULT_CONFIG) && outDir === REPO_ROOT;
   const displayName = loaded.file;
   printWarnings(warnings);
@@ -61,12 +65,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     case "check": {
       const stale = await staleOutputs(outDir, outputs);
-      if (!stale.length) {
-        console.error(`generated files match ${displayName}`);
+      const lockProblems = await staleLocks(plan, outDir, parsed.values.config);
+      for (const problem of lockProblems) console.error(`stale: ${formatProblem(problem)}`);
+      if (!stale.length && !lockProblems.length) {
+        console.error(`generated files and locks match ${displayName}`);
         return ExitCode.ok;
       }
       for (const { file, diff } of stale) console.error(`stale: ${file}\n${diff}`);
-      console.error(`${stale.length} generated file(s) differ from ${displayName}; run \`npm run generate\` and commit the result`);
+      if (stale.length) console.error(`${stale.length} generated file(s) differ from ${displayName}; run \`npm run generate\` and commit the result`);
       return ExitCode.failed;
     }
     case "print": {
@@ -79,6 +85,17 @@ export async function main(argv: string[]): Promise<number> {
     default:
       fail({ kind: "usage", message: `unknown command "${command}"`, hint: "commands: generate, check, validate, print (see --help)" });
   }
+}
+
+/**
+ * Locks whose inputs changed since `npm run lock`. requirements.txt is read from the checkout that
+ * bake would build (IOPAINT_SRC, else the config's source.path, from the output directory); where
+ * there is none, the pins, extra packages and platforms are still compared.
+ */
+async function staleLocks(plan: BuildPlan, outDir: string, configOption: string | undefined): Promise<Problem[]> {
+  const source = resolve(outDir, process.env[VARIABLES.source] ?? plan.variables.find((v) => v.name === VARIABLES.source)!.default);
+  const requirements = await readFile(join(source, plan.dockerfile.requirements)).catch(() => undefined);
+  return lockStatus(plan, plan.variants.map((v) => v.name), () => requirements, lockCommand(configOption)).problems;
 }
 
 function printWarnings(warnings: Problem[]): void {

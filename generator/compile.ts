@@ -6,6 +6,7 @@ import { emitCompose } from "./emit/compose.ts";
 import { emitDockerfile, type ContainerScripts } from "./emit/dockerfile.ts";
 import { emitIgnore } from "./emit/ignore.ts";
 import type { LoadedConfig } from "./load.ts";
+import { parseLock, type PythonLock } from "./lock.ts";
 import { DOCKERFILE, planBuild, type BuildPlan } from "./plan.ts";
 import { validateConfig, withPosition } from "./validate.ts";
 
@@ -26,7 +27,16 @@ export function planFromConfig(loaded: LoadedConfig, sourceName = loaded.file, t
   const { errors, warnings } = checkCompatibility(validated.config, table);
   const positioned = (problems: Problem[]) => problems.map((p) => withPosition(p, loaded));
   if (errors.length) throw new ProblemsError(positioned(errors));
-  return { plan: planBuild(validated.config, sourceName), warnings: positioned(warnings) };
+  const locks: Record<string, PythonLock> = {};
+  const lockProblems: Problem[] = [];
+  for (const [variant, { file, text }] of Object.entries(loaded.locks ?? {})) {
+    if (!validated.config.variants[variant]) continue;
+    const { lock, problem } = parseLock(text, file, variant);
+    if (problem) lockProblems.push(problem);
+    else locks[variant] = lock!;
+  }
+  if (lockProblems.length) throw new ProblemsError(lockProblems);
+  return { plan: planBuild(validated.config, sourceName, locks), warnings: positioned(warnings) };
 }
 
 /** Pure: the whole compile, config text in, every output file's text out. `sourceName` goes into the headers. */

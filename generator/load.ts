@@ -1,16 +1,39 @@
 import { readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import TOML from "@iarna/toml";
 import { fail, ProblemsError } from "./errors.ts";
+import { lockFileName } from "./lock.ts";
 
 /** A config file as read from disk: the parsed object plus the text, kept for locating keys in errors. */
 export interface LoadedConfig {
   file: string;
   text: string;
   raw: Record<string, unknown>;
+  /** The variants' Python locks found beside the config (generator/lock.ts), by variant name. */
+  locks?: Record<string, { file: string; text: string }>;
 }
 
-/** Reads and parses a TOML config. The only I/O of the pipeline's front half. */
-export async function loadConfigFile(file: string): Promise<LoadedConfig> {
+/** A variant name that can name a file: the schema's rule, checked before the schema runs. */
+const VARIANT_NAME = /^[a-z][a-z0-9-]*$/;
+
+/**
+ * Reads and parses a TOML config, and the lock of each variant beside it (locks/<variant>.txt),
+ * named in messages relative to `shownAs`, the config as the user gave it. The only I/O of the
+ * pipeline's front half.
+ */
+export async function loadConfigFile(file: string, shownAs = file): Promise<LoadedConfig> {
+  const loaded = { ...(await readConfig(file)), file: shownAs };
+  const variants = loaded.raw.variants;
+  const names = variants !== null && typeof variants === "object" ? Object.keys(variants).filter((name) => VARIANT_NAME.test(name)) : [];
+  const locks: Record<string, { file: string; text: string }> = {};
+  for (const name of names) {
+    const text = await readFile(join(dirname(file), lockFileName(name)), "utf8").catch(() => undefined);
+    if (text !== undefined) locks[name] = { file: join(dirname(shownAs), lockFileName(name)), text };
+  }
+  return { ...loaded, locks };
+}
+
+async function readConfig(file: string): Promise<LoadedConfig> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);

@@ -1,5 +1,6 @@
 import type { Config, Variant } from "./config-types.ts";
 import { fail } from "./errors.ts";
+import { sha256Of, type LockInputs, type PythonLock } from "./lock.ts";
 
 /**
  * The build plan: every value the emitters write, decided once. Emitters only format it; the
@@ -39,6 +40,8 @@ export interface PlannedVariant {
   sizeBudgetMeasure: "unpacked" | "compressed";
   args: Record<VariantArg, string>;
   labels: Record<string, string>;
+  /** Its Python lock (locks/<variant>.txt beside the config), when it has one: the builder installs exactly that. */
+  lock?: PythonLock;
 }
 
 export interface PlannedTarget {
@@ -71,7 +74,7 @@ export interface DockerfilePlan {
  * target's args (preflight, the bench) names them through this type.
  */
 export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "PIP_INDEX_URL", "TORCH_VERSION", "TORCHVISION_VERSION", "APP_UID", "APP_GID"] as const;
-export const VARIANT_ARGS = ["BASE_IMAGE", "TORCH_INDEX_URL", "XFORMERS_VERSION", "RUNTIME_PACKAGES", "BUILD_PACKAGES", "EXTRA_PYTHON_PACKAGES", "DEVICE"] as const;
+export const VARIANT_ARGS = ["BASE_IMAGE", "TORCH_INDEX_URL", "XFORMERS_VERSION", "RUNTIME_PACKAGES", "BUILD_PACKAGES", "EXTRA_PYTHON_PACKAGES", "DEVICE", "PYTHON_LOCK"] as const;
 export type CommonArg = (typeof COMMON_ARGS)[number];
 export type VariantArg = (typeof VARIANT_ARGS)[number];
 export type BuildArg = CommonArg | VariantArg;
@@ -91,9 +94,17 @@ export const VARIABLES = {
 /** The one Dockerfile: the bake file points at it (cwd://) and compile writes it (OUTPUT_FILES). */
 export const DOCKERFILE = "docker/Dockerfile";
 
-/** Pure: a validated, compatible config to the plan. */
-export function planBuild(config: Config, configFile: string): BuildPlan {
-  const variants = Object.entries(config.variants).map(([name, variant]) => planVariant(name, variant, config));
+/** The Dockerfile stage a variant's builder starts from: its lock's files (generator/emit/dockerfile.ts). */
+export function lockStage(variant: string): string {
+  return `lock-${variant}`;
+}
+
+/** The stage that ignores any lock and lets pip resolve (`npm run lock` builds through it). */
+export const UNLOCKED_STAGE = "unlocked";
+
+/** Pure: a validated, compatible config (and the locks found beside it) to the plan. */
+export function planBuild(config: Config, configFile: string, locks: Record<string, PythonLock> = {}): BuildPlan {
+  const variants = Object.entries(config.variants).map(([name, variant]) => ({ ...planVariant(name, variant, config), ...(locks[name] ? { lock: locks[name] } : {}) }));
   const targets = Object.entries(config.targets).map(([name, target]) => ({
     name,
     description: target.description ?? `${config.variants[target.variant].description} (${target.stage})`,
@@ -181,6 +192,7 @@ function planVariant(name: string, variant: Variant, config: Config): PlannedVar
       BUILD_PACKAGES: variant.build_packages.join(" "),
       EXTRA_PYTHON_PACKAGES: variant.extra_python_packages.join(" "),
       DEVICE: variant.device,
+      PYTHON_LOCK: lockStage(name),
     },
     labels: {
       "io.iopaint.variant": name,
@@ -215,4 +227,19 @@ export function formatSize(bytes: number, separator = ""): string {
   let unit = 0;
   while (Math.abs(value) >= 1000 && unit < units.length - 1) [value, unit] = [value / 1000, unit + 1];
   return `${value.toFixed(Math.abs(value) >= 100 || unit === 0 ? 0 : Math.abs(value) >= 10 ? 1 : 2)}${separator}${units[unit]}`;
+}
+
+/**
+ * Pure: the inputs a variant's lock is resolved from, as its header records them. Without the
+ * checkout's requirements.txt (`npm run check` away from the checkout) that entry is left out.
+ */
+export function lockInputsOf(plan: BuildPlan, variant: PlannedVariant, requirementsText?: string | Uint8Array): Partial<LockInputs> {
+  const { PYTHON_VERSION, TORCHVISION_VERSION } = plan.args;
+  const xformers = variant.args.XFORMERS_VERSION || "none";
+  return {
+    ...(requirementsText !== undefined ? { requirements: sha256Of(requirementsText) } : {}),
+    pins: `python ${PYTHON_VERSION}, torch ${variant.labels["io.iopaint.torch"]}, torchvision ${TORCHVISION_VERSION}, xformers ${xformers}`,
+    extras: variant.args.EXTRA_PYTHON_PACKAGES || "none",
+    platforms: variant.releasePlatforms.join(" "),
+  };
 }

@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import { dirname, relative, resolve } from "node:path";
+import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compile } from "./compile.ts";
 import type { ContainerScripts } from "./emit/dockerfile.ts";
@@ -32,6 +32,21 @@ export function headerName(configPath: string, outDir: string): string {
  */
 export async function compileConfigOption(option: string | undefined, outDir: string) {
   const configPath = resolve(option ?? resolve(REPO_ROOT, DEFAULT_CONFIG));
-  const loaded = { ...(await loadConfigFile(configPath)), file: option ?? DEFAULT_CONFIG };
+  const loaded = await loadConfigFile(configPath, option ?? DEFAULT_CONFIG);
   return { configPath, loaded, ...compile(loaded, await readContainerScripts(), headerName(configPath, outDir)) };
+}
+
+/**
+ * Where a command's generated files go: the repository for the main config, a directory of its
+ * own under .cache/configs/ for any other (so it never overwrites the committed files), or --out.
+ */
+export function generatedFilesDir(configOption: string | undefined, out: string | undefined): { isMainConfig: boolean; outDir: string } {
+  const isMainConfig = configOption === undefined || resolve(configOption) === resolve(REPO_ROOT, DEFAULT_CONFIG);
+  const outDir = resolve(out ?? (isMainConfig ? REPO_ROOT : join(REPO_ROOT, ".cache/configs", basename(configOption!, extname(configOption!)))));
+  return { isMainConfig, outDir };
+}
+
+/** `npm run lock` as the user runs it for this config: messages about a lock name this command. */
+export function lockCommand(configOption: string | undefined): string {
+  return `npm run lock --${configOption !== undefined && resolve(configOption) !== resolve(REPO_ROOT, DEFAULT_CONFIG) ? ` --config ${configOption}` : ""}`;
 }

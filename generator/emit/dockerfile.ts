@@ -1,4 +1,5 @@
-import type { BuildArg, BuildPlan } from "../plan.ts";
+import { LOCK_SECTIONS, sectionRequirements, type LockSection } from "../lock.ts";
+import { lockStage as lockStageName, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
 import { dockerfileWord, jsonString, shellQuoted } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -14,6 +15,36 @@ const SRC = "/src";
 const ENTRYPOINT = "/usr/local/bin/iopaint-entrypoint";
 const HEALTHCHECK = "/usr/local/bin/iopaint-healthcheck";
 const PIP_CACHE = "--mount=type=cache,id=iopaint-pip,target=/root/.cache/pip,sharing=locked";
+const LOCK_DIR = "/tmp/lock";
+const REPORT_DIR = "/tmp/pip-report";
+const REQUIREMENTS = "/tmp/requirements.txt";
+
+/** pip's --report for one install step, only when the build is `npm run lock`'s (LOCK_REPORT set). */
+const report = (section: LockSection) => `\${LOCK_REPORT:+--report ${REPORT_DIR}/${section}.json}`;
+
+/**
+ * A variant's lock stage: its lock's sections as hash-checked requirement files, or, without a
+ * lock, the unlocked stage under the variant's name (so `FROM ${PYTHON_LOCK}` always resolves).
+ */
+function lockStage(variant: PlannedVariant): string[] {
+  const stage = lockStageName(variant.name);
+  if (!variant.lock) return [`# ${stage}: no lock (locks/${variant.name}.txt beside the config); \`npm run lock -- ${variant.name}\` makes one.`, `FROM ${UNLOCKED_STAGE} AS ${stage}`];
+  const { sections } = variant.lock;
+  const count = LOCK_SECTIONS.reduce((n, section) => n + sections[section].length, 0);
+  const files = LOCK_SECTIONS.flatMap((section, index) => {
+    const start = index === 0 ? `RUN mkdir ${LOCK_DIR} \\\n &&` : " &&";
+    const target = `${LOCK_DIR}/${section}.txt`;
+    if (!sections[section].length) return [`${start} : > ${target} \\`];
+    return [`${start} printf '%s\\n' \\`, ...sectionRequirements(sections[section]).map((line) => `      ${shellQuoted(line)} \\`), `      > ${target} \\`];
+  });
+  const last = files.length - 1;
+  files[last] = files[last].replace(/ \\$/, "");
+  return [
+    `# ${stage}: locks/${variant.name}.txt, ${count} distributions pinned with their sha256 (\`npm run lock -- ${variant.name}\`).`,
+    `FROM python AS ${stage}`,
+    ...files.flatMap((line) => line.split("\n")),
+  ];
+}
 
 /**
  * docker/Dockerfile: one file for every variant; bake passes the variant's values as build args.
@@ -31,7 +62,9 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "# Stages, in the order a change invalidates them:",
       "#   frontend     the web UI, built once on the build platform and shared by every variant and platform",
       "#   system       the variant's base image plus its runtime system packages",
-      "#   builder      virtualenv with the pinned torch stack, then requirements.txt (build tools live here only)",
+      "#   python       the variant's interpreter in a virtualenv, with its build packages",
+      `#   lock-<variant> what the builder installs: the variant's lock (locks/<variant>.txt), or \`${UNLOCKED_STAGE}\` pins`,
+      "#   builder      the pinned torch stack, the extra packages, then requirements.txt (build tools live here only)",
       "#   app          the checkout installed as a package, with the built UI inside, into a separate prefix",
       "#   scripts      the entrypoint and health check (docker/entrypoint.sh, docker/healthcheck.sh)",
       "#   runtime      the service image: system + virtualenv + app; no compilers, Node or caches",
@@ -40,6 +73,7 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "# Defaults are the default target's values, so a plain `docker build` gives that image; bake sets them all.",
       arg("NODE_IMAGE"),
       arg("BASE_IMAGE"),
+      arg("PYTHON_LOCK"),
     ],
     [
       "# ---- frontend: static files only, so one build serves cpu, gpu and every platform ----",
@@ -60,36 +94,62 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       ...installMissingPackages("RUNTIME_PACKAGES"),
     ],
     [
-      "# ---- builder: the virtualenv the runtime copies (same base, so its interpreter links hold) ----",
-      "FROM system AS builder",
+      "# ---- python: the variant's interpreter in a virtualenv, with its build packages ----",
+      "FROM system AS python",
       arg("BUILD_PACKAGES"),
       ...installMissingPackages("BUILD_PACKAGES"),
       arg("PYTHON_VERSION"),
       `RUN python\${PYTHON_VERSION} -m venv ${VENV}`,
       `ENV PATH=${VENV}/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1`,
+    ],
+    [
+      `# ---- locks: what the builder installs, as pip requirement files in ${LOCK_DIR} (${LOCK_SECTIONS.join(", ")}) ----`,
+      `# ${UNLOCKED_STAGE}: the pins and requirements.txt as they are, for pip to resolve at build time; set -f,`,
+      "# since a requirement such as rembg[cpu] is not a file pattern.",
+      `FROM python AS ${UNLOCKED_STAGE}`,
+      arg("TORCH_VERSION"),
+      arg("TORCHVISION_VERSION"),
+      arg("XFORMERS_VERSION"),
+      arg("EXTRA_PYTHON_PACKAGES"),
+      `RUN mkdir ${LOCK_DIR} \\`,
+      ` && printf '%s\\n' "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} > ${LOCK_DIR}/torch.txt \\`,
+      ` && set -f && for requirement in $EXTRA_PYTHON_PACKAGES; do echo "$requirement"; done > ${LOCK_DIR}/extras.txt \\`,
+      ` && echo "-r ${REQUIREMENTS}" > ${LOCK_DIR}/requirements.txt`,
+      ...plan.variants.flatMap((variant) => ["", ...lockStage(variant)]),
+    ],
+    [
+      "# ---- builder: the virtualenv the runtime copies (same base, so its interpreter links hold) ----",
+      "FROM ${PYTHON_LOCK} AS builder",
       arg("PIP_INDEX_URL"),
       arg("TORCH_INDEX_URL"),
       arg("TORCH_VERSION"),
       arg("TORCHVISION_VERSION"),
       arg("XFORMERS_VERSION"),
+      `# \`npm run lock\` sets LOCK_REPORT=1: each install then reports what pip chose to ${REPORT_DIR} (pip 22.2+).`,
+      "ARG LOCK_REPORT=",
       "# torch, torchvision and xformers come from the variant's own index with exact pins, and stay",
-      "# pinned as constraints while requirements.txt installs, so nothing can swap the torch build.",
+      "# pinned as constraints while the rest installs, so nothing can swap the torch build.",
       `RUN ${PIP_CACHE} \\`,
-      '    pip install --index-url "$TORCH_INDEX_URL" \\',
-      '      "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" ${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} \\',
+      `    if [ -n "$LOCK_REPORT" ]; then mkdir -p ${REPORT_DIR} && pip install --index-url "$PIP_INDEX_URL" "pip>=22.2"; fi \\`,
+      ` && pip install --index-url "$TORCH_INDEX_URL" -r ${LOCK_DIR}/torch.txt ${report("torch")} \\`,
       ` && pip freeze --all | grep -iE '^(torch|torchvision|xformers)==' > ${VENV}/torch-constraints.txt`,
-      arg("EXTRA_PYTHON_PACKAGES"),
-      "# The variant's extra packages (IOPaint's plugins by default), under the same pins; set -f, since",
-      "# a requirement such as rembg[cpu] is not a file pattern. Before requirements.txt: they change less.",
+      "# The variant's extra packages (IOPaint's plugins by default), under the same pins. Before",
+      "# requirements.txt: they change less.",
       `RUN ${PIP_CACHE} \\`,
-      '    if [ -n "$EXTRA_PYTHON_PACKAGES" ]; then set -f; \\',
-      `      pip install --index-url "$PIP_INDEX_URL" $EXTRA_PYTHON_PACKAGES -c ${VENV}/torch-constraints.txt; fi`,
-      `COPY ${requirements} /tmp/requirements.txt`,
+      `    if [ -s ${LOCK_DIR}/extras.txt ]; then \\`,
+      `      pip install --index-url "$PIP_INDEX_URL" -r ${LOCK_DIR}/extras.txt -c ${VENV}/torch-constraints.txt ${report("extras")}; fi`,
+      `COPY ${requirements} ${REQUIREMENTS}`,
       `RUN ${PIP_CACHE} \\`,
-      `    pip install --index-url "$PIP_INDEX_URL" -r /tmp/requirements.txt -c ${VENV}/torch-constraints.txt \\`,
+      `    if [ -s ${LOCK_DIR}/requirements.txt ]; then \\`,
+      `      pip install --index-url "$PIP_INDEX_URL" -r ${LOCK_DIR}/requirements.txt -c ${VENV}/torch-constraints.txt ${report("requirements")}; fi \\`,
       " && pip check \\",
       ` && python -c ${shellQuoted(VERIFY_PINS)} \\`,
       '      "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION"',
+    ],
+    [
+      "# ---- pip-report: what pip chose in the builder, for `npm run lock` (built with LOCK_REPORT=1; never an image) ----",
+      "FROM scratch AS pip-report",
+      `COPY --from=builder ${REPORT_DIR}/ /`,
     ],
     [
       "# ---- app: the checkout, with the built UI where the package serves it from ----",

@@ -1,15 +1,17 @@
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, extname, join, relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
 import { fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
-import { compileConfigOption, DEFAULT_CONFIG, REPO_ROOT } from "../../generator/repo.ts";
+import { lockStatus } from "../../generator/lock-status.ts";
+import { compileConfigOption, DEFAULT_CONFIG, generatedFilesDir, lockCommand, REPO_ROOT } from "../../generator/repo.ts";
 import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import { VARIABLES, variantsByTarget, type PlannedVariant } from "../../generator/plan.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
-import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
+import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { measureImage } from "../docker/image-sizes.ts";
@@ -98,8 +100,7 @@ async function main(argv: string[]): Promise<number> {
 
   // 1. The config, and generated files that match it: the main config's in the repository, any
   // other config's in a directory of its own, so that it never overwrites the committed files.
-  const isMainConfig = options.config === undefined || resolve(options.config) === resolve(REPO_ROOT, DEFAULT_CONFIG);
-  const outDir = resolve(options.out ?? (isMainConfig ? REPO_ROOT : join(REPO_ROOT, ".cache/configs", basename(options.config!, extname(options.config!)))));
+  const { isMainConfig, outDir } = generatedFilesDir(options.config, options.out);
   const { loaded, plan, outputs, warnings } = await compileConfigOption(options.config, outDir);
   for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
 
@@ -131,6 +132,11 @@ async function main(argv: string[]): Promise<number> {
   // 3. The checkout, then docker.
   const problems = checkoutProblems(targets, plan, (t) => resolve(outDir, t.context));
   if (problems.length) throw new ProblemsError(problems);
+  // Each variant's lock must still match requirements.txt and the pins; an unlocked one gets a notice.
+  const contextOfVariant = new Map(Object.entries(targets).map(([name, t]) => [variantOf[name].name, resolve(outDir, t.context)]));
+  const locks = lockStatus(plan, contextOfVariant.keys(), (variant) => readFileSync(join(contextOfVariant.get(variant)!, plan.dockerfile.requirements)), lockCommand(options.config));
+  if (locks.problems.length) throw new ProblemsError(locks.problems);
+  for (const notice of locks.notices) say(`note: ${notice}`);
   const { tools, docker } = await findDocker(env, engine as "auto");
   if (tools.mode === "docker-build") {
     say(`${tools.reason}: falling back to one BuildKit \`docker build\` per target with ${tools.client} (Docker ${tools.clientVersion}).`);
@@ -245,28 +251,6 @@ async function describe(name: string, target: ResolvedTarget, variant: PlannedVa
     budget,
     overBudget,
   };
-}
-
-/** Applies --set and --platform the way bake does, for the fallback path (buildx gets them as flags). */
-function applyOverrides(targets: Record<string, ResolvedTarget>, sets: string[], platform?: string): Record<string, ResolvedTarget> {
-  const out = structuredClone(targets);
-  for (const set of [...sets, ...(platform ? [`*.platform=${platform}`] : [])]) {
-    const match = /^([^.=]+)\.([a-z-]+)(?:\.([^=]+))?=(.*)$/.exec(set);
-    if (!match) fail({ kind: "usage", message: `--set ${set}: expected TARGET.KEY=VALUE (e.g. cpu.args.APP_UID=1001)` });
-    const [, pattern, key, sub, value] = match;
-    const names = pattern === "*" ? Object.keys(out) : [pattern];
-    for (const name of names) {
-      const target = out[name];
-      if (!target) fail({ kind: "usage", message: `--set ${set}: "${pattern}" is not one of the targets being built (${Object.keys(out).join(", ")})` });
-      if (key === "args" && sub) (target.args as Record<string, string>)[sub] = value;
-      else if (key === "labels" && sub) target.labels[sub] = value;
-      else if (key === "tags") target.tags = value.split(",");
-      else if (key === "platform") target.platforms = value.split(",");
-      else if (key === "target") target.target = value;
-      else if (key !== "network") fail({ kind: "usage", message: `--set ${set}: ${key} is not supported here`, hint: "args.K, labels.K, tags, platform and target are" });
-    }
-  }
-  return out;
 }
 
 function buildFailed(result: { output: string }, platforms: string[], say: (line: string) => void): number {

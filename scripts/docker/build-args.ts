@@ -45,7 +45,7 @@ export function bakeArgs(options: BakeOptions): string[] {
  * (Debian's Docker 20.10, CI here). Paths follow bake's rules: `cwd://` is relative to where bake
  * runs, a plain relative dockerfile to the context. Returns what the fallback cannot honour.
  */
-export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string } = {}): { argv: string[]; unsupported: string[] } {
+export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string; output?: string } = {}): { argv: string[]; unsupported: string[] } {
   const context = resolve(cwd, target.context);
   const dockerfile = target.dockerfile.startsWith("cwd://")
     ? resolve(cwd, target.dockerfile.slice("cwd://".length))
@@ -60,6 +60,7 @@ export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { 
   if (options.noCache) argv.push("--no-cache");
   if (options.pull) argv.push("--pull");
   if (options.network) argv.push("--network", options.network);
+  if (options.output) argv.push("--output", options.output);
   for (const [key, value] of Object.entries(target.args)) argv.push("--build-arg", `${key}=${value}`);
   for (const [key, value] of Object.entries(target.labels)) argv.push("--label", `${key}=${value}`);
   for (const tag of target.tags) argv.push("--tag", tag);
@@ -69,4 +70,26 @@ export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { 
     ...(target["cache-to"]?.length ? [`cache-to (${target["cache-to"].join(" ")})`] : []),
   ];
   return { argv, unsupported };
+}
+
+/** Pure: --set and --platform applied the way bake applies them, for the fallback path (buildx gets them as flags). */
+export function applyOverrides(targets: Record<string, ResolvedTarget>, sets: string[], platform?: string): Record<string, ResolvedTarget> {
+  const out = structuredClone(targets);
+  for (const set of [...sets, ...(platform ? [`*.platform=${platform}`] : [])]) {
+    const match = /^([^.=]+)\.([a-z-]+)(?:\.([^=]+))?=(.*)$/.exec(set);
+    if (!match) fail({ kind: "usage", message: `--set ${set}: expected TARGET.KEY=VALUE (e.g. cpu.args.APP_UID=1001)` });
+    const [, pattern, key, sub, value] = match;
+    const names = pattern === "*" ? Object.keys(out) : [pattern];
+    for (const name of names) {
+      const target = out[name];
+      if (!target) fail({ kind: "usage", message: `--set ${set}: "${pattern}" is not one of the targets being built (${Object.keys(out).join(", ")})` });
+      if (key === "args" && sub) (target.args as Record<string, string>)[sub] = value;
+      else if (key === "labels" && sub) target.labels[sub] = value;
+      else if (key === "tags") target.tags = value.split(",");
+      else if (key === "platform") target.platforms = value.split(",");
+      else if (key === "target") target.target = value;
+      else if (key !== "network") fail({ kind: "usage", message: `--set ${set}: ${key} is not supported here`, hint: "args.K, labels.K, tags, platform and target are" });
+    }
+  }
+  return out;
 }

@@ -31,6 +31,32 @@ export const DEFAULT_WHEEL_SPECS: readonly string[] = [
   // IOPaint's plugin packages (extra_python_packages' default): module stand-ins with __version__.
   "pypi:onnxruntime==1.19.2",
   "pypi:rembg==2.0.57",
+  // The fixture's requirements.txt, shaped like IOPaint's: unpinned dependencies with their own
+  // dependencies, and more than one release of some, so that a resolver has choices and a lock
+  // (npm run lock) has something to pin. Versions follow the real packages' releases of early 2024.
+  "pypi:fastapi==0.108.0;requires=starlette>=0.29.0,<0.33.0|pydantic>=1.7.4|typing-extensions>=4.8.0",
+  "pypi:starlette==0.32.0;requires=anyio>=3.4.0",
+  "pypi:anyio==4.2.0;requires=idna>=2.8|sniffio>=1.1",
+  "pypi:idna==3.6",
+  "pypi:sniffio==1.3.0",
+  "pypi:pydantic==2.5.3;requires=typing-extensions>=4.6.1",
+  "pypi:typing-extensions==4.9.0",
+  "pypi:typing-extensions==4.10.0",
+  "pypi:uvicorn==0.27.0;requires=click>=7.0|h11>=0.8",
+  "pypi:uvicorn==0.29.0;requires=click>=7.0|h11>=0.8",
+  "pypi:click==8.1.7",
+  "pypi:h11==0.14.0",
+  "pypi:rich==13.7.1;requires=markdown-it-py>=2.2.0|pygments>=2.13.0",
+  "pypi:markdown-it-py==3.0.0;requires=mdurl~=0.1",
+  "pypi:mdurl==0.1.2",
+  "pypi:pygments==2.17.2",
+  "pypi:pygments==2.18.0",
+  "pypi:loguru==0.7.2",
+  "pypi:omegaconf==2.3.0;requires=antlr4-python3-runtime==4.9.*|PyYAML>=5.1.0",
+  "pypi:antlr4-python3-runtime==4.9.3",
+  "pypi:pyyaml==6.0.1",
+  "pypi:typer==0.9.0;requires=click>=7.1.1,<9.0.0|typing-extensions>=3.7.4.3",
+  "pypi:piexif==1.1.3",
 ];
 
 /** Label holding the recipe hash; an image whose label matches the current recipe is reused. */
@@ -52,7 +78,7 @@ export interface StandInOptions {
 }
 
 export interface PythonBaseOptions extends StandInOptions {
-  /** `INDEX:NAME==VERSION[;torch=V]` for make_wheelhouse.py. Default: DEFAULT_WHEEL_SPECS. */
+  /** `INDEX:NAME==VERSION[;OPTION=VALUE]` for make_wheelhouse.py. Default: DEFAULT_WHEEL_SPECS. */
   wheelSpecs?: readonly string[];
   /** arm64: the linux/arm64 build of the python stand-in, tagged `…-arm64` (needs ensureArm64Emulation first). */
   arch?: "amd64" | "arm64";

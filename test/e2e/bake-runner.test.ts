@@ -163,7 +163,11 @@ for (const engineName of TEST_ENGINES) describe(`npm run bake (${engineName} eng
     const broken = await docker.tempDir("iopaint-broken-");
     await cp(fixture, broken, { recursive: true });
     await writeFile(join(broken, "requirements.txt"), (await readFile(join(broken, "requirements.txt"), "utf8")) + "no-such-package==1.0\n");
-    const result = await bake(["cpu", "--source", broken]);
+    // Unlocked (no locks/ beside this copy of the config), so that pip resolves and fails; with the
+    // fixture's lock the preflight stops first (test/e2e/lock.test.ts).
+    const unlocked = join(out, "unlocked.toml");
+    await writeFile(unlocked, await readFile(join(REPO, FIXTURE_CONFIG), "utf8"));
+    const result = await bake(["cpu", "--source", broken, "--config", unlocked]);
     assert.equal(result.exitCode, 1, result.all);
     assert.match(result.stderr, /error: the build failed at step \[builder \d+\/\d+\] RUN .*pip install/);
     assert.match(result.stderr, /\| ERROR: No matching distribution found for no-such-package==1\.0/);

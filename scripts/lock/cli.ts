@@ -1,0 +1,185 @@
+/**
+ * `npm run lock`: resolves each variant's Python dependencies in its own build environment and
+ * writes its lock (locks/<variant>.txt beside the config, generator/lock.ts), then regenerates the
+ * Dockerfile that embeds the locks. The resolve is the builder stage itself, built through the
+ * `unlocked` stage with LOCK_REPORT=1 to the `pip-report` target (pip's --report of each install
+ * step), once per platform the variant lists, with bake or the fallback's docker build.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { resolveBake } from "../../generator/bake/resolve.ts";
+import { OUTPUT_FILES } from "../../generator/compile.ts";
+import { closest, fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
+import { ExitCode } from "../../generator/exit-codes.ts";
+import { formatLock, LOCK_SECTIONS, lockFileName, withoutCredentials, type LockInputs, type PythonLock } from "../../generator/lock.ts";
+import { lockInputsOf, UNLOCKED_STAGE, VARIABLES } from "../../generator/plan.ts";
+import { compileConfigOption, DEFAULT_CONFIG, generatedFilesDir } from "../../generator/repo.ts";
+import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
+import { staleOutputs, writeOutputs } from "../../generator/write.ts";
+import { explainFailure } from "../bake/failure.ts";
+import { checkoutProblems } from "../bake/preflight.ts";
+import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
+import { daemonVersion, findDocker } from "../docker/discovery.ts";
+import { Interrupted } from "../docker/docker.ts";
+import { checkMachine, LockResolveError, lockChanges, lockSections, type PipReport, type PlatformReports } from "./reports.ts";
+
+const HELP = `Usage: npm run lock -- [VARIANT ...] [options]
+
+Resolves each variant's Python dependencies in its own build environment (its base image, Python,
+torch index and pins, once for every platform it lists) and writes locks/<variant>.txt beside the
+config: every distribution pinned with the sha256 of its files. Then regenerates docker/Dockerfile,
+which embeds the locks: a build installs exactly what they list, with pip's hash checking, and
+resolves nothing. With no VARIANT: every variant. Run it again after changing requirements.txt, a
+pin, a variant's extra packages or platforms (npm run check and npm run bake say when).
+
+Options:
+  --source DIR         the IOPaint checkout whose requirements.txt to lock (sets IOPAINT_SRC)
+  --set T.K=V          override a target attribute while resolving, as bake --set (repeatable),
+                       e.g. --set '*.args.PIP_INDEX_URL=https://mirror.example/simple'
+  --engine auto|buildx|docker-build   force a build path (default: auto)
+  --config FILE        the config (default ${DEFAULT_CONFIG}); the locks go to its directory
+  --out DIR            where the config's files are generated (as npm run bake)
+  -h, --help           this text
+
+Exit codes: ${ExitCode.ok} locks written, ${ExitCode.failed} pip could not resolve (its message is shown), ${ExitCode.badInput} invalid config or usage,
+            ${ExitCode.environment} environment (docker, checkout, a platform the base image or the host cannot run),
+            ${ExitCode.interrupted} interrupted, ${ExitCode.internal} internal error.`;
+
+const cancel = new AbortController();
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseCommandLine({
+    args: argv,
+    allowPositionals: true,
+    options: { source: { type: "string" }, set: { type: "string", multiple: true }, engine: { type: "string" }, config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
+  }, "see npm run lock -- --help");
+  const options = parsed.values;
+  if (options.help) {
+    console.log(HELP);
+    return ExitCode.ok;
+  }
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const engine = options.engine ?? "auto";
+  if (!["auto", "buildx", "docker-build"].includes(engine)) fail({ kind: "usage", message: `--engine must be auto, buildx or docker-build, not ${engine}` });
+
+  const { isMainConfig, outDir } = generatedFilesDir(options.config, options.out);
+  const { configPath, plan, outputs, warnings } = await compileConfigOption(options.config, outDir);
+  for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
+  const names = parsed.positionals.length ? parsed.positionals : plan.variants.map((v) => v.name);
+  for (const name of names) {
+    if (!plan.variants.some((v) => v.name === name)) {
+      const suggestion = closest(name, plan.variants.map((v) => v.name));
+      fail({ kind: "usage", message: `unknown variant "${name}"`, hint: suggestion ? `did you mean "${suggestion}"?` : `variants: ${plan.variants.map((v) => v.name).join(", ")}` });
+    }
+  }
+
+  // The generated files must be current: the resolve builds their Dockerfile's builder stage.
+  if ((await staleOutputs(outDir, outputs)).length) await writeOutputs(outDir, outputs);
+  // A lock's resolve exports no cache and keeps no image: only pip's reports come out.
+  const env: Record<string, string | undefined> = { ...process.env, [VARIABLES.cache]: "" };
+  if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
+  const targetOf = (variant: string) => plan.targets.find((t) => t.variant === variant)!.name;
+  const resolved = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], names.map(targetOf), env).target, options.set ?? []);
+  const problems = checkoutProblems(resolved, plan, (t) => resolve(outDir, t.context));
+  if (problems.length) throw new ProblemsError(problems);
+  const { tools, docker } = await findDocker(env, engine as "auto");
+  say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx: one docker build per platform"}), daemon ${await daemonVersion(docker)}`);
+
+  const lockDir = dirname(configPath);
+  for (const name of names) {
+    const variant = plan.variants.find((v) => v.name === name)!;
+    const target = targetOf(name);
+    const base = resolved[target];
+    const requirements = await readFile(join(resolve(outDir, base.context), plan.dockerfile.requirements));
+    const platforms: PlatformReports[] = [];
+    for (const platform of variant.releasePlatforms) {
+      say(`\n== ${name} on ${platform}: resolving in ${base.args.BASE_IMAGE} (Python ${base.args.PYTHON_VERSION}, torch from ${withoutCredentials(base.args.TORCH_INDEX_URL ?? "")})`);
+      const reports = await resolveOnPlatform(target, platform);
+      if (typeof reports === "number") return reports;
+      for (const report of Object.values(reports)) checkMachine(platform, report!, base.args.BASE_IMAGE ?? "");
+      platforms.push({ platform, reports });
+    }
+    const lock: PythonLock = {
+      variant: name,
+      inputs: lockInputsOf(plan, variant, requirements) as LockInputs,
+      indexes: `torch ${withoutCredentials(base.args.TORCH_INDEX_URL ?? "")}, packages ${withoutCredentials(base.args.PIP_INDEX_URL ?? "")}`,
+      sections: lockSections(platforms),
+    };
+    const file = lockFileName(name);
+    await writeOutputs(lockDir, { [file]: formatLock(lock, plan.configFile) });
+    const count = LOCK_SECTIONS.reduce((n, s) => n + lock.sections[s].length, 0);
+    const changes = lockChanges(variant.lock?.sections, lock.sections);
+    const shown = relative(process.cwd(), join(lockDir, file));
+    say(`wrote ${shown}: ${count} distributions for ${variant.releasePlatforms.join(", ")}; ${variant.lock ? (changes.length ? `${changes.length} changed:` : "no version changed") : "new lock"}`);
+    if (variant.lock) for (const change of changes) say(`  ${change}`);
+  }
+
+  // The Dockerfile embeds the locks: generate it again from the config and its new locks.
+  const again = await compileConfigOption(options.config, outDir);
+  const changed = await writeOutputs(outDir, again.outputs);
+  if (changed.length) say(`regenerated ${changed.join(", ")}${isMainConfig ? " (it embeds the locks): commit it with the locks" : ` in ${relative(process.cwd(), outDir)} (it embeds the locks)`}`);
+  return ExitCode.ok;
+
+  /** One resolve: the pip-report target for one platform, its reports read back; an exit code on failure. */
+  async function resolveOnPlatform(target: string, platform: string): Promise<Partial<Record<(typeof LOCK_SECTIONS)[number], PipReport>> | number> {
+    const scratch = await mkdtemp(join(tmpdir(), "iopaint-lock-"));
+    try {
+      const sets = [...(options.set ?? []), `${target}.target=pip-report`, `${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`, `${target}.args.LOCK_REPORT=1`, `${target}.platform=${platform}`];
+      const output = `type=local,dest=${scratch}`;
+      const argv = tools.mode === "buildx"
+        ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...sets, `${target}.output=${output}`] })
+        : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, sets)[target], tags: [] }, outDir, { output }).argv;
+      const result = await docker.stream(argv, { cwd: outDir, env, signal: cancel.signal, onOutput: stepLines(say) });
+      if (result.code !== 0) {
+        const failure = explainFailure(result.output, platform.startsWith(`linux/${process.arch === "x64" ? "amd64" : process.arch}`) ? [] : [platform]);
+        say(result.output.trim().split("\n").slice(-25).join("\n"));
+        say(`\nerror: resolving ${target} for ${platform}: ${failure.message}`);
+        if (failure.hint) say(`  hint: ${failure.hint}`);
+        return failure.exitCode;
+      }
+      say(`   resolved in ${result.seconds.toFixed(1)} s`);
+      const reports: Partial<Record<(typeof LOCK_SECTIONS)[number], PipReport>> = {};
+      for (const section of LOCK_SECTIONS) {
+        const text = await readFile(join(scratch, `${section}.json`), "utf8").catch(() => undefined);
+        if (text !== undefined) reports[section] = JSON.parse(text) as PipReport;
+      }
+      if (!reports.torch) throw new LockResolveError(`the resolve for ${platform} wrote no report of the torch step; is docker/Dockerfile generated by this version (npm run generate)?`);
+      return reports;
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Progress while resolving: BuildKit's step lines (one per step, shortened), not every line of pip. */
+function stepLines(say: (line: string) => void): (chunk: string) => void {
+  let partial = "";
+  return (chunk) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) if (/^#\d+ \[[^\]]+\] /.test(line)) say(`   ${line.length > 110 ? `${line.slice(0, 109)}…` : line}`);
+  };
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (cancel.signal.aborted) return;
+    process.stderr.write(`\ninterrupted (${signal}): stopping the resolve; no lock is written…\n`);
+    cancel.abort();
+    setTimeout(() => process.exit(ExitCode.interrupted), 15_000).unref();
+  });
+}
+
+await runCli(async (argv) => {
+  try {
+    return await main(argv);
+  } catch (error) {
+    if (error instanceof Interrupted || cancel.signal.aborted) return ExitCode.interrupted;
+    if (error instanceof LockResolveError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return ExitCode.environment;
+    }
+    throw error;
+  }
+}, process.argv.slice(2));

@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { appendFile, copyFile, cp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
+import { parseLock, type PythonLock } from "../../generator/lock.ts";
+import { PYTHON_STANDIN, WHEELHOUSE_FIXTURE_DIR } from "../../scripts/engine/base-images.ts";
+import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
+import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
+
+const FIXTURE_LOCK = join(REPO, "test/fixtures/locks/cpu.txt");
+const FIXTURE_APP = join(REPO, "test/fixtures/app");
+
+/**
+ * Locks on a real engine, on both build paths: `npm run lock` resolves the fixture's cpu variant
+ * to the committed lock, a locked build installs exactly the lock even when the index offers newer
+ * releases (an unlocked one takes them), a wheel whose bytes changed under the same name fails
+ * pip's hash check, and a requirements.txt edited after locking stops `check` and the runner.
+ * The index is the stand-in base image's wheelhouse: the tests publish into derived images.
+ */
+for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock and locked builds (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
+  let docker: TestEngine;
+  let work: string;
+  let committed: PythonLock;
+  const newerBase = `iopaint-test/python-newer-wheels:${engineName}`;
+  const tamperedBase = `iopaint-test/python-tampered-wheel:${engineName}`;
+
+  before(async () => {
+    docker = await TestEngine.start(engineName);
+    work = await docker.tempDir("iopaint-lock-");
+    committed = parseLock(await readFile(FIXTURE_LOCK, "utf8"), FIXTURE_LOCK, "cpu").lock!;
+    for (const tag of ["cpu-latest"]) docker.trackImage(`iopaint-fixture:${tag}`);
+    // The index gets newer releases of a direct (loguru) and an indirect (typing-extensions)
+    // dependency; the tampered one swaps loguru 0.7.2 for other bytes under the same file name.
+    await derivedBase(newerBase, ["'pypi:loguru==0.7.3' 'pypi:typing-extensions==4.11.0'"]);
+    await derivedBase(tamperedBase, ["'pypi:loguru==0.7.2;salt=tampered'"], "rm /opt/wheelhouse/pypi/loguru/loguru-0.7.2-py3-none-any.whl && ");
+  });
+  after(async () => docker?.cleanup());
+
+  /** The python stand-in with wheels added by make_wheelhouse.py (which rewrites the index pages). */
+  async function derivedBase(ref: string, specs: string[], before = ""): Promise<void> {
+    const context = await docker.tempDir("iopaint-lock-base-");
+    await copyFile(join(WHEELHOUSE_FIXTURE_DIR, "make_wheelhouse.py"), join(context, "make_wheelhouse.py"));
+    await writeFile(join(context, "Dockerfile"), [`FROM ${PYTHON_STANDIN}`, "COPY make_wheelhouse.py /tmp/", `RUN ${before}python3 /tmp/make_wheelhouse.py /opt/wheelhouse ${specs.join(" ")} && rm /tmp/make_wheelhouse.py`, ""].join("\n"));
+    await docker.docker(["build", "--tag", ref, context]);
+    docker.trackImage(ref);
+  }
+
+  /** A copy of the fixture config in its own directory, with its base image swapped, locked or not. */
+  async function config(name: string, options: { base?: string; locked: boolean; platforms?: string }): Promise<string> {
+    const dir = join(work, name);
+    await mkdir(join(dir, "locks"), { recursive: true });
+    let text = await readFile(join(REPO, FIXTURE_CONFIG), "utf8");
+    text = text.replace(/^#:schema .*\n/, "");
+    if (options.base) text = text.replace(`base_image = "${PYTHON_STANDIN}"`, `base_image = "${options.base}"`);
+    if (options.platforms) text = text.replace('platforms = ["linux/amd64", "linux/arm64"]', `platforms = ${options.platforms}`);
+    await writeFile(join(dir, "fixture.toml"), text);
+    if (options.locked) await copyFile(FIXTURE_LOCK, join(dir, "locks/cpu.txt"));
+    return join(dir, "fixture.toml");
+  }
+
+  function cli(script: string, args: string[], env: Record<string, string> = {}) {
+    return execa(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO, reject: false, all: true, env: { ...docker.engine.env, ...env } });
+  }
+
+  /** What pip has installed in an image: name → version (PEP 503 names). */
+  async function installed(image: string): Promise<Map<string, string>> {
+    const freeze = (await docker.docker(["run", "--rm", "--entrypoint", "pip", image, "list", "--format", "freeze"])).stdout;
+    return new Map(freeze.trim().split("\n").map((line) => line.split("==")).map(([name, version]) => [name.toLowerCase().replace(/[-_.]+/g, "-"), version]));
+  }
+
+  it("npm run lock resolves the fixture's cpu variant, in its build environment, to the committed lock", async () => {
+    const file = await config("resolve", { locked: false, platforms: '["linux/amd64"]' });
+    const result = await cli("scripts/lock/cli.ts", ["cpu", "--config", file, "--out", join(work, "resolve-out"), "--source", FIXTURE_APP]);
+    assert.equal(result.exitCode, 0, result.all);
+    assert.match(result.stderr, /== cpu on linux\/amd64: resolving in iopaint-standin\/python:3\.11-bookworm \(Python 3\.11, torch from file:\/\/\/opt\/wheelhouse\/cpu\)/);
+    assert.match(result.stderr, /^ {3}#\d+ \[builder 4\/4\] RUN /m);
+    assert.match(result.stderr, /wrote \S*locks\/cpu\.txt: 24 distributions for linux\/amd64; new lock/);
+    const written = parseLock(await readFile(join(work, "resolve/locks/cpu.txt"), "utf8"), "cpu.txt", "cpu").lock!;
+    // Same choices and hashes as the committed lock, which was resolved on amd64 and arm64.
+    assert.deepEqual(written.sections, committed.sections);
+    assert.deepEqual({ ...written.inputs, platforms: "" }, { ...committed.inputs, platforms: "" });
+    // The Dockerfile it regenerated installs from the lock.
+    assert.match(await readFile(join(work, "resolve-out/docker/Dockerfile"), "utf8"), /^ {6}'loguru==0\.7\.2 --hash=sha256:[0-9a-f]{64}' \\$/m);
+  });
+
+  if (engineName === "current") {
+    it("refuses to lock a platform that the base image does not have (exit 3), writing no lock", async () => {
+      const file = await config("foreign", { locked: false });
+      const result = await cli("scripts/lock/cli.ts", ["cpu", "--config", file, "--out", join(work, "foreign-out"), "--source", FIXTURE_APP]);
+      assert.equal(result.exitCode, 3, result.all);
+      assert.match(result.stderr, /error: linux\/arm64 resolved on x86_64: the base image iopaint-standin\/python:3\.11-bookworm has no linux\/arm64 build here/);
+      await assert.rejects(readFile(join(work, "foreign/locks/cpu.txt")));
+    });
+  }
+
+  it("a locked build installs exactly the lock, though the index now offers newer releases", async () => {
+    const file = await config("locked-newer", { base: newerBase, locked: true });
+    const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", join(work, "locked-newer-out"), "--source", FIXTURE_APP]);
+    assert.equal(result.exitCode, 0, result.all);
+    assert.doesNotMatch(result.stderr, /is unlocked/);
+    const versions = await installed("iopaint-fixture:cpu-latest");
+    const locked = Object.values(committed.sections).flat();
+    assert.deepEqual(new Map([...versions].filter(([name]) => !["iopaint", "pip", "setuptools"].includes(name))), new Map(locked.map((d) => [d.name, d.version])));
+    assert.equal(versions.get("loguru"), "0.7.2");
+  });
+
+  it("an unlocked build of the same config takes the newer releases, with a notice that it is unlocked", async () => {
+    const file = await config("unlocked-newer", { base: newerBase, locked: false });
+    const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", join(work, "unlocked-newer-out"), "--source", FIXTURE_APP]);
+    assert.equal(result.exitCode, 0, result.all);
+    assert.match(result.stderr, /^note: cpu is unlocked \(no locks\/cpu\.txt beside the config\): pip resolves its dependencies at build time; `npm run lock -- --config \S+ cpu` pins every one$/m);
+    const versions = await installed("iopaint-fixture:cpu-latest");
+    assert.equal(versions.get("loguru"), "0.7.3");
+    assert.equal(versions.get("typing-extensions"), "4.11.0");
+  });
+
+  it("a wheel with other bytes under the locked name fails the build with pip's hash error (exit 1)", async () => {
+    const file = await config("tampered", { base: tamperedBase, locked: true });
+    const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", join(work, "tampered-out"), "--source", FIXTURE_APP]);
+    assert.equal(result.exitCode, 1, result.all);
+    assert.match(result.stderr, /error: the build failed at step \[builder 4\/4\] RUN .*pip install/);
+    assert.match(result.stderr, /\| ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE/);
+    const expected = committed.sections.requirements.find((d) => d.name === "loguru")!.hashes[0].slice("sha256:".length);
+    assert.match(result.stderr, new RegExp(`\\| +loguru==0\\.7\\.2 from file:///opt/wheelhouse/pypi/loguru/loguru-0\\.7\\.2-py3-none-any\\.whl[^\\n]*\\n[^\\n]*\\| +Expected sha256 ${expected}`));
+  });
+
+  if (index === 0) {
+    it("requirements.txt changed after locking: check and the runner's preflight fail (exit 1) naming npm run lock", async () => {
+      const file = await config("stale", { locked: true });
+      const app = join(work, "stale-app");
+      await cp(FIXTURE_APP, app, { recursive: true });
+      await appendFile(join(app, "requirements.txt"), "click>=8\n");
+      const out = join(work, "stale-out");
+      await cli("generator/cli.ts", ["generate", "--config", file, "--out", out]);
+
+      const check = await cli("generator/cli.ts", ["check", "--config", file, "--out", out], { IOPAINT_SRC: app });
+      assert.equal(check.exitCode, 1, check.all);
+      assert.match(check.stderr, /stale: \S*stale\/locks\/cpu\.txt: the lock of cpu is out of date: requirements\.txt: locked sha256:[0-9a-f]{64}, now sha256:[0-9a-f]{64}\n {2}hint: resolve it again with `npm run lock -- --config \S+ cpu`/);
+      assert.equal((await cli("generator/cli.ts", ["check", "--config", file, "--out", out], { IOPAINT_SRC: FIXTURE_APP })).exitCode, 0);
+
+      const bake = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", out, "--source", app]);
+      assert.equal(bake.exitCode, 1, bake.all);
+      assert.match(bake.stderr, /the lock of cpu is out of date: requirements\.txt/);
+      assert.match(bake.stderr, /hint: resolve it again with `npm run lock -- --config \S+ cpu`/);
+      assert.doesNotMatch(bake.stderr, /#\d+ \[/, "nothing was built");
+    });
+  }
+});

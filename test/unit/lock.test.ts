@@ -1,0 +1,170 @@
+import assert from "node:assert/strict";
+import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, it } from "node:test";
+import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
+import { ProblemsError } from "../../generator/errors.ts";
+import { loadConfigFile } from "../../generator/load.ts";
+import { formatLock, parseLock, staleInputs, withoutCredentials, type PythonLock } from "../../generator/lock.ts";
+import { lockStatus } from "../../generator/lock-status.ts";
+import { lockChanges, checkMachine, LockResolveError, lockSections, type PipReport } from "../../scripts/lock/reports.ts";
+import { FIXTURE_CONFIG, readRepoFile, REPO, scripts } from "../helpers/compile.ts";
+
+const FIXTURE_LOCK = "test/fixtures/locks/cpu.txt";
+const HASH_A = `sha256:${"a".repeat(64)}`;
+const HASH_B = `sha256:${"b".repeat(64)}`;
+
+function report(machine: string, install: [name: string, version: string, hash?: string][]): PipReport {
+  return {
+    version: "1",
+    environment: { platform_machine: machine },
+    install: install.map(([name, version, hash]) => ({
+      metadata: { name, version },
+      download_info: { url: `https://files.example/${name}-${version}.whl`, ...(hash ? { archive_info: { hashes: { sha256: hash.slice(7) } } } : { archive_info: {} }) },
+    })),
+  };
+}
+
+async function fixturePlan() {
+  return compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), scripts, FIXTURE_CONFIG).plan;
+}
+
+describe("the lock file", () => {
+  it("reads the fixture's lock and writes it back byte for byte", () => {
+    const text = readRepoFile(FIXTURE_LOCK);
+    const { lock, problem } = parseLock(text, FIXTURE_LOCK, "cpu");
+    assert.equal(problem, undefined);
+    assert.deepEqual(lock!.sections.torch.map((d) => `${d.name}==${d.version}`), ["torch==2.1.2+cpu", "torchvision==0.16.2+cpu"]);
+    assert.equal(lock!.inputs.platforms, "linux/amd64 linux/arm64");
+    assert.equal(formatLock(lock!, FIXTURE_CONFIG), text);
+  });
+
+  it("keeps markers and several hashes through a round trip", () => {
+    const lock: PythonLock = {
+      variant: "cpu",
+      inputs: { requirements: HASH_A, pins: "python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none", extras: "none", platforms: "linux/amd64 linux/arm64" },
+      indexes: "torch https://download.pytorch.org/whl/cpu, packages https://pypi.org/simple",
+      sections: {
+        torch: [{ name: "torch", version: "2.1.2+cpu", hashes: [HASH_A, HASH_B] }],
+        extras: [],
+        requirements: [{ name: "numpy", version: "1.26.4", marker: 'platform_machine == "aarch64"', hashes: [HASH_B] }],
+      },
+    };
+    const text = formatLock(lock, "config/iopaint.toml");
+    assert.match(text, /^numpy==1\.26\.4 ; platform_machine == "aarch64" \\\n {4}--hash=sha256:b{64}$/m);
+    assert.deepEqual(parseLock(text, "locks/cpu.txt", "cpu").lock, { ...lock, file: "locks/cpu.txt" });
+  });
+
+  const broken: [what: string, edit: (text: string) => string, line: number, message: RegExp][] = [
+    ["a hash cut short", (t) => t.replace(/(torchvision==0\.16\.2\+cpu \\\n {4}--hash=sha256:)[0-9a-f]{64}/, "$1abc"), 16, /expected NAME==VERSION/],
+    ["an unknown section", (t) => t.replace("### extras", "### plugins"), 19, /unknown section "plugins"/],
+    ["a header line missing", (t) => t.replace(/^# pins: .*\n/m, ""), 1, /the header lacks "# pins:"/],
+    ["a requirement without a pin", (t) => t.replace("loguru==0.7.2 \\", "loguru>=0.7 \\"), 38, /expected NAME==VERSION/],
+  ];
+  for (const [what, edit, line, message] of broken) {
+    it(`names the line and the command that rewrites it for ${what}`, () => {
+      const { lock, problem } = parseLock(edit(readRepoFile(FIXTURE_LOCK)), FIXTURE_LOCK, "cpu");
+      assert.equal(lock, undefined);
+      assert.match(problem!.message, message);
+      assert.deepEqual(problem!.location, { file: FIXTURE_LOCK, line });
+      assert.match(problem!.hint!, /npm run lock -- cpu/);
+    });
+  }
+
+  it("stops the compile with that problem when a lock beside a config is broken, and writes nothing", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "iopaint-lock-unit-"));
+    try {
+      await writeFile(join(dir, "fixture.toml"), readRepoFile(FIXTURE_CONFIG));
+      await mkdir(join(dir, "locks"));
+      await writeFile(join(dir, "locks/cpu.txt"), readRepoFile(FIXTURE_LOCK).replace("### extras", "### plugins"));
+      const loaded = await loadConfigFile(join(dir, "fixture.toml"), "my/fixture.toml");
+      assert.throws(() => compile(loaded, scripts), (error: ProblemsError) => error.exitCode === 2 && error.problems[0].location?.file === "my/locks/cpu.txt");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("hides credentials in index URLs", () => {
+    assert.equal(withoutCredentials("https://user:token@pypi.example/simple"), "https://***@pypi.example/simple");
+    assert.equal(withoutCredentials("file:///opt/wheelhouse/pypi"), "file:///opt/wheelhouse/pypi");
+  });
+});
+
+describe("lock sections from pip's reports", () => {
+  it("merges platforms that agree into one line with every file's hash", () => {
+    const sections = lockSections([
+      { platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2+cpu", HASH_A]]), requirements: report("x86_64", [["PyYAML", "6.0.1", HASH_A], ["rich", "13.7.1", HASH_B]]) } },
+      { platform: "linux/arm64", reports: { torch: report("aarch64", [["torch", "2.1.2", HASH_B]]), requirements: report("aarch64", [["pyyaml", "6.0.1", HASH_B], ["rich", "13.7.1", HASH_B]]) } },
+    ]);
+    assert.deepEqual(sections.requirements, [
+      { name: "pyyaml", version: "6.0.1", hashes: [HASH_A, HASH_B] },
+      { name: "rich", version: "13.7.1", hashes: [HASH_B] },
+    ]);
+    // torch's CPU build is +cpu on x86_64 and plain on aarch64 (PyTorch's own index does this): a line each.
+    assert.deepEqual(sections.torch, [
+      { name: "torch", version: "2.1.2", marker: 'platform_machine == "aarch64"', hashes: [HASH_B] },
+      { name: "torch", version: "2.1.2+cpu", marker: 'platform_machine == "x86_64"', hashes: [HASH_A] },
+    ]);
+    assert.deepEqual(sections.extras, []);
+  });
+
+  it("refuses a file without a hash and a distribution that is not from an index", () => {
+    assert.throws(() => lockSections([{ platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2"]]) } }]), (e: Error) => e instanceof LockResolveError && /gave no sha256 for torch 2\.1\.2/.test(e.message));
+    const local = report("x86_64", [["iopaint", "1.6.0"]]);
+    local.install[0].download_info = { url: "file:///src", dir_info: {} };
+    assert.throws(() => lockSections([{ platform: "linux/amd64", reports: { requirements: local } }]), /not a file from an index/);
+  });
+
+  it("refuses a platform that the resolve did not really run on", () => {
+    assert.doesNotThrow(() => checkMachine("linux/arm64", report("aarch64", []), "python:3.11"));
+    assert.throws(() => checkMachine("linux/arm64", report("x86_64", []), "iopaint-standin/python:3.11-bookworm"), /linux\/arm64 resolved on x86_64: the base image iopaint-standin\/python:3\.11-bookworm has no linux\/arm64 build/);
+  });
+
+  it("says what changed since the previous lock", () => {
+    const before = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], extras: [], requirements: [{ name: "loguru", version: "0.7.2", hashes: [HASH_A] }, { name: "click", version: "8.1.7", hashes: [HASH_A] }] };
+    const after = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], extras: [], requirements: [{ name: "loguru", version: "0.7.3", hashes: [HASH_B] }, { name: "rich", version: "13.7.1", hashes: [HASH_B] }] };
+    assert.deepEqual(lockChanges(before, after), ["- click 8.1.7", "~ loguru 0.7.2 → 0.7.3", "+ rich 13.7.1"]);
+  });
+});
+
+describe("lock status (npm run check, the runner's preflight)", () => {
+  it("finds the fixture's committed lock current for its requirements.txt and pins", async () => {
+    const plan = await fixturePlan();
+    const requirements = await readFile(resolve(REPO, "test/fixtures/app/requirements.txt"));
+    assert.deepEqual(lockStatus(plan, ["cpu", "gpu"], () => requirements).problems, []);
+  });
+
+  it("fails a lock whose requirements.txt or pins changed, naming the command to run", async () => {
+    const plan = await fixturePlan();
+    const status = lockStatus(plan, ["cpu"], () => "torch>=2.0.0\nloguru==0.7.3\n", "npm run lock -- --config test/fixtures/iopaint.fixture.toml");
+    assert.equal(status.problems.length, 1);
+    const [problem] = status.problems;
+    assert.equal(problem.kind, "drift");
+    assert.match(problem.message, /the lock of cpu is out of date: requirements\.txt: locked sha256:[0-9a-f]{64}, now sha256:[0-9a-f]{64}/);
+    assert.equal(problem.location?.file, FIXTURE_LOCK);
+    assert.match(problem.hint!, /`npm run lock -- --config test\/fixtures\/iopaint\.fixture\.toml cpu`/);
+
+    const cpu = plan.variants.find((v) => v.name === "cpu")!;
+    assert.deepEqual(staleInputs(cpu.lock!, { pins: "python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none" }), ["pins: locked python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none, now python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none"]);
+  });
+
+  it("gives an unlocked variant a one-line notice, not a failure", async () => {
+    const status = lockStatus(await fixturePlan(), ["gpu"], () => undefined);
+    assert.deepEqual(status.problems, []);
+    assert.deepEqual(status.notices, ["gpu is unlocked (no locks/gpu.txt beside the config): pip resolves its dependencies at build time; `npm run lock -- gpu` pins every one"]);
+  });
+});
+
+describe("the Dockerfile's lock stages", () => {
+  it("writes a locked variant's sections as hash-checked requirement files, and aliases an unlocked one", async () => {
+    const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
+    const dockerfile = compile(loaded, scripts, FIXTURE_CONFIG).outputs[OUTPUT_FILES.dockerfile];
+    const lockCpu = /^FROM python AS lock-cpu\n((?:(?:RUN| &&| {6}).*\n)*)/m.exec(dockerfile)![1];
+    for (const section of ["torch", "extras", "requirements"]) assert.match(lockCpu, new RegExp(`^ {6}> /tmp/lock/${section}\\.txt`, "m"));
+    assert.match(lockCpu, /^ {6}'loguru==0\.7\.2 --hash=sha256:[0-9a-f]{64}' \\$/m);
+    assert.equal(lockCpu.match(/'--require-hashes'/g)?.length, 3);
+    assert.match(dockerfile, /^FROM unlocked AS lock-gpu$/m);
+    assert.match(dockerfile, /^FROM \$\{PYTHON_LOCK\} AS builder$/m);
+  });
+});
