@@ -80,7 +80,7 @@ describe("generator CLI", () => {
     assert.match(missing.stderr, /nope\.toml: cannot read the config: no such file/);
     const help = await cli(["--help"]);
     assert.equal(help.exitCode, 0);
-    assert.match(help.stdout, /Exit codes: 0 ok, 1 stale generated files, 2 invalid config or usage/);
+    assert.match(help.stdout, /Exit codes: 0 ok, 1 stale generated files or locks, 2 invalid config or usage/);
   });
 
   it("print shows the targets as bake resolves them, with IOPAINT_VERSION from the environment", async () => {

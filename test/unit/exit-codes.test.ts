@@ -19,4 +19,12 @@ describe("exit codes", () => {
       assert.ok(help.includes(`\${ExitCode.${name}}`), `bake --help lists ExitCode.${name}`);
     }
   });
+
+  it("npm run lock's --help names every code it can return", () => {
+    const source = readRepoFile("scripts/lock/cli.ts");
+    const help = source.slice(source.indexOf("Exit codes:"), source.indexOf("internal error.`"));
+    for (const name of ["ok", "failed", "badInput", "environment", "interrupted", "internal"] as const) {
+      assert.ok(help.includes(`\${ExitCode.${name}}`), `lock --help lists ExitCode.${name}`);
+    }
+  });
 });
