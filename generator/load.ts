@@ -27,8 +27,12 @@ export async function loadConfigFile(file: string, shownAs = file): Promise<Load
   const names = variants !== null && typeof variants === "object" ? Object.keys(variants).filter((name) => VARIANT_NAME.test(name)) : [];
   const locks: Record<string, { file: string; text: string }> = {};
   for (const name of names) {
-    const text = await readFile(join(dirname(file), lockFileName(name)), "utf8").catch(() => undefined);
-    if (text !== undefined) locks[name] = { file: join(dirname(shownAs), lockFileName(name)), text };
+    const shown = join(dirname(shownAs), lockFileName(name));
+    const text = await readFile(join(dirname(file), lockFileName(name)), "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      fail({ kind: "environment", message: `cannot read the lock of ${name}: ${error.code ?? error.message}`, location: { file: shown }, hint: "make it a readable file, or delete it to build unlocked" });
+    });
+    if (text !== undefined) locks[name] = { file: shown, text };
   }
   return { ...loaded, locks };
 }
