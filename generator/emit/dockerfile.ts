@@ -1,5 +1,5 @@
 import { LOCK_SECTIONS, sectionRequirements, type LockSection } from "../lock.ts";
-import { lockStage as lockStageName, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
+import { lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
 import { dockerfileWord, jsonString, shellQuoted } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -26,24 +26,19 @@ const report = (section: LockSection) => `\${LOCK_REPORT:+--report ${REPORT_DIR}
  * A variant's lock stage: its lock's sections as hash-checked requirement files, or, without a
  * lock, the unlocked stage under the variant's name (so `FROM ${PYTHON_LOCK}` always resolves).
  */
-function lockStage(variant: PlannedVariant): string[] {
-  const stage = lockStageName(variant.name);
+function lockStageLines(variant: PlannedVariant): string[] {
+  const stage = lockStage(variant.name);
   if (!variant.lock) return [`# ${stage}: no lock (locks/${variant.name}.txt beside the config); \`npm run lock -- ${variant.name}\` makes one.`, `FROM ${UNLOCKED_STAGE} AS ${stage}`];
   const { sections } = variant.lock;
   const count = LOCK_SECTIONS.reduce((n, section) => n + sections[section].length, 0);
-  const files = LOCK_SECTIONS.flatMap((section, index) => {
-    const start = index === 0 ? `RUN mkdir ${LOCK_DIR} \\\n &&` : " &&";
-    const target = `${LOCK_DIR}/${section}.txt`;
-    if (!sections[section].length) return [`${start} : > ${target} \\`];
-    return [`${start} printf '%s\\n' \\`, ...sectionRequirements(sections[section]).map((line) => `      ${shellQuoted(line)} \\`), `      > ${target} \\`];
-  });
-  const last = files.length - 1;
-  files[last] = files[last].replace(/ \\$/, "");
-  return [
-    `# ${stage}: locks/${variant.name}.txt, ${count} distributions pinned with their sha256 (\`npm run lock -- ${variant.name}\`).`,
-    `FROM python AS ${stage}`,
-    ...files.flatMap((line) => line.split("\n")),
-  ];
+  const run = [`RUN mkdir ${LOCK_DIR} \\`];
+  for (const section of LOCK_SECTIONS) {
+    const file = `${LOCK_DIR}/${section}.txt`;
+    if (!sections[section].length) run.push(` && : > ${file} \\`);
+    else run.push(` && printf '%s\\n' \\`, ...sectionRequirements(sections[section]).map((line) => `      ${shellQuoted(line)} \\`), `      > ${file} \\`);
+  }
+  run[run.length - 1] = run[run.length - 1].replace(/ \\$/, "");
+  return [`# ${stage}: locks/${variant.name}.txt, ${count} distributions pinned with their sha256 (\`npm run lock -- ${variant.name}\`).`, `FROM python AS ${stage}`, ...run];
 }
 
 /**
@@ -115,7 +110,7 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       ` && printf '%s\\n' "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} > ${LOCK_DIR}/torch.txt \\`,
       ` && set -f && for requirement in $EXTRA_PYTHON_PACKAGES; do echo "$requirement"; done > ${LOCK_DIR}/extras.txt \\`,
       ` && echo "-r ${REQUIREMENTS}" > ${LOCK_DIR}/requirements.txt`,
-      ...plan.variants.flatMap((variant) => ["", ...lockStage(variant)]),
+      ...plan.variants.flatMap((variant) => ["", ...lockStageLines(variant)]),
     ],
     [
       "# ---- builder: the virtualenv the runtime copies (same base, so its interpreter links hold) ----",
