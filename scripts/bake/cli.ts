@@ -13,7 +13,8 @@ import { VARIABLES, variantsByTarget, type PlannedVariant } from "../../generato
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
-import { Interrupted, type Docker } from "../docker/docker.ts";
+import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
+import type { Docker } from "../docker/docker.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { checkoutProblems, offlineProblems } from "./preflight.ts";
 import { explainFailure } from "./failure.ts";
@@ -55,8 +56,8 @@ Exit codes: ${ExitCode.ok} built, ${ExitCode.failed} a build step failed, ${Exit
 
 type Env = Record<string, string | undefined>;
 
-/** Fires on Ctrl-C or SIGTERM: the running docker command is cancelled (see the handlers below). */
-const cancel = new AbortController();
+/** Fires on Ctrl-C or SIGTERM: the running docker command is cancelled. */
+const cancelled = cancelOnSignals("stopping the build");
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine({
@@ -159,8 +160,8 @@ async function main(argv: string[]): Promise<number> {
 
   // 4. Build, then the summary.
   const results: TargetResult[] = [];
-  const sizing: Sizing = { docker, store: await docker.imageStore(), always: options.sizes ?? false, signal: cancel.signal };
-  const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancel.signal });
+  const sizing: Sizing = { docker, store: await docker.imageStore(), always: options.sizes ?? false, signal: cancelled };
+  const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancelled });
   if (tools.mode === "buildx") {
     const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
     try {
@@ -262,22 +263,4 @@ function buildFailed(result: { output: string }, platforms: string[], say: (line
   return failure.exitCode;
 }
 
-// Ctrl-C: cancel the docker command (SIGINT, so docker cancels the build; SIGKILL after 10 s), exit 130.
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (cancel.signal.aborted) return;
-    process.stderr.write(`\ninterrupted (${signal}): stopping the build…\n`);
-    cancel.abort();
-    // Nothing may be running (between steps): leave once the current await settles.
-    setTimeout(() => process.exit(ExitCode.interrupted), 15_000).unref();
-  });
-}
-
-await runCli(async (argv) => {
-  try {
-    return await main(argv);
-  } catch (error) {
-    if (error instanceof Interrupted || cancel.signal.aborted) return ExitCode.interrupted;
-    throw error;
-  }
-}, process.argv.slice(2));
+await runCli((argv) => exitCodeUnlessInterrupted(cancelled, () => main(argv)), process.argv.slice(2));

@@ -21,7 +21,7 @@ import { explainFailure } from "../bake/failure.ts";
 import { checkoutProblems } from "../bake/preflight.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { daemonVersion, findDocker } from "../docker/discovery.ts";
-import { Interrupted } from "../docker/docker.ts";
+import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
 import { checkMachine, LockResolveError, lockChanges, lockSections, type PipReport, type PlatformReports } from "./reports.ts";
 
 const HELP = `Usage: npm run lock -- [VARIANT ...] [options]
@@ -46,9 +46,19 @@ Exit codes: ${ExitCode.ok} locks written, ${ExitCode.failed} pip could not resol
             ${ExitCode.environment} environment (docker, checkout, a platform the base image or the host cannot run),
             ${ExitCode.interrupted} interrupted, ${ExitCode.internal} internal error.`;
 
-const cancel = new AbortController();
+const cancelled = cancelOnSignals("stopping the resolve; no lock is written");
 
 async function main(argv: string[]): Promise<number> {
+  try {
+    return await lock(argv);
+  } catch (error) {
+    // What pip's reports cannot give a lock (a hash, an index file, the platform asked for).
+    if (error instanceof LockResolveError) fail({ kind: "environment", message: error.message });
+    throw error;
+  }
+}
+
+async function lock(argv: string[]): Promise<number> {
   const parsed = parseCommandLine({
     args: argv,
     allowPositionals: true,
@@ -130,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
       const argv = tools.mode === "buildx"
         ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...sets, `${target}.output=${output}`] })
         : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, sets)[target], tags: [] }, outDir, { output }).argv;
-      const result = await docker.stream(argv, { cwd: outDir, env, signal: cancel.signal, onOutput: stepLines(say) });
+      const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) });
       if (result.code !== 0) {
         const failure = explainFailure(result.output, platform.startsWith(`linux/${process.arch === "x64" ? "amd64" : process.arch}`) ? [] : [platform]);
         say(result.output.trim().split("\n").slice(-25).join("\n"));
@@ -162,24 +172,4 @@ function stepLines(say: (line: string) => void): (chunk: string) => void {
   };
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (cancel.signal.aborted) return;
-    process.stderr.write(`\ninterrupted (${signal}): stopping the resolve; no lock is written…\n`);
-    cancel.abort();
-    setTimeout(() => process.exit(ExitCode.interrupted), 15_000).unref();
-  });
-}
-
-await runCli(async (argv) => {
-  try {
-    return await main(argv);
-  } catch (error) {
-    if (error instanceof Interrupted || cancel.signal.aborted) return ExitCode.interrupted;
-    if (error instanceof LockResolveError) {
-      process.stderr.write(`error: ${error.message}\n`);
-      return ExitCode.environment;
-    }
-    throw error;
-  }
-}, process.argv.slice(2));
+await runCli((argv) => exitCodeUnlessInterrupted(cancelled, () => main(argv)), process.argv.slice(2));
