@@ -18,6 +18,8 @@ const PIP_CACHE = "--mount=type=cache,id=iopaint-pip,target=/root/.cache/pip,sha
 const LOCK_DIR = "/tmp/lock";
 const REPORT_DIR = "/tmp/pip-report";
 const REQUIREMENTS = "/tmp/requirements.txt";
+/** 1980-01-01, the earliest time a zip (a wheel) can hold. */
+const BYTECODE_EPOCH = 315532800;
 
 /** pip's --report for one install step, only when the build is `npm run lock`'s (LOCK_REPORT set). */
 const report = (section: LockSection) => `\${LOCK_REPORT:+--report ${REPORT_DIR}/${section}.json}`;
@@ -94,6 +96,11 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       arg("BUILD_PACKAGES"),
       ...installMissingPackages("BUILD_PACKAGES"),
       arg("PYTHON_VERSION"),
+      "# SOURCE_DATE_EPOCH (any value) makes Python write hash-checked .pyc files instead of ones that",
+      "# carry the time of the install, so the same inputs give the same bytes. A constant, since",
+      "# a changing one would invalidate every step below; the image's own timestamps come from the",
+      "# SOURCE_DATE_EPOCH build arg that buildx passes from the environment (docs/reproducible.md).",
+      `ENV SOURCE_DATE_EPOCH=${BYTECODE_EPOCH}`,
       `RUN python\${PYTHON_VERSION} -m venv ${VENV}`,
       `ENV PATH=${VENV}/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1`,
     ],
@@ -209,7 +216,11 @@ const VERIFY_PINS = [
   'sys.exit("installed versions differ from the pins: " + ", ".join(bad) if bad else 0)',
 ].join("; ");
 
-/** apt-get only for packages the base lacks: no network is needed when the base already has them. */
+/**
+ * apt-get only for packages the base lacks: no network is needed when the base already has them.
+ * Its lists, caches and logs go in the same step: they would grow the layer, and the logs and
+ * ldconfig's cache differ from run to run (docs/reproducible.md).
+ */
 function installMissingPackages(arg: string): string[] {
   return [
     `RUN missing=""; \\`,
@@ -219,7 +230,8 @@ function installMissingPackages(arg: string): string[] {
     '    if [ -n "$missing" ]; then \\',
     "      apt-get update \\",
     "      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing \\",
-    "      && rm -rf /var/lib/apt/lists/*; \\",
+    "      && apt-get clean \\",
+    "      && rm -rf /var/lib/apt/lists/* /var/log/apt/* /var/log/dpkg.log /var/cache/ldconfig/aux-cache; \\",
     "    fi",
   ];
 }

@@ -16,6 +16,7 @@ import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
 import type { Docker } from "../docker/docker.ts";
 import { measureImage } from "../docker/image-sizes.ts";
+import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, offlineProblems } from "./preflight.ts";
 import { explainFailure } from "./failure.ts";
 import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
@@ -156,6 +157,17 @@ async function main(argv: string[]): Promise<number> {
   if (options.offline) {
     const offline = await offlineProblems(targets, docker);
     if (offline.length) throw new ProblemsError(offline);
+  }
+
+  // The image's timestamps (created, history, and the files' with rewrite-timestamp) from the
+  // checkout's last commit, so that the same commit gives the same image; buildx passes the
+  // variable to BuildKit as the SOURCE_DATE_EPOCH build arg. The environment's own value wins.
+  if (tools.mode === "buildx" && !env.SOURCE_DATE_EPOCH) {
+    const epoch = await lastCommitTime(contextOfVariant.values().next().value!);
+    if (epoch) {
+      env.SOURCE_DATE_EPOCH = epoch;
+      say(`SOURCE_DATE_EPOCH=${epoch} (${new Date(Number(epoch) * 1000).toISOString()}, the checkout's last commit): the images' timestamps`);
+    }
   }
 
   // 4. Build, then the summary.

@@ -332,3 +332,14 @@ function isZombie(pid: number): boolean {
 }
 
 export { pidAlive, sleep };
+
+/**
+ * The time of a git checkout's last commit, in seconds since the epoch (SOURCE_DATE_EPOCH, as
+ * reproducible-builds.org defines it); undefined when the directory is not in a git work tree or
+ * git is not installed.
+ */
+export async function lastCommitTime(dir: string): Promise<string | undefined> {
+  const result = await execa("git", ["-C", dir, "log", "-1", "--format=%ct"], { reject: false, stdin: "ignore" }).catch(() => undefined);
+  const seconds = result?.exitCode === 0 ? String(result.stdout).trim() : "";
+  return /^\d+$/.test(seconds) ? seconds : undefined;
+}
