@@ -17,7 +17,7 @@ import { generateFixture } from "./fixture.ts";
 import { formatBytes, formatMs, formatSeconds, median } from "./format.ts";
 import { evaluate } from "./goals.ts";
 import { describeHost } from "./machine.ts";
-import { measureBaseline, measureCold, measureColdRunner, measureContext, measureReadiness, measureRebuilds, measureVariants, type PhaseContext } from "./phases.ts";
+import { measureBaseline, measureCold, measureColdRunner, measureContext, measureReadiness, measureRebuilds, measureReproducible, measureVariants, type PhaseContext } from "./phases.ts";
 import { jsonReport, makeReport, markdownReport } from "./report.ts";
 
 const DEFAULT_OUT = ".cache/bench/latest.json";
@@ -35,6 +35,7 @@ started or reused), how our generated build compares with the old single-stage w
   7. npm run generate and the in-process compile
   8. readiness on the current engine (Docker 26): healthy after the port opens
   9. a new CI runner on the current engine: cache exported, builder emptied, cache imported
+  10. reproducibility on the current engine: each variant built cold twice, digests compared
      (nothing changed, and a .py change); this empties that engine's build cache
 then prints one Markdown table (figure, ours, baseline, ratio, goal, met?). A goal not met is
 shown as not met; the exit code does not depend on goals.
@@ -107,33 +108,35 @@ async function main(argv: string[]): Promise<number> {
     const machine = await describeHost(docker);
     log(`[bench] ${command}: ${repeats === 1 ? "no repeats" : `${repeats} repeats`}, scratch copies in ${work}`);
 
-    log("[bench] 1/9 the old way: one stage, build tools and Node in the image (scripts/bench/baseline.Dockerfile), --no-cache");
+    log("[bench] 1/10 the old way: one stage, build tools and Node in the image (scripts/bench/baseline.Dockerfile), --no-cache");
     const baseline = await measureBaseline(ctx);
-    log("[bench] 2/9 ours: the cpu image from the generated files, cold (--no-cache)");
+    log("[bench] 2/10 ours: the cpu image from the generated files, cold (--no-cache)");
     const cold = await measureCold(ctx);
-    log("[bench] 3/9 ours: warm rebuilds after each kind of change");
+    log("[bench] 3/10 ours: warm rebuilds after each kind of change");
     const rebuilds = await measureRebuilds(ctx);
-    log("[bench] 4/9 cpu + gpu: in one invocation, and one after the other, each from a cold cache");
+    log("[bench] 4/10 cpu + gpu: in one invocation, and one after the other, each from a cold cache");
     const variants = await measureVariants(ctx);
-    log(`[bench] 5/9 image size: ours ${formatBytes(cold[cold.length - 1].imageBytes)}, the old way ${formatBytes(baseline.imageBytes)}`);
-    log(`[bench] 6/9 build context: a checkout padded with ${formatBytes(ctx.paddingBytes)} of .git, node_modules, venv and build output`);
+    log(`[bench] 5/10 image size: ours ${formatBytes(cold[cold.length - 1].imageBytes)}, the old way ${formatBytes(baseline.imageBytes)}`);
+    log(`[bench] 6/10 build context: a checkout padded with ${formatBytes(ctx.paddingBytes)} of .git, node_modules, venv and build output`);
     const context = await measureContext(ctx);
     const generateRuns = quick ? 2 : 7;
     const compileRuns = quick ? 5 : 31;
-    log(`[bench] 7/9 compiler: npm run generate ×${generateRuns}, compile in process ×${compileRuns}`);
+    log(`[bench] 7/10 compiler: npm run generate ×${generateRuns}, compile in process ×${compileRuns}`);
     const compileMs = await timeCompile(compileRuns);
     const generateSeconds = await timeGenerate(generateRuns, work, controller.signal);
     if (controller.signal.aborted) throw new Interrupted();
     log(`[bench]   npm run generate: ${formatSeconds(median(generateSeconds))}; compile: ${formatMs(median(compileMs))} (medians)`);
-    log("[bench] 8/9 readiness on the current engine (Docker 26): the cpu image with a 1 s health start interval");
+    log("[bench] 8/10 readiness on the current engine (Docker 26): the cpu image with a 1 s health start interval");
     const currentEngine = await ensureEngine("current", { log });
     await ensureStandInBaseImages(currentEngine, { log });
     current = new BenchDocker(currentEngine, controller.signal, options.verbose ?? false);
     const readiness = await measureReadiness(ctx, current, currentEngine.netns);
-    log("[bench] 9/9 a new CI runner on the current engine: cache exported to a directory, builder emptied, cache imported (empties that engine's build cache)");
+    log("[bench] 9/10 a new CI runner on the current engine: cache exported to a directory, builder emptied, cache imported (empties that engine's build cache)");
     const coldRunner = await measureColdRunner(ctx, current);
+    log("[bench] 10/10 reproducibility on the current engine: cpu and gpu each built cold twice to an OCI layout (SOURCE_DATE_EPOCH, rewrite-timestamp)");
+    const reproducible = await measureReproducible(ctx, current);
 
-    const figures: Figures = { baseline, cold, rebuilds, variants, context, readiness, coldRunner, compiler: { generateSeconds, compileMs } };
+    const figures: Figures = { baseline, cold, rebuilds, variants, context, readiness, coldRunner, reproducible, compiler: { generateSeconds, compileMs } };
     const report = makeReport({ date, command, quick, repeats, durationSeconds: (performance.now() - started) / 1000, machine, rows: evaluate(figures), figures });
     await mkdir(dirname(outFile), { recursive: true });
     await writeFile(outFile, jsonReport(report));

@@ -61,6 +61,8 @@ export interface Figures {
    * build importing it with nothing changed and after a .py edit, once per repeat.
    */
   coldRunner: { cold: BuildSample; unchanged: BuildSample[]; python: BuildSample[] };
+  /** Each variant built cold twice on the current engine (OCI output, rewrite-timestamp): the two manifest digests. */
+  reproducible: Record<string, { digests: string[] }>;
   compiler: {
     /** `npm run generate` wall times. */
     generateSeconds: number[];

@@ -6,7 +6,7 @@
 import { DEPENDENCY_STAGES, FRONTEND_STAGE, type BuildSample, type Figures, type RebuildSample } from "./figures.ts";
 import { formatBytes, formatMs, formatPercent, formatSeconds, median, plural } from "./format.ts";
 
-export type Unit = "s" | "ms" | "bytes" | "steps" | "builds";
+export type Unit = "s" | "ms" | "bytes" | "steps" | "builds" | "images";
 
 export interface Quantity {
   value: number;
@@ -113,6 +113,7 @@ export function evaluate(f: Figures): Row[] {
   const portOpen = median(f.readiness.map((r) => r.portSeconds));
   const compile = median(f.compiler.compileMs);
   const runner = f.coldRunner;
+  const notReproduced = Object.entries(f.reproducible).filter(([, r]) => new Set(r.digests).size !== 1).map(([variant]) => variant);
   const runnerCold = { ...seconds(runner.cold.seconds), what: "the cold build on the current engine (--no-cache, exporting the cache)", text: `cold ${formatSeconds(runner.cold.seconds)} (bake, exporting)` };
   const runnerDetail = (samples: BuildSample[]) => ` (${samples[samples.length - 1].steps.executed} of ${samples[samples.length - 1].steps.total} steps run${samples.length > 1 ? `, median of ${samples.length}` : ""})`;
 
@@ -216,6 +217,12 @@ export function evaluate(f: Figures): Row[] {
       figure: "New CI runner, cache imported: dependency and front-end steps run",
       ours: steps(worst([...runner.unchanged, ...runner.python].map((s) => executedIn(s, depAndFront))), ` (after the .py change: ${stageCounts(runner.python[runner.python.length - 1], depAndFront)})`),
       goal: { text: "0", on: "value", op: "==", limit: 0 },
+    }),
+    row({
+      id: "reproducible",
+      figure: "Two cold builds of each variant (current engine, --no-cache): images whose digests differ",
+      ours: { value: notReproduced.length, unit: "images", text: `${notReproduced.length}${notReproduced.length ? ` (${notReproduced.join(", ")})` : ""} of ${Object.keys(f.reproducible).length} (${Object.keys(f.reproducible).join(", ")})` },
+      goal: { text: "0: same inputs, same digest", on: "value", op: "==", limit: 0 },
     }),
     row({
       id: "generate",

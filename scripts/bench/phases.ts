@@ -226,3 +226,30 @@ export async function measureColdRunner(ctx: PhaseContext, current: BenchDocker)
   }
   return { cold, unchanged, python };
 }
+
+/** The SOURCE_DATE_EPOCH of the reproducibility phase: any fixed time does. */
+const REPRODUCIBLE_EPOCH = "1700000000";
+
+/**
+ * 10. Reproducibility on the current engine (BuildKit 0.13): each variant built cold twice
+ * (--no-cache) to an OCI layout with SOURCE_DATE_EPOCH and rewrite-timestamp; the platform image's
+ * manifest digest of the two builds must be one (docs/reproducible.md).
+ */
+export async function measureReproducible(ctx: PhaseContext, current: BenchDocker): Promise<Figures["reproducible"]> {
+  const source = await scratchCopy(ctx.work, "reproducible");
+  const env = { IOPAINT_SRC: source, IOPAINT_IMAGE: "iopaint-bench-reproducible", SOURCE_DATE_EPOCH: REPRODUCIBLE_EPOCH };
+  const result: Figures["reproducible"] = {};
+  for (const variant of ["cpu", "gpu"]) {
+    const digests: string[] = [];
+    for (const run of [1, 2]) {
+      const dest = join(ctx.work, `reproducible-${variant}-${run}`);
+      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: [variant], noCache: true, provenance: "false", sets: [`${variant}.output=type=oci,dest=${dest},tar=false,rewrite-timestamp=true`] });
+      await timed(ctx, current, `${variant}, --no-cache, OCI output with rewrite-timestamp (${run}/2)`, argv, ctx.fixture.dir, env);
+      const index = JSON.parse(await readFile(join(dest, "index.json"), "utf8")) as { manifests: { digest: string }[] };
+      digests.push(index.manifests[0].digest);
+    }
+    result[variant] = { digests };
+    ctx.log(`[bench]   ${variant}: ${digests[0] === digests[1] ? `the same digest twice (${digests[0].slice(0, 19)}…)` : `two digests: ${digests.join(" and ")}`}`);
+  }
+  return result;
+}

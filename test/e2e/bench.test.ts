@@ -28,7 +28,7 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     const report = JSON.parse(result.stdout) as Report;
     assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), report, "the JSON file holds what stdout showed");
     assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^\| figure \| ours \| baseline \| ratio \| goal \| met\? \|$/m, "the Markdown table sits beside it");
-    for (const phase of ["1/9", "2/9", "3/9", "4/9", "5/9", "6/9", "7/9", "8/9", "9/9"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
+    for (const phase of ["1/10", "2/10", "3/10", "4/10", "5/10", "6/10", "7/10", "8/10", "9/10", "10/10"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
 
     assert.equal(report.schema, "iopaint-bench/1");
     assert.equal(report.quick, true);
@@ -53,6 +53,7 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
       "runner-unchanged",
       "runner-python",
       "runner-dependency-steps",
+      "reproducible",
       "generate",
       "readiness",
       "compile",
@@ -91,6 +92,11 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     for (const sample of [...f.coldRunner.unchanged, ...f.coldRunner.python]) assert.ok(sample.steps.total > 0 && sample.seconds > 0);
     assert.equal(f.coldRunner.unchanged[0].steps.executed, 0, "nothing changed: the imported cache covers every step");
     assert.ok((f.coldRunner.python[0].executedByStage.app ?? 0) > 0, "the .py change ran the app stage");
+    for (const variant of ["cpu", "gpu"]) {
+      const { digests } = f.reproducible[variant];
+      assert.equal(digests.length, 2);
+      assert.equal(digests[0], digests[1], `${variant}: two cold builds, one digest`);
+    }
 
     for (const name of ["legacy", "current"] as const) {
       const docker = new Docker(await ensureEngine(name, { log: () => {} }));
@@ -123,6 +129,7 @@ describe("the bench's pure parts", () => {
       context: { paddingBytes: 100, withRules: 10, withoutRules: 110 },
       readiness: [{ portSeconds: 1, healthySeconds: 7 }],
       coldRunner: { cold: build(20), unchanged: [build(5)], python: [build(8, { builder: 1, app: 3 })] },
+      reproducible: { cpu: { digests: ["sha256:a", "sha256:a"] }, gpu: { digests: ["sha256:b", "sha256:c"] } },
       compiler: { generateSeconds: [0.5, 2, 3], compileMs: [20, 5, 5] },
     };
     const rows = Object.fromEntries(evaluate(figures).map((row) => [row.id, row]));
@@ -145,6 +152,8 @@ describe("the bench's pure parts", () => {
     assert.equal(rows["runner-unchanged"].met, true, "25% of the runner's cold build is within 30%");
     assert.equal(rows["runner-python"].met, false, "8 s of a 20 s cold build is 40%, over 35%");
     assert.equal(rows["runner-dependency-steps"].met, false, "a builder step ran");
+    assert.equal(rows["reproducible"].met, false, "gpu's two builds gave two digests");
+    assert.match(rows["reproducible"].ours.text, /^1 \(gpu\) of 2 \(cpu, gpu\)$/);
   });
 
   it("reads layer sizes from a tar stream fed in small pieces, symlinked layers included", () => {
