@@ -34,6 +34,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
   let output = "";
   let releaseConfig: string;
   let revision: string;
+  let commitTime: number;
   let checkout: string;
   const RELEASE_TAGS = ["cpu-1.6.0", "cpu-latest", "gpu-1.6.0", "gpu-latest"];
   let invocation: BakeInvocation;
@@ -69,6 +70,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     await git(["add", "."]);
     await git(["commit", "--quiet", "-m", "IOPaint 1.6.0 (scratch copy of the fixture)"]);
     revision = (await git(["rev-parse", "HEAD"])).stdout.trim();
+    commitTime = Number((await git(["log", "-1", "--format=%ct"])).stdout.trim());
     invocation = await bakeInvocation(loadWorkflow(), "images", githubContext({ name: "push", ref: "refs/tags/v1.6.0" }), fixture.dir);
     // Two values differ here, and only these: the gha cache needs GitHub's cache service (the
     // local and registry backends are shown in cache-runners.test.ts), and the registry is the
@@ -105,6 +107,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     assert.equal(invocation.env.IOPAINT_REVISION, revision);
     assert.equal(invocation.env.IOPAINT_SRC, "IOPaint");
     assert.equal(invocation.env.IOPAINT_PROVENANCE, "min");
+    assert.equal(invocation.env.SOURCE_DATE_EPOCH, String(commitTime), "the images' timestamps: the IOPaint commit's");
     assert.equal(invocation.provenance, "mode=min", "bake-action gets the bake file's setting, not its own default");
   });
 
@@ -112,6 +115,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     const labels = await docker.inspect<Record<string, string>>(".Config.Labels", `${image}:cpu-1.6.0`);
     assert.equal(labels["org.opencontainers.image.version"], "1.6.0");
     assert.equal(labels["org.opencontainers.image.revision"], revision);
+    assert.equal(await docker.inspect<string>(".Created", `${image}:cpu-1.6.0`), new Date(commitTime * 1000).toISOString().replace(".000Z", "Z"), "created at the commit's time (SOURCE_DATE_EPOCH)");
   });
 
   it("pushes every tag the README promises", async () => {

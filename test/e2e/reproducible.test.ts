@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { cp, mkdir, readdir, readFile, lstat, readlink, utimes } from "node:fs/promises";
+import { cp, mkdir, readdir, readFile, lstat, readlink, utimes, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { bakeArgs } from "../../scripts/docker/build-args.ts";
+import { PYTHON_STANDIN } from "../../scripts/engine/base-images.ts";
+import { engineRegistry } from "../../scripts/engine/private-engine.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
 
@@ -112,6 +114,24 @@ describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () =>
     };
     await touch(copy);
     await assertSame(await buildCold("copy", copy), "a build from a copy with new file times");
+  });
+
+  it("builds from a base image pinned by digest in the config (name:tag@sha256:…), as docs/reproducible.md says", async () => {
+    // The python stand-in pushed to the engine's registry, where it gets the digest Docker Hub would give it.
+    const { address } = await engineRegistry(docker.engine);
+    const repository = `${address}/iopaint-digest-test/python`;
+    await docker.docker(["tag", PYTHON_STANDIN, `${repository}:3.11`]);
+    docker.trackImage(`${repository}:3.11`);
+    await docker.docker(["push", "--quiet", `${repository}:3.11`]);
+    const digest = (await docker.docker(["buildx", "imagetools", "inspect", "--format", "{{json .Manifest.Digest}}", `${repository}:3.11`], { inEngineNetwork: true })).stdout.trim().replace(/"/g, "");
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    const pinned = `${repository}:3.11@${digest}`;
+    const config = join(work, "pinned.toml");
+    await writeFile(config, (await readFile(join(REPO, FIXTURE_CONFIG), "utf8")).replace(/^#:schema .*\n/, "").replace(`base_image = "${PYTHON_STANDIN}"`, `base_image = "${pinned}"`));
+    const pinnedFixture = await docker.generateFixture(FIXTURE_APP, { IOPAINT_IMAGE: "iopaint-digest-test" }, config);
+    assert.equal(pinnedFixture.targets.cpu.args.BASE_IMAGE, pinned);
+    const { output } = await docker.build(pinnedFixture, "cpu");
+    assert.match(output, new RegExp(`FROM ${pinned.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`), "BuildKit resolved the base by its digest");
   });
 
   it("npm run bake takes SOURCE_DATE_EPOCH from the checkout's last commit", async () => {
