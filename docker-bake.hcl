@@ -87,6 +87,7 @@ target "_common" {
     PIP_INDEX_URL = "https://pypi.org/simple"
     TORCH_VERSION = "2.1.2"
     TORCHVISION_VERSION = "0.16.2"
+    BUILD_REQUIRES = "setuptools>=40.8.0 wheel"
     APP_UID = "1000"
     APP_GID = "1000"
   }

@@ -39,6 +39,25 @@ export function planFromConfig(loaded: LoadedConfig, sourceName = loaded.file, t
   return { plan: planBuild(validated.config, sourceName, locks), warnings: positioned(warnings) };
 }
 
+/**
+ * Pure: the config without the locks that `npm run lock` is about to replace and cannot read (an
+ * older format, a bad edit), with the problem of each, so that the command their message names can
+ * run. `variants` undefined: every variant's.
+ */
+export function withoutUnreadableLocks(loaded: LoadedConfig, variants?: string[]): { loaded: LoadedConfig; replaced: Problem[] } {
+  const locks = { ...loaded.locks };
+  const replaced: Problem[] = [];
+  for (const [variant, { file, text }] of Object.entries(locks)) {
+    if (variants && !variants.includes(variant)) continue;
+    const { problem } = parseLock(text, file, variant);
+    if (problem) {
+      replaced.push(problem);
+      delete locks[variant];
+    }
+  }
+  return { loaded: { ...loaded, locks }, replaced };
+}
+
 /** Pure: the whole compile, config text in, every output file's text out. `sourceName` goes into the headers. */
 export function compile(loaded: LoadedConfig, scripts: ContainerScripts, sourceName = loaded.file, table: CompatTable = compatTable): { plan: BuildPlan; outputs: Outputs; warnings: Problem[] } {
   const { plan, warnings } = planFromConfig(loaded, sourceName, table);

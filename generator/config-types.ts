@@ -22,6 +22,8 @@ export interface Config {
     path: string;
     /** The checkout's pip requirements file, relative to the checkout. */
     requirements: string;
+    /** What building the checkout's package needs (its PEP 517 build backend). The default is what pip's build isolation fetches for a project with a setup.py and no pyproject.toml, as IOPaint 1.6.0 is. The builder installs these once, from the lock when there is one, outside the image's virtualenv; the app is then built with --no-build-isolation and --no-index, so a code change fetches nothing. */
+    build_requires: string[];
   };
   /** Every pinned version in one table; variants refer to it. Checked against generator/compat/table.json. */
   versions: {

@@ -73,7 +73,7 @@ export interface DockerfilePlan {
  * compile), the Dockerfile emitter declares them by these names, and whatever reads a resolved
  * target's args (preflight, the bench) names them through this type.
  */
-export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "PIP_INDEX_URL", "TORCH_VERSION", "TORCHVISION_VERSION", "APP_UID", "APP_GID"] as const;
+export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "PIP_INDEX_URL", "TORCH_VERSION", "TORCHVISION_VERSION", "BUILD_REQUIRES", "APP_UID", "APP_GID"] as const;
 export const VARIANT_ARGS = ["BASE_IMAGE", "TORCH_INDEX_URL", "XFORMERS_VERSION", "RUNTIME_PACKAGES", "BUILD_PACKAGES", "EXTRA_PYTHON_PACKAGES", "DEVICE", "PYTHON_LOCK"] as const;
 export type CommonArg = (typeof COMMON_ARGS)[number];
 export type VariantArg = (typeof VARIANT_ARGS)[number];
@@ -119,6 +119,7 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
     PIP_INDEX_URL: config.python.index_url,
     TORCH_VERSION: config.versions.torch,
     TORCHVISION_VERSION: config.versions.torchvision,
+    BUILD_REQUIRES: config.source.build_requires.join(" "),
     APP_UID: String(config.runtime.uid),
     APP_GID: String(config.runtime.gid),
   };
@@ -240,6 +241,7 @@ export function lockInputsOf(plan: BuildPlan, variant: PlannedVariant, requireme
     ...(requirementsText !== undefined ? { requirements: sha256Of(requirementsText) } : {}),
     pins: `python ${PYTHON_VERSION}, torch ${variant.labels["io.iopaint.torch"]}, torchvision ${TORCHVISION_VERSION}, xformers ${xformers}`,
     extras: variant.args.EXTRA_PYTHON_PACKAGES || "none",
+    build: plan.args.BUILD_REQUIRES,
     platforms: variant.releasePlatforms.join(" "),
   };
 }

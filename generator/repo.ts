@@ -3,7 +3,7 @@ import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compile } from "./compile.ts";
 import type { ContainerScripts } from "./emit/dockerfile.ts";
-import { loadConfigFile } from "./load.ts";
+import { loadConfigFile, type LoadedConfig } from "./load.ts";
 
 /** The repository root: every default path and every name in a generated header is relative to it. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -30,9 +30,9 @@ export function headerName(configPath: string, outDir: string): string {
  * `generate --out outDir` compiles it: messages name the file as the user gave it, generated
  * headers name it from the repository root (headerName).
  */
-export async function compileConfigOption(option: string | undefined, outDir: string) {
+export async function compileConfigOption(option: string | undefined, outDir: string, adjust: (loaded: LoadedConfig) => LoadedConfig = (loaded) => loaded) {
   const configPath = resolve(option ?? resolve(REPO_ROOT, DEFAULT_CONFIG));
-  const loaded = await loadConfigFile(configPath, option ?? DEFAULT_CONFIG);
+  const loaded = adjust(await loadConfigFile(configPath, option ?? DEFAULT_CONFIG));
   return { configPath, loaded, ...compile(loaded, await readContainerScripts(), headerName(configPath, outDir)) };
 }
 

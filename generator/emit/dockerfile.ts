@@ -11,6 +11,8 @@ export interface ContainerScripts {
 
 const VENV = "/opt/venv";
 const APP_PREFIX = "/opt/app";
+/** The tools that build the checkout's package: beside the virtualenv, so the runtime never has them. */
+const BUILD_TOOLS = "/opt/build-tools";
 const SRC = "/src";
 const ENTRYPOINT = "/usr/local/bin/iopaint-entrypoint";
 const HEALTHCHECK = "/usr/local/bin/iopaint-healthcheck";
@@ -61,7 +63,7 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "#   system       the variant's base image plus its runtime system packages",
       "#   python       the variant's interpreter in a virtualenv, with its build packages",
       `#   lock-<variant> what the builder installs: the variant's lock (locks/<variant>.txt), or \`${UNLOCKED_STAGE}\` pins`,
-      "#   builder      the pinned torch stack, the extra packages, then requirements.txt (build tools live here only)",
+      "#   builder      the pinned torch stack, the extra packages, requirements.txt, then the build tools (these stay here)",
       "#   app          the checkout installed as a package, with the built UI inside, into a separate prefix",
       "#   scripts      the entrypoint and health check (docker/entrypoint.sh, docker/healthcheck.sh)",
       "#   runtime      the service image: system + virtualenv + app; no compilers, Node or caches",
@@ -113,10 +115,12 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       arg("TORCHVISION_VERSION"),
       arg("XFORMERS_VERSION"),
       arg("EXTRA_PYTHON_PACKAGES"),
+      arg("BUILD_REQUIRES"),
       `RUN mkdir ${LOCK_DIR} \\`,
       ` && printf '%s\\n' "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} > ${LOCK_DIR}/torch.txt \\`,
       ` && set -f && for requirement in $EXTRA_PYTHON_PACKAGES; do echo "$requirement"; done > ${LOCK_DIR}/extras.txt \\`,
-      ` && echo "-r ${REQUIREMENTS}" > ${LOCK_DIR}/requirements.txt`,
+      ` && echo "-r ${REQUIREMENTS}" > ${LOCK_DIR}/requirements.txt \\`,
+      ` && for requirement in $BUILD_REQUIRES; do echo "$requirement"; done > ${LOCK_DIR}/build.txt`,
       ...plan.variants.flatMap((variant) => ["", ...lockStageLines(variant)]),
     ],
     [
@@ -147,6 +151,10 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       " && pip check \\",
       ` && python -c ${shellQuoted(VERIFY_PINS)} \\`,
       '      "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION"',
+      "# What builds the checkout's package (source.build_requires), installed once here instead of",
+      "# by pip's build isolation at each code change, and kept out of the virtualenv the runtime copies.",
+      `RUN ${PIP_CACHE} \\`,
+      `    pip install --index-url "$PIP_INDEX_URL" --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt ${report("build")}`,
     ],
     [
       "# ---- pip-report: what pip chose in the builder, for `npm run lock` (built with LOCK_REPORT=1; never an image) ----",
@@ -156,12 +164,11 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
     [
       "# ---- app: the checkout, with the built UI where the package serves it from ----",
       "FROM builder AS app",
-      arg("PIP_INDEX_URL"),
       `COPY . ${SRC}`,
       `COPY --from=frontend ${webDir}/${frontend.output} ${SRC}/${frontend.copyTo}`,
-      "# A PEP 517 build into its own prefix: the runtime adds it as one small layer above the dependencies.",
-      `RUN ${PIP_CACHE} \\`,
-      `    pip install --index-url "$PIP_INDEX_URL" --no-deps --use-pep517 --prefix=${APP_PREFIX} ${SRC}`,
+      "# A PEP 517 build with the builder's build tools, no build isolation and no index: a code change",
+      "# runs this step alone and fetches nothing. Into its own prefix: the runtime adds it as one small layer.",
+      `RUN PYTHONPATH=${BUILD_TOOLS} pip install --no-index --no-deps --no-build-isolation --use-pep517 --prefix=${APP_PREFIX} ${SRC}`,
     ],
     [
       "# ---- scripts: entrypoint and health check, embedded from docker/*.sh by the generator ----",

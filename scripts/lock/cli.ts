@@ -9,8 +9,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { resolveBake } from "../../generator/bake/resolve.ts";
-import { OUTPUT_FILES } from "../../generator/compile.ts";
-import { closest, fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
+import { OUTPUT_FILES, withoutUnreadableLocks } from "../../generator/compile.ts";
+import { closest, fail, formatProblem, ProblemsError, type Problem } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { formatLock, LOCK_SECTIONS, lockFileName, withoutCredentials, type LockInputs, type PythonLock } from "../../generator/lock.ts";
 import { lockInputsOf, UNLOCKED_STAGE, VARIABLES } from "../../generator/plan.ts";
@@ -31,7 +31,8 @@ torch index and pins, once for every platform it lists) and writes locks/<varian
 config: every distribution pinned with the sha256 of its files. Then regenerates docker/Dockerfile,
 which embeds the locks: a build installs exactly what they list, with pip's hash checking, and
 resolves nothing. With no VARIANT: every variant. Run it again after changing requirements.txt, a
-pin, a variant's extra packages or platforms (npm run check and npm run bake say when).
+pin, a variant's extra packages or platforms, or source.build_requires (npm run check and npm run bake
+say when).
 
 Options:
   --source DIR         the IOPaint checkout whose requirements.txt to lock (sets IOPAINT_SRC)
@@ -74,8 +75,15 @@ async function lock(argv: string[]): Promise<number> {
   if (!["auto", "buildx", "docker-build"].includes(engine)) fail({ kind: "usage", message: `--engine must be auto, buildx or docker-build, not ${engine}` });
 
   const { isMainConfig, outDir } = generatedFilesDir(options.config, options.out);
-  const { configPath, plan, outputs, warnings } = await compileConfigOption(options.config, outDir);
+  // A lock this command replaces may be unreadable (an older format): say so, and lock anew.
+  let replaced: Problem[] = [];
+  const { configPath, plan, outputs, warnings } = await compileConfigOption(options.config, outDir, (loaded) => {
+    const adjusted = withoutUnreadableLocks(loaded, parsed.positionals.length ? parsed.positionals : undefined);
+    replaced = adjusted.replaced;
+    return adjusted.loaded;
+  });
   for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
+  for (const problem of replaced) say(`note: ${problem.location?.file}:${problem.location?.line}: ${problem.message}; it is replaced by a new lock`);
   const names = parsed.positionals.length ? parsed.positionals : plan.variants.map((v) => v.name);
   for (const name of names) {
     if (!plan.variants.some((v) => v.name === name)) {

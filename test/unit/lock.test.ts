@@ -3,7 +3,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
-import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
+import { compile, OUTPUT_FILES, withoutUnreadableLocks } from "../../generator/compile.ts";
 import { ProblemsError } from "../../generator/errors.ts";
 import { loadConfigFile } from "../../generator/load.ts";
 import { formatLock, parseLock, staleInputs, withoutCredentials, type PythonLock } from "../../generator/lock.ts";
@@ -43,12 +43,13 @@ describe("the lock file", () => {
   it("keeps markers and several hashes through a round trip", () => {
     const lock: PythonLock = {
       variant: "cpu",
-      inputs: { requirements: HASH_A, pins: "python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none", extras: "none", platforms: "linux/amd64 linux/arm64" },
+      inputs: { requirements: HASH_A, pins: "python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none", extras: "none", build: "setuptools>=40.8.0 wheel", platforms: "linux/amd64 linux/arm64" },
       indexes: "torch https://download.pytorch.org/whl/cpu, packages https://pypi.org/simple",
       sections: {
         torch: [{ name: "torch", version: "2.1.2+cpu", hashes: [HASH_A, HASH_B] }],
         extras: [],
         requirements: [{ name: "numpy", version: "1.26.4", marker: 'platform_machine == "aarch64"', hashes: [HASH_B] }],
+        build: [{ name: "setuptools", version: "66.1.1", hashes: [HASH_A] }],
       },
     };
     const text = formatLock(lock, "config/iopaint.toml");
@@ -57,10 +58,10 @@ describe("the lock file", () => {
   });
 
   const broken: [what: string, edit: (text: string) => string, line: number, message: RegExp][] = [
-    ["a hash cut short", (t) => t.replace(/(torchvision==0\.16\.2\+cpu \\\n {4}--hash=sha256:)[0-9a-f]{64}/, "$1abc"), 16, /expected NAME==VERSION/],
-    ["an unknown section", (t) => t.replace("### extras", "### plugins"), 19, /unknown section "plugins"/],
+    ["a hash cut short", (t) => t.replace(/(torchvision==0\.16\.2\+cpu \\\n {4}--hash=sha256:)[0-9a-f]{64}/, "$1abc"), 17, /expected NAME==VERSION/],
+    ["an unknown section", (t) => t.replace("### extras", "### plugins"), 20, /unknown section "plugins"/],
     ["a header line missing", (t) => t.replace(/^# pins: .*\n/m, ""), 1, /the header lacks "# pins:"/],
-    ["a requirement without a pin", (t) => t.replace("loguru==0.7.2 \\", "loguru>=0.7 \\"), 38, /expected NAME==VERSION/],
+    ["a requirement without a pin", (t) => t.replace("loguru==0.7.2 \\", "loguru>=0.7 \\"), 39, /expected NAME==VERSION/],
   ];
   for (const [what, edit, line, message] of broken) {
     it(`names the line and the command that rewrites it for ${what}`, () => {
@@ -83,6 +84,16 @@ describe("the lock file", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it("lets npm run lock replace a lock it cannot read (an older format), only for the variants it locks", async () => {
+    const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
+    const older = { ...loaded, locks: { cpu: { file: "locks/cpu.txt", text: readRepoFile(FIXTURE_LOCK).replace(/^# build: .*\n/m, "") } } };
+    assert.throws(() => compile(older, scripts), /the header lacks "# build:"/);
+    const { loaded: adjusted, replaced } = withoutUnreadableLocks(older, ["cpu"]);
+    assert.deepEqual(replaced.map((p) => p.message), ['lock of variant cpu: the header lacks "# build:"']);
+    assert.equal(compile(adjusted, scripts).plan.variants.find((v) => v.name === "cpu")!.lock, undefined);
+    assert.deepEqual(withoutUnreadableLocks(older, ["gpu"]), { loaded: older, replaced: [] }, "a lock of a variant not being locked stays, and still fails the compile");
   });
 
   it("hides credentials in index URLs", () => {
@@ -122,8 +133,8 @@ describe("lock sections from pip's reports", () => {
   });
 
   it("says what changed since the previous lock", () => {
-    const before = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], extras: [], requirements: [{ name: "loguru", version: "0.7.2", hashes: [HASH_A] }, { name: "click", version: "8.1.7", hashes: [HASH_A] }] };
-    const after = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], extras: [], requirements: [{ name: "loguru", version: "0.7.3", hashes: [HASH_B] }, { name: "rich", version: "13.7.1", hashes: [HASH_B] }] };
+    const before = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], extras: [], requirements: [{ name: "loguru", version: "0.7.2", hashes: [HASH_A] }, { name: "click", version: "8.1.7", hashes: [HASH_A] }], build: [] };
+    const after = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], extras: [], requirements: [{ name: "loguru", version: "0.7.3", hashes: [HASH_B] }, { name: "rich", version: "13.7.1", hashes: [HASH_B] }], build: [] };
     assert.deepEqual(lockChanges(before, after), ["- click 8.1.7", "~ loguru 0.7.2 → 0.7.3", "+ rich 13.7.1"]);
   });
 });
@@ -147,6 +158,7 @@ describe("lock status (npm run check, the runner's preflight)", () => {
 
     const cpu = plan.variants.find((v) => v.name === "cpu")!;
     assert.deepEqual(staleInputs(cpu.lock!, { pins: "python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none" }), ["pins: locked python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none, now python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none"]);
+    assert.deepEqual(staleInputs(cpu.lock!, { build: "setuptools>=69 wheel" }), ["build requirements: locked setuptools>=40.8.0 wheel, now setuptools>=69 wheel"]);
   });
 
   it("gives an unlocked variant a one-line notice, not a failure", async () => {
@@ -161,9 +173,9 @@ describe("the Dockerfile's lock stages", () => {
     const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
     const dockerfile = compile(loaded, scripts, FIXTURE_CONFIG).outputs[OUTPUT_FILES.dockerfile];
     const lockCpu = /^FROM python AS lock-cpu\n((?:(?:RUN| &&| {6}).*\n)*)/m.exec(dockerfile)![1];
-    for (const section of ["torch", "extras", "requirements"]) assert.match(lockCpu, new RegExp(`^ {6}> /tmp/lock/${section}\\.txt`, "m"));
+    for (const section of ["torch", "extras", "requirements", "build"]) assert.match(lockCpu, new RegExp(`^ {6}> /tmp/lock/${section}\\.txt`, "m"));
     assert.match(lockCpu, /^ {6}'loguru==0\.7\.2 --hash=sha256:[0-9a-f]{64}' \\$/m);
-    assert.equal(lockCpu.match(/'--require-hashes'/g)?.length, 3);
+    assert.equal(lockCpu.match(/'--require-hashes'/g)?.length, 4);
     assert.match(dockerfile, /^FROM unlocked AS lock-gpu$/m);
     assert.match(dockerfile, /^FROM \$\{PYTHON_LOCK\} AS builder$/m);
   });
