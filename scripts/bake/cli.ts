@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
@@ -14,7 +14,8 @@ import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
-import type { Docker } from "../docker/docker.ts";
+import { Interrupted, type Docker } from "../docker/docker.ts";
+import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, offlineProblems } from "./preflight.ts";
@@ -190,19 +191,46 @@ async function main(argv: string[]): Promise<number> {
       await rm(scratch, { recursive: true, force: true });
     }
   } else {
-    for (const [name, target] of Object.entries(targets)) {
+    // Independent targets build at the same time, as bake would, up to one per core: one BuildKit
+    // runs them, so a step they share (the front end) runs once. The first failure stops the rest.
+    const names = Object.keys(targets);
+    const atOnce = Math.min(names.length, availableParallelism());
+    if (names.length > 1) say(`building ${names.length} targets, ${atOnce} at a time; each line of their output starts with its target`);
+    const firstFailure = new AbortController();
+    const signal = AbortSignal.any([cancelled, firstFailure.signal]);
+    type Outcome = { result: TargetResult } | { failure: { output: string } } | { stopped: true };
+    const buildOne = async (name: string): Promise<Outcome> => {
+      const target = targets[name];
       const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull });
       say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
-      const result = await run(argv);
-      if (result.code !== 0) return buildFailed(result, platformsOf(targets), say);
-      if (options.push) {
-        for (const tag of target.tags) {
-          const pushed = await run(["push", tag]);
-          if (pushed.code !== 0) return buildFailed(pushed, platformsOf(targets), say);
+      const lines = linePrefixer(names.length > 1 ? `[${name}] ` : "", (text) => process.stderr.write(text));
+      const step = async (args: string[]) => {
+        try {
+          return await docker.stream(args, { cwd: outDir, env, signal, onOutput: lines.push });
+        } catch (error) {
+          if (error instanceof Interrupted && !cancelled.aborted) return undefined; // another target failed
+          throw error;
+        } finally {
+          lines.flush();
         }
+      };
+      const failed = (failure: { output: string }): Outcome => {
+        firstFailure.abort();
+        return { failure };
+      };
+      const built = await step(argv);
+      if (!built) return { stopped: true };
+      if (built.code !== 0) return failed(built);
+      for (const tag of options.push ? target.tags : []) {
+        const pushed = await step(["push", tag]);
+        if (!pushed) return { stopped: true };
+        if (pushed.code !== 0) return failed(pushed);
       }
-      results.push(await describe(name, target, variantOf[name], result.seconds, parseProgress(result.output), sizing));
-    }
+      return { result: await describe(name, target, variantOf[name], built.seconds, parseProgress(built.output), sizing) };
+    };
+    const outcomes = await runBounded(names.map((name) => () => buildOne(name)), atOnce);
+    for (const outcome of outcomes) if ("failure" in outcome) return buildFailed(outcome.failure, platformsOf(targets), say);
+    for (const outcome of outcomes) if ("result" in outcome) results.push(outcome.result);
   }
   const ok = !results.some((r) => r.overBudget) || budgetMode === "warn";
   say("");

@@ -56,6 +56,8 @@ export const GOALS = {
   /** Issue 12 and 14: a new CI runner with an imported cache (builder emptied, local backend). */
   runnerUnchangedMaxRatio: 0.3,
   runnerPythonMaxRatio: 0.35,
+  /** Issue 14: cpu + gpu in one invocation against the two built one after the other (the fallback builds them at the same time). */
+  variantsMaxRatio: 0.85,
 } as const;
 
 export function meets(bar: Bar, value: number, ratio: number | null): boolean {
@@ -173,7 +175,7 @@ export function evaluate(f: Figures): Row[] {
         what: "cpu and gpu built one after the other, each --no-cache",
         text: `${formatSeconds(separate)} (${formatSeconds(f.variants.separate.cpu.seconds)} + ${formatSeconds(f.variants.separate.gpu.seconds)} separately)`,
       },
-      goal: { text: "below the sum of separate builds", on: "ratio", op: "<", limit: 1 },
+      goal: { text: "≤ 85% of the separate builds", on: "ratio", op: "<=", limit: GOALS.variantsMaxRatio },
     }),
     row({
       id: "variants-frontend-builds",

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { cp, readdir, readFile, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
@@ -37,7 +38,16 @@ for (const engineName of TEST_ENGINES) describe(`npm run bake (${engineName} eng
     const result = await bake(["all", "--version", "1.6.0", "--json"]);
     assert.equal(result.exitCode, 0, result.all);
     if (docker.bakes) assert.match(result.stderr, /\(buildx 0\.13\.\d+\), daemon 26\.1\.\d+\S*; targets: cpu, gpu/);
-    else assert.match(result.stderr, /buildx is not installed: falling back to one BuildKit `docker build` per target/);
+    else {
+      assert.match(result.stderr, /buildx is not installed: falling back to one BuildKit `docker build` per target/);
+      // The fallback builds the two at once (as bake does), each line of output marked with its target.
+      const atOnce = Math.min(2, availableParallelism());
+      assert.match(result.stderr, new RegExp(`^building 2 targets, ${atOnce} at a time; each line of their output starts with its target$`, "m"));
+      assert.match(result.stderr, /^\[cpu\] #\d+ /m);
+      assert.match(result.stderr, /^\[gpu\] #\d+ /m);
+      assert.doesNotMatch(result.stderr, /^#\d+ /m, "no unmarked BuildKit line");
+      if (atOnce === 2) assert.ok(result.stderr.indexOf("== gpu:") < result.stderr.indexOf("[cpu] #"), "gpu's build started before cpu's first output line");
+    }
     assert.match(result.stderr, /note: gpu build here, but running them on a GPU needs the NVIDIA Container Toolkit/);
     const summary = JSON.parse(result.stdout);
     assert.equal(summary.ok, true);
@@ -167,9 +177,11 @@ for (const engineName of TEST_ENGINES) describe(`npm run bake (${engineName} eng
     // fixture's lock the preflight stops first (test/e2e/lock.test.ts).
     const unlocked = join(out, "unlocked.toml");
     await writeFile(unlocked, await readFile(join(REPO, FIXTURE_CONFIG), "utf8"));
-    const result = await bake(["cpu", "--source", broken, "--config", unlocked]);
+    // Both targets: on the fallback, which builds them at once, the first failure stops the other.
+    const result = await bake(["all", "--source", broken, "--config", unlocked]);
     assert.equal(result.exitCode, 1, result.all);
-    assert.match(result.stderr, /error: the build failed at step \[builder \d+\/\d+\] RUN .*pip install/);
+    assert.equal(result.stderr.match(/^error: /gm)?.length, 1, result.stderr);
+    assert.match(result.stderr, /error: the build failed at step \[(cpu |gpu )?builder \d+\/\d+\] RUN .*pip install/);
     assert.match(result.stderr, /\| ERROR: No matching distribution found for no-such-package==1\.0/);
   });
 
