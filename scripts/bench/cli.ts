@@ -1,5 +1,6 @@
-// npm run bench: issue 5's figures, measured in one run on the fixture through the real engine,
-// printed as one Markdown table (or JSON) and written to a JSON file with the Markdown beside it.
+// npm run bench: issues 5 and 14's figures, measured in one run on the fixture through real engines
+// on both build paths, printed as one Markdown table (or JSON) and written to a JSON file with the
+// Markdown beside it.
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -12,35 +13,47 @@ import { ensureEngine } from "../engine/private-engine.ts";
 import { timeCompile, timeGenerate } from "./compiler.ts";
 import { Interrupted } from "../docker/docker.ts";
 import { BenchDocker, BuildFailed } from "./docker.ts";
-import type { Figures } from "./figures.ts";
+import { BUILD_PATHS, type BuildPath, type Figures, type ImageSample, type PathFigures } from "./figures.ts";
 import { generateFixture } from "./fixture.ts";
 import { formatBytes, formatMs, formatSeconds, median } from "./format.ts";
 import { evaluate } from "./goals.ts";
 import { describeHost } from "./machine.ts";
-import { measureBaseline, measureCold, measureColdRunner, measureContext, measureReadiness, measureRebuilds, measureReproducible, measureVariants, type PhaseContext } from "./phases.ts";
+import { buildxBuilder, coldImage, fallbackBuilder, measureBaseline, measureCold, measureColdRunner, measureContext, measureReadiness, measureRebuilds, measureReproducible, measureVariants, type PhaseContext } from "./phases.ts";
 import { jsonReport, makeReport, markdownReport } from "./report.ts";
 
 const DEFAULT_OUT = ".cache/bench/latest.json";
 
+/** The private engine each build path runs on (scripts/engine/private-engine.ts). */
+const ENGINE_OF: Record<BuildPath, "current" | "legacy"> = { buildx: "current", fallback: "legacy" };
+
+async function buildCacheBytes(dockers: Partial<Record<BuildPath, BenchDocker>>): Promise<Partial<Record<BuildPath, number>>> {
+  const bytes: Partial<Record<BuildPath, number>> = {};
+  for (const [path, docker] of Object.entries(dockers) as [BuildPath, BenchDocker][]) bytes[path] = await docker.buildCacheBytes();
+  return bytes;
+}
+
 const HELP = `Usage: npm run bench -- [options]
 
-Measures, in one run on the bundled fixture app and through the real engine (the private one,
-started or reused), how our generated build compares with the old single-stage way:
-  1. the old way (scripts/bench/baseline.Dockerfile), --no-cache
-  2. ours from the generated files, cold (--no-cache)
-  3. warm rebuilds: nothing changed, a .py file, a web_app/ file, requirements.txt
-  4. cpu + gpu in one invocation vs one after the other
-  5. runtime image size vs the old way's
-  6. build context with the ignore rules vs without, on a checkout padded with ~100 MB
+Measures, in one run on the bundled fixture app and through real engines (the private ones,
+started or reused), how our generated build compares with the old single-stage way, on both
+build paths: buildx (\`docker buildx bake\` on Docker 26) and the fallback (one \`docker build\`
+per target on Docker 20.10, several at once):
+  1. the old way (scripts/bench/baseline.Dockerfile), --no-cache (fallback engine)
+  2. ours from the generated files, cold (--no-cache), on each path
+  3. warm rebuilds on each path: nothing changed, a .py file, a web_app/ file, requirements.txt
+  4. cpu + gpu in one invocation vs one after the other, on each path
+  5. runtime image size vs the old way's (fallback engine)
+  6. build context with the ignore rules vs without, on a checkout padded with ~100 MB (fallback)
   7. npm run generate and the in-process compile
-  8. readiness on the current engine (Docker 26): healthy after the port opens
-  9. a new CI runner on the current engine: cache exported, builder emptied, cache imported
-  10. reproducibility on the current engine: each variant built cold twice, digests compared
-     (nothing changed, and a .py change); this empties that engine's build cache
-then prints one Markdown table (figure, ours, baseline, ratio, goal, met?). A goal not met is
-shown as not met; the exit code does not depend on goals.
+  8. readiness (buildx engine): healthy after the port opens
+  9. a new CI runner (buildx): cache exported, builder emptied, cache imported
+  10. reproducibility (buildx): each variant built cold twice, digests compared; this empties
+     that engine's build cache
+then prints one Markdown table with a column per path (figure, ratio, goal, met?), medians with
+their spread. A goal not met is shown as not met; the exit code does not depend on goals.
 
 Options:
+  --path P        measure one build path only: buildx or fallback (default: both)
   --json          the report as JSON on stdout (progress stays on stderr)
   --quick         a smoke of every phase: no repeats, 8 MB of padding, fewer compiler runs
   --repeats N     cold builds and each rebuild N times, medians reported (default 5; --quick 1)
@@ -49,7 +62,10 @@ Options:
   --keep-images   keep the images the bench tagged (iopaint-bench-*) instead of removing them
   -h, --help      this text
 
-Environment: IOPAINT_ENGINE_DIR chooses the state root of the legacy private engine it uses (as for npm test).
+The images it tags are removed at the end; the BuildKit cache it fills stays (reported per engine)
+for the next run or \`docker builder prune\`.
+
+Environment: IOPAINT_ENGINE_DIR chooses the state root of the private engines it uses (as for npm test).
 
 Exit codes: ${ExitCode.ok} measured, ${ExitCode.failed} a build failed, ${ExitCode.badInput} bad option, ${ExitCode.environment} environment (engine, host apt),
             ${ExitCode.interrupted} interrupted, ${ExitCode.internal} internal error.`;
@@ -66,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: "string" },
       verbose: { type: "boolean" },
       "keep-images": { type: "boolean" },
+      path: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   }, "see npm run bench -- --help");
@@ -77,18 +94,25 @@ async function main(argv: string[]): Promise<number> {
   const quick = options.quick ?? false;
   const repeats = options.repeats === undefined ? (quick ? 1 : 5) : Number(options.repeats);
   if (!Number.isInteger(repeats) || repeats < 1 || repeats > 50) fail({ kind: "usage", message: `--repeats must be a whole number from 1 to 50, not ${options.repeats}` });
+  if (options.path !== undefined && !(BUILD_PATHS as readonly string[]).includes(options.path)) fail({ kind: "usage", message: `--path must be ${BUILD_PATHS.join(" or ")}, not ${options.path}` });
+  const paths: BuildPath[] = options.path ? [options.path as BuildPath] : [...BUILD_PATHS];
   const outFile = resolve(options.out ?? join(REPO_ROOT, DEFAULT_OUT));
   const markdownFile = `${outFile.replace(/\.json$/, "")}.md`;
-  const command = ["npm run bench", ...(quick || options.repeats ? ["--"] : []), ...(quick ? ["--quick"] : []), ...(options.repeats ? ["--repeats", String(repeats)] : [])].join(" ");
+  const flags = [...(quick ? ["--quick"] : []), ...(options.repeats ? ["--repeats", String(repeats)] : []), ...(options.path ? ["--path", options.path] : [])];
+  const command = ["npm run bench", ...(flags.length ? ["--", ...flags] : [])].join(" ");
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const date = new Date().toISOString();
   const started = performance.now();
 
   // An engine that cannot start is an environment problem (a ProblemsError): runCli reports it, exit 3.
-  const engine = await ensureEngine("legacy", { log });
-  await ensureStandInBaseImages(engine, { log });
-  const docker = new BenchDocker(engine, controller.signal, options.verbose ?? false);
-  let current: BenchDocker | undefined;
+  const benchDocker = async (name: "legacy" | "current") => {
+    const engine = await ensureEngine(name, { log });
+    await ensureStandInBaseImages(engine, { log });
+    return new BenchDocker(engine, controller.signal, options.verbose ?? false);
+  };
+  const dockers: Partial<Record<BuildPath, BenchDocker>> = {};
+  for (const path of paths) dockers[path] = await benchDocker(ENGINE_OF[path]);
+  const cacheBefore = await buildCacheBytes(dockers);
   const work = await mkdtemp(join(tmpdir(), "iopaint-bench-"));
   const cacheDir = join(REPO_ROOT, ".cache/bench");
   await mkdir(cacheDir, { recursive: true });
@@ -96,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
   const runId = `${Date.now().toString(36)}-${process.pid}`;
   try {
     const ctx: PhaseContext = {
-      docker,
+      docker: (dockers.fallback ?? dockers.buildx)!,
       fixture: await generateFixture(join(work, "generated")),
       work,
       cacheDir,
@@ -105,38 +129,59 @@ async function main(argv: string[]): Promise<number> {
       log,
       nonce: () => `${runId}-${++count}`,
     };
-    const machine = await describeHost(docker);
-    log(`[bench] ${command}: ${repeats === 1 ? "no repeats" : `${repeats} repeats`}, scratch copies in ${work}`);
+    const machine = await describeHost(dockers);
+    log(`[bench] ${command}: ${paths.join(" and ")}, ${repeats === 1 ? "no repeats" : `${repeats} repeats`}, scratch copies in ${work}`);
+    const builders = paths.map((path) => (path === "buildx" ? buildxBuilder(ctx, dockers.buildx!) : fallbackBuilder(ctx)));
+    const figures: Figures = { paths: {}, compiler: { generateSeconds: [], compileMs: [] }, cacheBytes: {} };
+    const skipped = (phase: string, path: BuildPath) => log(`[bench] ${phase} skipped: it runs on the ${path} path (--path ${paths[0]})`);
+    const fallback = dockers.fallback;
+    const current = dockers.buildx;
 
-    log("[bench] 1/10 the old way: one stage, build tools and Node in the image (scripts/bench/baseline.Dockerfile), --no-cache");
-    const baseline = await measureBaseline(ctx);
-    log("[bench] 2/10 ours: the cpu image from the generated files, cold (--no-cache)");
-    const cold = await measureCold(ctx);
-    log("[bench] 3/10 ours: warm rebuilds after each kind of change");
-    const rebuilds = await measureRebuilds(ctx);
-    log("[bench] 4/10 cpu + gpu: in one invocation, and one after the other, each from a cold cache");
-    const variants = await measureVariants(ctx);
-    log(`[bench] 5/10 image size: ours ${formatBytes(cold[cold.length - 1].imageBytes)}, the old way ${formatBytes(baseline.imageBytes)}`);
-    log(`[bench] 6/10 build context: a checkout padded with ${formatBytes(ctx.paddingBytes)} of .git, node_modules, venv and build output`);
-    const context = await measureContext(ctx);
+    let baseline: ImageSample | undefined;
+    if (fallback) {
+      log("[bench] 1/10 the old way: one stage, build tools and Node in the image (scripts/bench/baseline.Dockerfile), --no-cache, on the fallback's engine");
+      baseline = await measureBaseline(ctx);
+    } else skipped("1/10 the old way", "fallback");
+    const perPath: Partial<Record<BuildPath, Partial<PathFigures>>> = {};
+    for (const builder of builders) {
+      log(`[bench] 2/10 ${builder.path}: the cpu image from the generated files, cold (--no-cache)`);
+      perPath[builder.path] = { cold: await measureCold(ctx, builder) };
+    }
+    for (const builder of builders) {
+      log(`[bench] 3/10 ${builder.path}: warm rebuilds after each kind of change`);
+      perPath[builder.path]!.rebuilds = await measureRebuilds(ctx, builder);
+    }
+    for (const builder of builders) {
+      log(`[bench] 4/10 ${builder.path}: cpu + gpu in one invocation, and one after the other, each --no-cache`);
+      perPath[builder.path]!.variants = await measureVariants(ctx, builder);
+      figures.paths[builder.path] = perPath[builder.path] as PathFigures;
+    }
+    if (fallback && baseline) {
+      const oursBytes = await fallback.imageBytes(coldImage(ctx, "fallback"));
+      log(`[bench] 5/10 image size: ours ${formatBytes(oursBytes)}, the old way ${formatBytes(baseline.imageBytes)}`);
+      figures.size = { baseline, oursBytes };
+      log(`[bench] 6/10 build context: a checkout padded with ${formatBytes(ctx.paddingBytes)} of .git, node_modules, venv and build output`);
+      figures.context = await measureContext(ctx);
+    } else (skipped("5/10 image size", "fallback"), skipped("6/10 build context", "fallback"));
     const generateRuns = quick ? 2 : 7;
     const compileRuns = quick ? 5 : 31;
     log(`[bench] 7/10 compiler: npm run generate ×${generateRuns}, compile in process ×${compileRuns}`);
     const compileMs = await timeCompile(compileRuns);
     const generateSeconds = await timeGenerate(generateRuns, work, controller.signal);
     if (controller.signal.aborted) throw new Interrupted();
+    figures.compiler = { generateSeconds, compileMs };
     log(`[bench]   npm run generate: ${formatSeconds(median(generateSeconds))}; compile: ${formatMs(median(compileMs))} (medians)`);
-    log("[bench] 8/10 readiness on the current engine (Docker 26): the cpu image with a 1 s health start interval");
-    const currentEngine = await ensureEngine("current", { log });
-    await ensureStandInBaseImages(currentEngine, { log });
-    current = new BenchDocker(currentEngine, controller.signal, options.verbose ?? false);
-    const readiness = await measureReadiness(ctx, current, currentEngine.netns);
-    log("[bench] 9/10 a new CI runner on the current engine: cache exported to a directory, builder emptied, cache imported (empties that engine's build cache)");
-    const coldRunner = await measureColdRunner(ctx, current);
-    log("[bench] 10/10 reproducibility on the current engine: cpu and gpu each built cold twice to an OCI layout (SOURCE_DATE_EPOCH, rewrite-timestamp)");
-    const reproducible = await measureReproducible(ctx, current);
+    if (current) {
+      log("[bench] 8/10 readiness on the current engine (Docker 26): the cpu image with a 1 s health start interval");
+      figures.readiness = await measureReadiness(ctx, current, current.engine.netns);
+      log("[bench] 9/10 a new CI runner on the current engine: cache exported to a directory, builder emptied, cache imported (empties that engine's build cache)");
+      figures.coldRunner = await measureColdRunner(ctx, current);
+      log("[bench] 10/10 reproducibility on the current engine: cpu and gpu each built cold twice to an OCI layout (SOURCE_DATE_EPOCH, rewrite-timestamp)");
+      figures.reproducible = await measureReproducible(ctx, current);
+    } else for (const phase of ["8/10 readiness", "9/10 a new CI runner", "10/10 reproducibility"]) skipped(phase, "buildx");
+    const cacheAfter = await buildCacheBytes(dockers);
+    for (const path of paths) figures.cacheBytes[ENGINE_OF[path]] = cacheAfter[path]! - cacheBefore[path]!;
 
-    const figures: Figures = { baseline, cold, rebuilds, variants, context, readiness, coldRunner, reproducible, compiler: { generateSeconds, compileMs } };
     const report = makeReport({ date, command, quick, repeats, durationSeconds: (performance.now() - started) / 1000, machine, rows: evaluate(figures), figures });
     await mkdir(dirname(outFile), { recursive: true });
     await writeFile(outFile, jsonReport(report));
@@ -153,7 +198,7 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   } finally {
     await rm(work, { recursive: true, force: true });
-    if (!options["keep-images"]) await Promise.all([docker.removeTagged(), current?.removeTagged()]);
+    if (!options["keep-images"]) await Promise.all(Object.values(dockers).map((docker) => docker.removeTagged()));
   }
 }
 

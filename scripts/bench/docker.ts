@@ -3,6 +3,7 @@
  * performance.now(), reads what they did from BuildKit's plain progress output, measures layers,
  * and removes the images it tagged. Every command stops when the run is interrupted.
  */
+import { parseSize } from "../../generator/plan.ts";
 import { Docker, type Engine } from "../docker/docker.ts";
 import { describeFailure, parseProgress, type BuildReport } from "../bake/progress.ts";
 import type { BuildSample } from "./figures.ts";
@@ -45,9 +46,9 @@ export class BenchDocker {
   }
 
   /** `docker <argv>` (a build; `env` adds bake variables), timed from start to exit; throws BuildFailed with the failing step. */
-  async build(label: string, argv: string[], cwd: string, env?: Record<string, string>): Promise<BuildOutcome> {
-    for (let i = 0; i < argv.length - 1; i++) if (argv[i] === "--tag") this.tagged.add(argv[i + 1]);
-    const previous = await this.imageIds(argv);
+  async build(label: string, argv: string[], cwd: string, env?: Record<string, string>, tags = tagsIn(argv)): Promise<BuildOutcome> {
+    for (const tag of tags) this.tagged.add(tag);
+    const previous = await this.imageIds(tags);
     const { code, output, seconds } = await this.docker.stream(argv, { cwd, env, signal: this.signal, onOutput: (chunk) => this.verbose && process.stderr.write(chunk) });
     const report = parseProgress(output);
     if (code !== 0) {
@@ -60,6 +61,14 @@ export class BenchDocker {
 
   async imageBytes(ref: string): Promise<number> {
     return Number((await this.inspect(ref, "{{.Size}}")).trim());
+  }
+
+  /** BuildKit's cache in this engine, as `docker system df` counts it. */
+  async buildCacheBytes(): Promise<number> {
+    const df = await this.run(["system", "df", "--format", "{{.Type}}\t{{.Size}}"]);
+    const size = /^Build Cache\t(\S+)$/m.exec(df.stdout)?.[1];
+    if (df.exitCode !== 0 || !size) throw new Error(`docker system df gave no build cache size: ${df.all.trim()}`);
+    return parseSize(size);
   }
 
   async diffIds(ref: string): Promise<string[]> {
@@ -97,12 +106,11 @@ export class BenchDocker {
   }
 
   /** The IDs the build's tags point at now, so that the images they replace can go afterwards. */
-  private async imageIds(argv: string[]): Promise<Map<string, string>> {
+  private async imageIds(tags: string[]): Promise<Map<string, string>> {
     const ids = new Map<string, string>();
-    for (let i = 0; i < argv.length - 1; i++) {
-      if (argv[i] !== "--tag") continue;
-      const result = await this.run(["image", "inspect", "--format", "{{.Id}}", argv[i + 1]]);
-      if (result.exitCode === 0) ids.set(argv[i + 1], result.stdout.trim());
+    for (const tag of tags) {
+      const result = await this.run(["image", "inspect", "--format", "{{.Id}}", tag]);
+      if (result.exitCode === 0) ids.set(tag, result.stdout.trim());
     }
     return ids;
   }
@@ -121,6 +129,11 @@ export class BenchDocker {
       if (moved.stdout.trim() !== currentId) await this.run(["image", "rm", id]);
     }
   }
+}
+
+/** The tags a `docker build` argv gives. */
+function tagsIn(argv: string[]): string[] {
+  return argv.flatMap((arg, i) => (arg === "--tag" && i + 1 < argv.length ? [argv[i + 1]] : []));
 }
 
 /** Pure: a build's progress as the bench's figures. */

@@ -30,20 +30,30 @@ export interface RebuildSample extends BuildSample {
 export const REBUILD_KINDS = ["unchanged", "python", "frontend", "requirements"] as const;
 export type RebuildKind = (typeof REBUILD_KINDS)[number];
 
-export interface Figures {
-  /** The old single-stage way (scripts/bench/baseline.Dockerfile), --no-cache. */
-  baseline: ImageSample;
+/** The two ways a build runs: `docker buildx bake` on the current engine, the runner's fallback on Docker 20.10. */
+export const BUILD_PATHS = ["buildx", "fallback"] as const;
+export type BuildPath = (typeof BUILD_PATHS)[number];
+
+/** What each build path measures the same way, so that its ratios compare like with like. */
+export interface PathFigures {
   /** Our cpu image from the generated files, --no-cache, once per repeat. */
-  cold: ImageSample[];
+  cold: BuildSample[];
   /** Warm rebuilds after each kind of change, once per repeat. */
   rebuilds: Record<RebuildKind, RebuildSample[]>;
   variants: {
     /** cpu and gpu, each from a cold cache (--no-cache), one after the other. */
     separate: { cpu: BuildSample; gpu: BuildSample };
-    /** cpu and gpu in one invocation from a cold cache: the second shares what the first built. */
-    together: { cpu: BuildSample; gpu: BuildSample; seconds: number };
+    /** cpu and gpu in one invocation from a cold cache (--no-cache), as `npm run bake -- all` runs them on that path. */
+    together: { cpu: BuildSample; gpu: BuildSample; seconds: number; frontendBuilds: number };
   };
-  context: {
+}
+
+/** Figures of the phases a run measured (`--path` leaves out the other path's). */
+export interface Figures {
+  paths: Partial<Record<BuildPath, PathFigures>>;
+  /** Fallback engine: the old single-stage way (scripts/bench/baseline.Dockerfile), --no-cache, and our cold cpu image beside it. */
+  size?: { baseline: ImageSample; oursBytes: number };
+  context?: {
     /** Bytes of .git, node_modules, venv and build output added to the checkout. */
     paddingBytes: number;
     withRules: number;
@@ -54,21 +64,23 @@ export interface Figures {
    * docker/compose.yaml starts it: seconds from `docker run` until the port answers, and until
    * Docker reports it healthy. Once per repeat.
    */
-  readiness: { portSeconds: number; healthySeconds: number }[];
+  readiness?: { portSeconds: number; healthySeconds: number }[];
   /**
    * A cold CI runner, on the current engine through `docker buildx bake cpu`: the cold build
    * (--no-cache) exporting its cache to a directory, then, on an emptied builder each time, the
    * build importing it with nothing changed and after a .py edit, once per repeat.
    */
-  coldRunner: { cold: BuildSample; unchanged: BuildSample[]; python: BuildSample[] };
+  coldRunner?: { cold: BuildSample; unchanged: BuildSample[]; python: BuildSample[] };
   /** Each variant built cold twice on the current engine (OCI output, rewrite-timestamp): the two manifest digests. */
-  reproducible: Record<string, { digests: string[] }>;
+  reproducible?: Record<string, { digests: string[] }>;
   compiler: {
     /** `npm run generate` wall times. */
     generateSeconds: number[];
     /** In-process parse + compile times, first (cold) run included. */
     compileMs: number[];
   };
+  /** BuildKit cache the run left in each engine (growth of `docker system df`'s build cache; negative where the run pruned it). */
+  cacheBytes: Partial<Record<"legacy" | "current", number>>;
 }
 
 /** The stages whose steps a code-only change must leave alone. */

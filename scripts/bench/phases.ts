@@ -4,13 +4,16 @@
  * cache is shared with other work, so it is never pruned); warm rebuilds follow unique edits.
  */
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
+import { parseProgress, reportOf } from "../bake/progress.ts";
 import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
+import { runBounded } from "../docker/parallel.ts";
 import { BASELINE_DOCKERFILE, baselineBuildArgs, baselinePackages, ensurePackagesImage } from "./baseline.ts";
 import { sampleOf, type BenchDocker, type BuildOutcome, type Log } from "./docker.ts";
-import { REBUILD_KINDS, type BuildSample, type Figures, type ImageSample, type RebuildKind, type RebuildSample } from "./figures.ts";
+import { REBUILD_KINDS, type BuildPath, type BuildSample, type Figures, type ImageSample, type PathFigures, type RebuildKind, type RebuildSample } from "./figures.ts";
 import { applyEdit, EDITS, pad, resolveTargets, scratchCopy, type GeneratedFixture } from "./fixture.ts";
 import { formatBytes, formatSeconds } from "./format.ts";
 import { newLayers } from "../docker/tar-scan.ts";
@@ -34,9 +37,9 @@ async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, c
   return timed(ctx, docker, label, dockerBuildArgs(target, cwd, { noCache }).argv, cwd);
 }
 
-/** One timed build command (`env`: bake variables), logged with its time and steps run. */
-async function timed(ctx: PhaseContext, docker: BenchDocker, label: string, argv: string[], cwd: string, env?: Record<string, string>): Promise<BuildOutcome> {
-  const outcome = await docker.build(label, argv, cwd, env);
+/** One timed build command (`env`: bake variables; `tags`: what it tags, where argv does not say), logged with its time and steps run. */
+async function timed(ctx: PhaseContext, docker: BenchDocker, label: string, argv: string[], cwd: string, env?: Record<string, string>, tags?: string[]): Promise<BuildOutcome> {
+  const outcome = await docker.build(label, argv, cwd, env, tags);
   const { executed, total } = outcome.report;
   ctx.log(`[bench]   ${label}: ${formatSeconds(outcome.seconds)}, ${executed} of ${total} steps run`);
   return outcome;
@@ -56,14 +59,60 @@ export async function measureBaseline(ctx: PhaseContext): Promise<ImageSample> {
   return { ...sampleOf(outcome), imageBytes };
 }
 
+/**
+ * How one build path builds the fixture, so that phases 2 to 4 measure both the same way: the
+ * fallback runs one `docker build` per target on the legacy engine (several at once, up to one per
+ * core, as `npm run bake` does there); buildx runs one `docker buildx bake` on the current engine.
+ */
+export interface PathBuilder {
+  path: BuildPath;
+  docker: BenchDocker;
+  /** Builds `names` from `source` in one invocation, tagged under `image`: the wall time, each target's sample, the front-end builds run. */
+  build(label: string, names: string[], source: string, image: string, noCache: boolean): Promise<{ seconds: number; samples: Record<string, BuildSample>; frontendBuilds: number }>;
+}
+
+export function fallbackBuilder(ctx: PhaseContext): PathBuilder {
+  return {
+    path: "fallback",
+    docker: ctx.docker,
+    async build(label, names, source, image, noCache) {
+      const targets = resolveTargets(ctx.fixture, names, source, image);
+      const started = performance.now();
+      const outcomes = await runBounded(names.map((name) => () => build(ctx, names.length > 1 ? `${label}: ${name}` : label, targets[name], ctx.fixture.dir, noCache)), availableParallelism());
+      const samples = Object.fromEntries(names.map((name, i) => [name, sampleOf(outcomes[i])]));
+      return { seconds: (performance.now() - started) / 1000, samples, frontendBuilds: Object.values(samples).reduce((n, s) => n + s.frontendBuilds, 0) };
+    },
+  };
+}
+
+export function buildxBuilder(ctx: PhaseContext, current: BenchDocker): PathBuilder {
+  return {
+    path: "buildx",
+    docker: current,
+    async build(label, names, source, image, noCache) {
+      const tags = Object.values(resolveTargets(ctx.fixture, names, source, image)).flatMap((t) => t.tags);
+      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: names, noCache });
+      const outcome = await timed(ctx, current, label, argv, ctx.fixture.dir, { IOPAINT_SRC: source, IOPAINT_IMAGE: image }, tags);
+      // One solve: a step the targets share is one vertex, counted once for the whole and given to each target's own sample.
+      const whole = parseProgress(outcome.output, names.length > 1 ? names : []);
+      const samples = Object.fromEntries(names.map((name) => [name, sampleOf({ ...outcome, report: names.length > 1 ? reportOf(whole, name) : whole })]));
+      return { seconds: outcome.seconds, samples, frontendBuilds: sampleOf({ ...outcome, report: whole }).frontendBuilds };
+    },
+  };
+}
+
+/** The tag of the cold phase's cpu image on a path (the size row inspects it). */
+export function coldImage(ctx: PhaseContext, path: BuildPath): string {
+  return resolveTargets(ctx.fixture, ["cpu"], ctx.work, `iopaint-bench-${path}-cold`).cpu.tags[0];
+}
+
 /** 2. Ours from the generated files, cold, once per repeat (each on a new copy). */
-export async function measureCold(ctx: PhaseContext): Promise<ImageSample[]> {
-  const samples: ImageSample[] = [];
+export async function measureCold(ctx: PhaseContext, builder: PathBuilder): Promise<BuildSample[]> {
+  const samples: BuildSample[] = [];
   for (let i = 1; i <= ctx.repeats; i++) {
-    const source = await scratchCopy(ctx.work, `cold-${i}`);
-    const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-cold").cpu;
-    const outcome = await build(ctx, `cpu, --no-cache (${i}/${ctx.repeats})`, cpu, ctx.fixture.dir, true);
-    samples.push({ ...sampleOf(outcome), imageBytes: await ctx.docker.imageBytes(cpu.tags[0]) });
+    const source = await scratchCopy(ctx.work, `${builder.path}-cold-${i}`);
+    const { samples: built } = await builder.build(`${builder.path}: cpu, --no-cache (${i}/${ctx.repeats})`, ["cpu"], source, `iopaint-bench-${builder.path}-cold`, true);
+    samples.push(built.cpu);
   }
   return samples;
 }
@@ -76,21 +125,22 @@ const REBUILD_LABEL: Record<RebuildKind, string> = {
 };
 
 /** 3. Warm rebuilds of one copy: each kind of change in turn, once per repeat, against the image just before. */
-export async function measureRebuilds(ctx: PhaseContext): Promise<Record<RebuildKind, RebuildSample[]>> {
-  const source = await scratchCopy(ctx.work, "rebuild");
-  const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-rebuild").cpu;
-  const tag = cpu.tags[0];
-  await build(ctx, "cpu, first build of this copy (not counted)", cpu, ctx.fixture.dir, false);
-  let before = await ctx.docker.diffIds(tag);
+export async function measureRebuilds(ctx: PhaseContext, builder: PathBuilder): Promise<Record<RebuildKind, RebuildSample[]>> {
+  const { docker, path } = builder;
+  const source = await scratchCopy(ctx.work, `${path}-rebuild`);
+  const image = `iopaint-bench-${path}-rebuild`;
+  const tag = resolveTargets(ctx.fixture, ["cpu"], source, image).cpu.tags[0];
+  await builder.build(`${path}: cpu, first build of this copy (not counted)`, ["cpu"], source, image, false);
+  let before = await docker.diffIds(tag);
   const samples = Object.fromEntries(REBUILD_KINDS.map((kind) => [kind, [] as RebuildSample[]])) as Record<RebuildKind, RebuildSample[]>;
   for (let i = 1; i <= ctx.repeats; i++) {
     for (const kind of REBUILD_KINDS) {
       await applyEdit(source, kind, ctx.nonce());
-      const outcome = await build(ctx, `cpu, ${REBUILD_LABEL[kind]} (${i}/${ctx.repeats})`, cpu, ctx.fixture.dir, false);
-      const after = await ctx.docker.diffIds(tag);
+      const { samples: built } = await builder.build(`${path}: cpu, ${REBUILD_LABEL[kind]} (${i}/${ctx.repeats})`, ["cpu"], source, image, false);
+      const after = await docker.diffIds(tag);
       const changed = after.some((id) => !before.includes(id));
-      const added = changed ? newLayers(before, after, await ctx.docker.layerSizes(tag)) : { count: 0, bytes: 0 };
-      samples[kind].push({ ...sampleOf(outcome), newLayerBytes: added.bytes, newLayers: added.count });
+      const added = changed ? newLayers(before, after, await docker.layerSizes(tag)) : { count: 0, bytes: 0 };
+      samples[kind].push({ ...built.cpu, newLayerBytes: added.bytes, newLayers: added.count });
       before = after;
     }
   }
@@ -98,37 +148,21 @@ export async function measureRebuilds(ctx: PhaseContext): Promise<Record<Rebuild
 }
 
 /**
- * 4. cpu and gpu together vs one after the other, both from a cold cache. Separately: each with
- * --no-cache. Together, as `npm run bake -- all` runs them on the fallback (one BuildKit, both
- * targets at the same time, sharing the steps they have in common): cpu with --no-cache and gpu
- * on a fresh copy of its base image (one extra file), so nothing of gpu's own is cached from
- * earlier runs while the front end, shared with cpu's, is.
+ * 4. cpu and gpu, both from a cold cache (--no-cache): one after the other, and in one invocation
+ * as `npm run bake -- all --no-cache` runs them on that path, where the steps they share (the
+ * front end) run once.
  */
-export async function measureVariants(ctx: PhaseContext): Promise<Figures["variants"]> {
-  const separateSource = await scratchCopy(ctx.work, "separate");
-  const separateTargets = resolveTargets(ctx.fixture, ["cpu", "gpu"], separateSource, "iopaint-bench-separate");
-  const separate = {
-    cpu: sampleOf(await build(ctx, "separately: cpu, --no-cache", separateTargets.cpu, ctx.fixture.dir, true)),
-    gpu: sampleOf(await build(ctx, "separately: gpu, --no-cache", separateTargets.gpu, ctx.fixture.dir, true)),
+export async function measureVariants(ctx: PhaseContext, builder: PathBuilder): Promise<PathFigures["variants"]> {
+  const { path } = builder;
+  const separateSource = await scratchCopy(ctx.work, `${path}-separate`);
+  const cpu = await builder.build(`${path}: separately: cpu, --no-cache`, ["cpu"], separateSource, `iopaint-bench-${path}-separate`, true);
+  const gpu = await builder.build(`${path}: separately: gpu, --no-cache`, ["gpu"], separateSource, `iopaint-bench-${path}-separate`, true);
+  const togetherSource = await scratchCopy(ctx.work, `${path}-together`);
+  const together = await builder.build(`${path}: together: cpu + gpu, --no-cache`, ["cpu", "gpu"], togetherSource, `iopaint-bench-${path}-together`, true);
+  return {
+    separate: { cpu: cpu.samples.cpu, gpu: gpu.samples.gpu },
+    together: { cpu: together.samples.cpu, gpu: together.samples.gpu, seconds: together.seconds, frontendBuilds: together.frontendBuilds },
   };
-
-  const togetherSource = await scratchCopy(ctx.work, "together");
-  const targets = resolveTargets(ctx.fixture, ["cpu", "gpu"], togetherSource, "iopaint-bench-together");
-  const nonce = ctx.nonce();
-  const freshBase = `iopaint-bench-gpu-base:${nonce.replace(/[^A-Za-z0-9_.-]/g, "-")}`;
-  const made = await ctx.docker.run(["build", "--quiet", "--tag", freshBase, "-"], { input: `FROM ${targets.gpu.args.BASE_IMAGE}\nRUN echo ${nonce} > /etc/iopaint-bench-nonce\n` });
-  if (made.exitCode !== 0) throw new Error(`making a fresh copy of ${targets.gpu.args.BASE_IMAGE} failed: ${made.all.trim()}`);
-  ctx.docker.track(freshBase);
-  const gpu = { ...targets.gpu, args: { ...targets.gpu.args, BASE_IMAGE: freshBase } };
-  const started = performance.now();
-  const [cpuOutcome, gpuOutcome] = await Promise.all([
-    build(ctx, "together: cpu, --no-cache", targets.cpu, ctx.fixture.dir, true),
-    build(ctx, "together: gpu, at the same time, sharing what cpu builds", gpu, ctx.fixture.dir, false),
-  ]);
-  const together = { cpu: sampleOf(cpuOutcome), gpu: sampleOf(gpuOutcome), seconds: (performance.now() - started) / 1000 };
-  const cachedOwn = gpuOutcome.report.steps.filter((s) => s.state === "cached" && s.stage && !s.stage.startsWith("frontend ") && !s.name.startsWith("FROM "));
-  if (cachedOwn.length) ctx.log(`[bench]   note: gpu reused ${cachedOwn.length} of its own steps from earlier builds (${cachedOwn.map((s) => s.stage).join(", ")}); the together figure is flattered`);
-  return { separate, together };
 }
 
 /** 6. The context BuildKit sends for the same padded checkout, with our ignore rules and without them. */

@@ -7,7 +7,7 @@ import { after, describe, it } from "node:test";
 import { execa } from "execa";
 import { evaluate } from "../../scripts/bench/goals.ts";
 import type { Figures } from "../../scripts/bench/figures.ts";
-import type { Report } from "../../scripts/bench/report.ts";
+import { makeReport, markdownReport, type Report } from "../../scripts/bench/report.ts";
 import { layerSizesFromSave, newLayers, TarScanner } from "../../scripts/docker/tar-scan.ts";
 import { Docker } from "../../scripts/docker/docker.ts";
 import { ensureEngine } from "../../scripts/engine/private-engine.ts";
@@ -27,18 +27,18 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     assert.equal(result.exitCode, 0, String(result.all).split("\n").slice(-40).join("\n"));
     const report = JSON.parse(result.stdout) as Report;
     assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), report, "the JSON file holds what stdout showed");
-    assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^\| figure \| ours \| baseline \| ratio \| goal \| met\? \|$/m, "the Markdown table sits beside it");
-    for (const phase of ["1/10", "2/10", "3/10", "4/10", "5/10", "6/10", "7/10", "8/10", "9/10", "10/10"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
+    assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^\| figure \| buildx \| fallback \| goal \| met\? \|$/m, "the Markdown table, a column per path, sits beside it");
+    for (const phase of ["1/10", "5/10", "6/10", "7/10", "8/10", "9/10", "10/10"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} `), `phase ${phase} was announced on stderr`);
+    for (const phase of ["2/10", "3/10", "4/10"]) for (const path of ["buildx", "fallback"]) assert.match(result.stderr, new RegExp(`\\[bench\\] ${phase} ${path}: `), `phase ${phase} ran on ${path}`);
 
     assert.equal(report.schema, "iopaint-bench/1");
     assert.equal(report.quick, true);
     assert.ok(!Number.isNaN(Date.parse(report.date)));
     assert.ok(report.machine.cpus > 0 && report.machine.memoryBytes > 0);
-    assert.match(report.machine.engine.version, /^\d+\.\d+/);
-    assert.ok(report.machine.engine.storageDriver.length > 0);
+    assert.match(report.machine.engines.buildx!.version, /^26\.\d+/);
+    assert.match(report.machine.engines.fallback!.version, /^20\.10\.\d+/);
 
-    const ids = report.rows.map((row) => row.id);
-    assert.deepEqual(ids, [
+    const PER_PATH = [
       "cold-build",
       "rebuild-unchanged",
       "rebuild-python-time",
@@ -48,15 +48,19 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
       "rebuild-requirements-frontend-steps",
       "variants-time",
       "variants-frontend-builds",
-      "image-size",
-      "context",
-      "runner-unchanged",
-      "runner-python",
-      "runner-dependency-steps",
-      "reproducible",
-      "generate",
-      "readiness",
-      "compile",
+    ];
+    assert.deepEqual(report.rows.map((row) => `${row.path}:${row.id}`), [
+      ...PER_PATH.map((id) => `buildx:${id}`),
+      ...PER_PATH.map((id) => `fallback:${id}`),
+      "fallback:image-size",
+      "fallback:context",
+      "buildx:runner-unchanged",
+      "buildx:runner-python",
+      "buildx:runner-dependency-steps",
+      "buildx:reproducible",
+      "buildx:readiness",
+      "null:generate",
+      "null:compile",
     ]);
     for (const row of report.rows) {
       assert.ok(Number.isFinite(row.ours.value) && row.ours.value >= 0, `${row.id}: ${row.ours.value}`);
@@ -73,27 +77,37 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     // The measured figures themselves: times and sizes positive, where a real build produced them.
     const f = report.figures;
     const positive = (label: string, value: number) => assert.ok(Number.isFinite(value) && value > 0, `${label}: ${value}`);
-    positive("old way's build time", f.baseline.seconds);
-    positive("old way's image", f.baseline.imageBytes);
-    for (const sample of f.cold) (positive("cold build time", sample.seconds), positive("our image", sample.imageBytes));
-    for (const [kind, samples] of Object.entries(f.rebuilds)) {
-      assert.equal(samples.length, 1, `--quick: one ${kind} rebuild`);
-      positive(`${kind} rebuild time`, samples[0].seconds);
-      assert.ok(samples[0].steps.total > 0 && samples[0].newLayerBytes >= 0, kind);
+    positive("old way's build time", f.size!.baseline.seconds);
+    positive("old way's image", f.size!.baseline.imageBytes);
+    positive("our image", f.size!.oursBytes);
+    for (const path of ["buildx", "fallback"] as const) {
+      const p = f.paths[path]!;
+      for (const sample of p.cold) positive(`${path}: cold build time`, sample.seconds);
+      for (const [kind, samples] of Object.entries(p.rebuilds)) {
+        assert.equal(samples.length, 1, `--quick: one ${kind} rebuild`);
+        positive(`${path}: ${kind} rebuild time`, samples[0].seconds);
+        assert.ok(samples[0].steps.total > 0 && samples[0].newLayerBytes >= 0, kind);
+      }
+      assert.equal(p.rebuilds.unchanged[0].steps.executed, 0, `${path}: nothing changed, nothing run`);
+      assert.ok((p.rebuilds.python[0].executedByStage.app ?? 0) > 0, `${path}: the .py change ran the app stage`);
+      for (const sample of [p.variants.separate.cpu, p.variants.separate.gpu, p.variants.together.cpu, p.variants.together.gpu]) assert.ok(sample.steps.total > 0, `${path}: variant steps`);
+      positive(`${path}: together`, p.variants.together.seconds);
+      assert.ok(p.variants.together.frontendBuilds >= 1, `${path}: the front end was built`);
     }
-    for (const sample of [f.variants.separate.cpu, f.variants.separate.gpu, f.variants.together.cpu, f.variants.together.gpu]) positive("variant build time", sample.seconds);
-    positive("padding", f.context.paddingBytes);
-    positive("context with the rules", f.context.withRules);
-    assert.ok(f.context.withoutRules >= f.context.paddingBytes, "without the rules, the padding is sent");
+    positive("padding", f.context!.paddingBytes);
+    positive("context with the rules", f.context!.withRules);
+    assert.ok(f.context!.withoutRules >= f.context!.paddingBytes, "without the rules, the padding is sent");
     assert.ok(f.compiler.generateSeconds.length > 0 && f.compiler.generateSeconds.every((s) => s > 0));
     assert.ok(f.compiler.compileMs.length > 0 && f.compiler.compileMs.every((ms) => ms > 0));
+    assert.deepEqual(Object.keys(f.cacheBytes).sort(), ["current", "legacy"]);
+    assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^BuildKit cache after the run: [+−]\S+ \S+ on the current engine, [+−]\S+ \S+ on the legacy engine\.$/m);
 
-    positive("cold runner's cold build", f.coldRunner.cold.seconds);
-    for (const sample of [...f.coldRunner.unchanged, ...f.coldRunner.python]) assert.ok(sample.steps.total > 0 && sample.seconds > 0);
-    assert.equal(f.coldRunner.unchanged[0].steps.executed, 0, "nothing changed: the imported cache covers every step");
-    assert.ok((f.coldRunner.python[0].executedByStage.app ?? 0) > 0, "the .py change ran the app stage");
+    positive("cold runner's cold build", f.coldRunner!.cold.seconds);
+    for (const sample of [...f.coldRunner!.unchanged, ...f.coldRunner!.python]) assert.ok(sample.steps.total > 0 && sample.seconds > 0);
+    assert.equal(f.coldRunner!.unchanged[0].steps.executed, 0, "nothing changed: the imported cache covers every step");
+    assert.ok((f.coldRunner!.python[0].executedByStage.app ?? 0) > 0, "the .py change ran the app stage");
     for (const variant of ["cpu", "gpu"]) {
-      const { digests } = f.reproducible[variant];
+      const { digests } = f.reproducible![variant];
       assert.equal(digests.length, 2);
       assert.equal(digests[0], digests[1], `${variant}: two cold builds, one digest`);
     }
@@ -116,23 +130,39 @@ describe("the bench's pure parts", () => {
       contextBytes: 1000,
     });
     const rebuild = (seconds: number, executedByStage: Record<string, number> = {}, newLayerBytes = 0) => ({ ...build(seconds, executedByStage), newLayerBytes, newLayers: newLayerBytes ? 1 : 0 });
-    const figures: Figures = {
-      baseline: { ...build(100), imageBytes: 1000 },
-      cold: [{ ...build(10), imageBytes: 700 }],
+    const fallback = {
+      cold: [build(10)],
       rebuilds: {
         unchanged: [rebuild(1)],
         python: [rebuild(1, { builder: 1, app: 3 }, 2_000_000)],
         frontend: [rebuild(1, { frontend: 2 })],
         requirements: [rebuild(1, { builder: 2 })],
       },
-      variants: { separate: { cpu: build(10), gpu: build(10) }, together: { cpu: build(10), gpu: { ...build(5), frontendBuilds: 0 }, seconds: 15 } },
+      variants: { separate: { cpu: build(10), gpu: build(10) }, together: { cpu: build(10), gpu: build(5), seconds: 16, frontendBuilds: 1 } },
+    };
+    // The buildx path: the same, but its builds of cpu + gpu together take 80% of the separate ones.
+    const buildx = { ...fallback, cold: [build(9), build(10), build(14)], variants: { ...fallback.variants, together: { ...fallback.variants.together, seconds: 16 } } };
+    const figures: Figures = {
+      paths: { buildx, fallback },
+      size: { baseline: { ...build(100), imageBytes: 1000 }, oursBytes: 700 },
       context: { paddingBytes: 100, withRules: 10, withoutRules: 110 },
       readiness: [{ portSeconds: 1, healthySeconds: 7 }],
       coldRunner: { cold: build(20), unchanged: [build(5)], python: [build(8, { builder: 1, app: 3 })] },
       reproducible: { cpu: { digests: ["sha256:a", "sha256:a"] }, gpu: { digests: ["sha256:b", "sha256:c"] } },
       compiler: { generateSeconds: [0.5, 2, 3], compileMs: [20, 5, 5] },
+      cacheBytes: { current: -5_000_000, legacy: 120_000_000 },
     };
-    const rows = Object.fromEntries(evaluate(figures).map((row) => [row.id, row]));
+    const all = evaluate(figures);
+    const rows = Object.fromEntries(all.filter((row) => row.path !== "buildx").map((row) => [row.id, row]));
+    const buildxRows = Object.fromEntries(all.filter((row) => row.path === "buildx").map((row) => [row.id, row]));
+    assert.equal(buildxRows["variants-time"].met, false, "80% of the separate builds is over buildx's 75%");
+    assert.equal(rows["variants-time"].met, true, "and within the fallback's 85%");
+    assert.match(buildxRows["cold-build"].ours.text, /^10\.0 s \(9\.00–14\.0 s, median of 3\) \(20 steps\)$/, "the median with its spread");
+    assert.equal(buildxRows["cold-build"].baseline, null, "the old way is measured on the fallback's engine only");
+    const table = markdownReport(makeReport({ date: "2026-12-03T00:00:00Z", command: "npm run bench", quick: false, repeats: 3, durationSeconds: 1, machine: { cpus: 2, cpuModel: "x", memoryBytes: 1, kernel: "k", node: "v20", engines: {} }, rows: all, figures }));
+    assert.match(table, /^\| cpu \+ gpu in one invocation, cold \| 16\.0 s; 80% of 20\.0 s \(10\.0 s \+ 10\.0 s separately\) \| 16\.0 s; 80% of 20\.0 s \(10\.0 s \+ 10\.0 s separately\) \| buildx: ≤ 75% of the separate builds; fallback: ≤ 85% of the separate builds \| buildx \*\*no\*\*, fallback yes \|$/m);
+    assert.match(table, /^\| Runtime image size, cpu \| — \| 700 B; 70% of 1\.00 kB/m, "a figure of one path leaves the other's cell empty");
+    assert.match(table, /^BuildKit cache after the run: −5\.00 MB on the current engine, \+120 MB on the legacy engine\.$/m);
     assert.equal(rows["rebuild-unchanged"].ratio, 0.1);
     assert.equal(rows["rebuild-unchanged"].met, false, "10% of cold is over 5%");
     assert.equal(rows["rebuild-unchanged"].users?.met, true, "but within the users' 30%");
@@ -145,15 +175,15 @@ describe("the bench's pure parts", () => {
     assert.equal(rows["variants-frontend-builds"].met, true);
     assert.equal(rows["generate"].met, false, "median 2 s");
     assert.equal(rows["compile"].met, true, "median 5 ms, the cold first run aside");
-    assert.equal(rows["readiness"].met, false, "healthy 6 s after the port opened is over 5 s");
+    assert.equal(buildxRows["readiness"].met, false, "healthy 6 s after the port opened is over 5 s");
     assert.equal(rows["rebuild-frontend-dependency-steps"].met, true);
     assert.equal(rows["rebuild-requirements-frontend-steps"].met, true);
-    assert.equal(rows["runner-unchanged"].ratio, 0.25);
-    assert.equal(rows["runner-unchanged"].met, true, "25% of the runner's cold build is within 30%");
-    assert.equal(rows["runner-python"].met, false, "8 s of a 20 s cold build is 40%, over 35%");
-    assert.equal(rows["runner-dependency-steps"].met, false, "a builder step ran");
-    assert.equal(rows["reproducible"].met, false, "gpu's two builds gave two digests");
-    assert.match(rows["reproducible"].ours.text, /^1 \(gpu\) of 2 \(cpu, gpu\)$/);
+    assert.equal(buildxRows["runner-unchanged"].ratio, 0.25);
+    assert.equal(buildxRows["runner-unchanged"].met, true, "25% of the runner's cold build is within 30%");
+    assert.equal(buildxRows["runner-python"].met, false, "8 s of a 20 s cold build is 40%, over 35%");
+    assert.equal(buildxRows["runner-dependency-steps"].met, false, "a builder step ran");
+    assert.equal(buildxRows["reproducible"].met, false, "gpu's two builds gave two digests");
+    assert.match(buildxRows["reproducible"].ours.text, /^1 \(gpu\) of 2 \(cpu, gpu\)$/);
   });
 
   it("reads layer sizes from a tar stream fed in small pieces, symlinked layers included", () => {
