@@ -30,10 +30,20 @@ export function headerName(configPath: string, outDir: string): string {
  * `generate --out outDir` compiles it: messages name the file as the user gave it, generated
  * headers name it from the repository root (headerName).
  */
-export async function compileConfigOption(option: string | undefined, outDir: string, adjust: (loaded: LoadedConfig) => LoadedConfig = (loaded) => loaded) {
+export async function compileConfigOption(option: string | undefined, outDir: string) {
+  const { configPath, loaded } = await loadConfigOption(option);
+  return { configPath, loaded, ...(await compileLoaded(loaded, configPath, outDir)) };
+}
+
+/** The config a --config option names, read with its locks but not compiled (for a command that adjusts it first). */
+export async function loadConfigOption(option: string | undefined): Promise<{ configPath: string; loaded: LoadedConfig }> {
   const configPath = resolve(option ?? resolve(REPO_ROOT, DEFAULT_CONFIG));
-  const loaded = adjust(await loadConfigFile(configPath, option ?? DEFAULT_CONFIG));
-  return { configPath, loaded, ...compile(loaded, await readContainerScripts(), headerName(configPath, outDir)) };
+  return { configPath, loaded: await loadConfigFile(configPath, option ?? DEFAULT_CONFIG) };
+}
+
+/** A loaded config compiled as `generate --out outDir` compiles it. */
+export async function compileLoaded(loaded: LoadedConfig, configPath: string, outDir: string) {
+  return compile(loaded, await readContainerScripts(), headerName(configPath, outDir));
 }
 
 /**

@@ -101,9 +101,12 @@ export function buildxBuilder(ctx: PhaseContext, current: BenchDocker): PathBuil
   };
 }
 
+/** The image the cold phase builds on a path. */
+const coldImageName = (path: BuildPath) => `iopaint-bench-${path}-cold`;
+
 /** The tag of the cold phase's cpu image on a path (the size row inspects it). */
 export function coldImage(ctx: PhaseContext, path: BuildPath): string {
-  return resolveTargets(ctx.fixture, ["cpu"], ctx.work, `iopaint-bench-${path}-cold`).cpu.tags[0];
+  return resolveTargets(ctx.fixture, ["cpu"], ctx.work, coldImageName(path)).cpu.tags[0];
 }
 
 /** 2. Ours from the generated files, cold, once per repeat (each on a new copy). */
@@ -111,7 +114,7 @@ export async function measureCold(ctx: PhaseContext, builder: PathBuilder): Prom
   const samples: BuildSample[] = [];
   for (let i = 1; i <= ctx.repeats; i++) {
     const source = await scratchCopy(ctx.work, `${builder.path}-cold-${i}`);
-    const { samples: built } = await builder.build(`${builder.path}: cpu, --no-cache (${i}/${ctx.repeats})`, ["cpu"], source, `iopaint-bench-${builder.path}-cold`, true);
+    const { samples: built } = await builder.build(`${builder.path}: cpu, --no-cache (${i}/${ctx.repeats})`, ["cpu"], source, coldImageName(builder.path), true);
     samples.push(built.cpu);
   }
   return samples;

@@ -38,10 +38,8 @@ export function makeReport(parts: Omit<Report, "schema" | "allMet">): Report {
   return { schema: "iopaint-bench/1", ...parts, allMet: parts.rows.every((r) => r.met) };
 }
 
-const PATH_TITLES: Record<BuildPath, string> = { buildx: "buildx", fallback: "fallback" };
-
 export function describeEngine(path: BuildPath, engine: EngineFacts): string {
-  return `${PATH_TITLES[path]}: Docker Engine ${engine.version} (${engine.storageDriver})${path === "buildx" ? " with `docker buildx bake`" : ", one `docker build` per target"}`;
+  return `${path}: Docker Engine ${engine.version} (${engine.storageDriver})${path === "buildx" ? " with `docker buildx bake`" : ", one `docker build` per target"}`;
 }
 
 export function describeMachine(m: Machine): string {

@@ -10,11 +10,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { resolveBake } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES, withoutUnreadableLocks } from "../../generator/compile.ts";
-import { closest, fail, formatProblem, ProblemsError, type Problem } from "../../generator/errors.ts";
+import { closest, fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { formatLock, LOCK_SECTIONS, lockFileName, withoutCredentials, type LockInputs, type PythonLock } from "../../generator/lock.ts";
 import { lockInputsOf, UNLOCKED_STAGE, VARIABLES } from "../../generator/plan.ts";
-import { compileConfigOption, DEFAULT_CONFIG, generatedFilesDir } from "../../generator/repo.ts";
+import { compileConfigOption, compileLoaded, DEFAULT_CONFIG, generatedFilesDir, loadConfigOption } from "../../generator/repo.ts";
 import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { explainFailure } from "../bake/failure.ts";
@@ -76,12 +76,9 @@ async function lock(argv: string[]): Promise<number> {
 
   const { isMainConfig, outDir } = generatedFilesDir(options.config, options.out);
   // A lock this command replaces may be unreadable (an older format): say so, and lock anew.
-  let replaced: Problem[] = [];
-  const { configPath, plan, outputs, warnings } = await compileConfigOption(options.config, outDir, (loaded) => {
-    const adjusted = withoutUnreadableLocks(loaded, parsed.positionals.length ? parsed.positionals : undefined);
-    replaced = adjusted.replaced;
-    return adjusted.loaded;
-  });
+  const { configPath, loaded } = await loadConfigOption(options.config);
+  const { loaded: lockable, replaced } = withoutUnreadableLocks(loaded, parsed.positionals.length ? parsed.positionals : undefined);
+  const { plan, outputs, warnings } = await compileLoaded(lockable, configPath, outDir);
   for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
   for (const problem of replaced) say(`note: ${problem.location?.file}:${problem.location?.line}: ${problem.message}; it is replaced by a new lock`);
   const names = parsed.positionals.length ? parsed.positionals : plan.variants.map((v) => v.name);
