@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
     case "status": {
       const s = await engineStatus(name);
       if (s.running) {
-        process.stdout.write(`${name} running: pid ${s.pid}, Docker ${s.serverVersion}, storage ${s.storageDriver ?? "?"}, DOCKER_HOST=${s.dockerHost}, network namespace ${s.netns}\n`);
+        process.stdout.write(`${name} running: pid ${s.pid}, Docker ${s.serverVersion}, storage ${s.storageDriver ?? "?"}, DOCKER_HOST=${s.dockerHost}, network namespace ${s.netns}, log ${s.daemonLog}\n`);
         return ExitCode.ok;
       }
       process.stdout.write(`${name} not running (state in ${s.stateDir}); start it with: npm run engine -- start ${name}\n`);

@@ -356,6 +356,8 @@ export interface EngineStatus {
   serverVersion?: string;
   describe?: string;
   stateDir: string;
+  /** The daemon's log (dockerd and its BuildKit), for diagnostics. */
+  daemonLog: string;
 }
 
 export async function engineStatus(name: EngineName = DEFAULT_ENGINE, opts: Pick<EngineOptions, "stateRoot"> = {}): Promise<EngineStatus> {
@@ -370,6 +372,7 @@ export async function engineStatus(name: EngineName = DEFAULT_ENGINE, opts: Pick
     dockerHost: `unix://${p.socket}`,
     netns: engineNetns(name),
     stateDir: p.stateDir,
+    daemonLog: p.log,
     ...(pid ? { pid } : {}),
     ...(driver ? { storageDriver: driver } : {}),
     ...(version ? { serverVersion: version } : {}),

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { appendFile, cp, readdir, rm } from "node:fs/promises";
+import { appendFile, cp, open, readdir, rm, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseProgress, type BuildReport, type BuildStep } from "../../scripts/bake/progress.ts";
-import { engineRegistry } from "../../scripts/engine/private-engine.ts";
+import { engineRegistry, engineStatus } from "../../scripts/engine/private-engine.ts";
 import { REPO } from "../helpers/compile.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
 
@@ -21,12 +21,14 @@ const TARGETS = ["cpu", "gpu"];
 describe("cache across CI runners: an empty builder imports what the last run exported", { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine;
   let registry: { address: string; dir: string };
+  let daemonLog: string;
   const nonce = `${Date.now()}-${process.pid}`;
   const repositories: string[] = [];
 
   before(async () => {
     docker = await TestEngine.start("current");
     registry = await engineRegistry(docker.engine);
+    daemonLog = (await engineStatus("current")).daemonLog;
   });
   after(async () => {
     await docker?.cleanup();
@@ -37,6 +39,18 @@ describe("cache across CI runners: an empty builder imports what the last run ex
   async function wipeRunner(fixture: Fixture): Promise<void> {
     await docker.client.remove({ images: Object.values(fixture.targets).flatMap((t) => t.tags) });
     await docker.docker(["builder", "prune", "--all", "--force"]);
+  }
+
+  /** Whether the daemon logged, after byte `from` of its log, a load of an imported cache result that BuildKit cancelled. */
+  async function cacheLoadCancelled(from: number): Promise<boolean> {
+    const file = await open(daemonLog);
+    try {
+      const { size } = await file.stat();
+      const { buffer, bytesRead } = await file.read(Buffer.alloc(Math.max(0, size - from)), 0, Math.max(0, size - from), from);
+      return buffer.subarray(0, bytesRead).toString("utf8").split("\n").some((line) => line.includes("context canceled") && line.includes('span="load cache: '));
+    } finally {
+      await file.close();
+    }
   }
 
   /**
@@ -57,7 +71,30 @@ describe("cache across CI runners: an empty builder imports what the last run ex
   }
 
   const executedSteps = (report: BuildReport) => report.steps.filter((s) => s.stage && !s.name.startsWith("FROM ") && s.state !== "cached");
-  const shown = (report: BuildReport) => executedSteps(report).map((s) => `[${s.target} ${s.stage}] ${s.name.slice(0, 50)}`).join("\n") || "(none)";
+  const describeStep = (s: BuildStep) => `[${s.target} ${s.stage}] ${s.name.slice(0, 50)}`;
+  const shown = (report: BuildReport) => executedSteps(report).map(describeStep).join("\n") || "(none)";
+
+  /**
+   * After a .py change, what contradicts "only the app stage ran, and in the runtime only its copy
+   * of the app and what follows"; [] when that holds for cpu and gpu.
+   */
+  function beyondAppStage(report: BuildReport): string[] {
+    const problems = TARGETS.filter((target) => !report.steps.some((s) => s.target === target)).map((target) => `${target} was not built`);
+    const executed = executedSteps(report);
+    if (!executed.some((s) => s.stage.startsWith("app "))) problems.push("the app stage did not run");
+    problems.push(...executed.filter((s) => !/^(app|runtime) /.test(s.stage)).map(describeStep));
+    const position = (s: BuildStep) => Number(/ (\d+)\/\d+$/.exec(s.stage)?.[1]);
+    for (const target of TARGETS) {
+      const runtime = report.steps.filter((s) => s.target === target && s.stage.startsWith("runtime "));
+      const copy = runtime.find((s) => /^COPY --from=app /.test(s.name));
+      if (!copy) problems.push(`${target}: the runtime does not copy the app`);
+      else problems.push(...executed.filter((s) => s.target === target && s.stage.startsWith("runtime ") && position(s) < position(copy)).map(describeStep));
+    }
+    return problems;
+  }
+
+  /** With nothing changed: every step that ran; [] when none did. */
+  const anyStep = (report: BuildReport) => executedSteps(report).map(describeStep);
 
   for (const backend of ["local", "registry"] as const) {
     describe(`IOPAINT_CACHE=${backend}`, () => {
@@ -65,8 +102,33 @@ describe("cache across CI runners: an empty builder imports what the last run ex
       let source: string;
       let ref: string;
       let control: BuildReport | undefined;
-      let afterChange: BuildReport;
-      let unchanged: BuildReport;
+      let afterChange: { report: BuildReport; attempts: number };
+      let unchanged: { report: BuildReport; attempts: number };
+
+      /**
+       * A new runner (wiped) builds once, importing the cache. BuildKit 0.13 now and then cancels
+       * its own lazy load of an imported result (the daemon logs "context canceled" under a
+       * "load cache: [step]" span) and then runs that step and the ones before it again, though
+       * the cache holds them: seen twice in full test runs on 2 cores (gpu, after a .py change). An
+       * attempt that fails `claim` while that was logged measures the race, not the cache, so on
+       * the local backend (whose cache, which the attempt re-exported, can be put back) another
+       * new runner tries, 3 attempts at most; the count is reported. Any other failure counts.
+       */
+      async function newRunner(claim: (report: BuildReport) => string[]): Promise<{ report: BuildReport; attempts: number }> {
+        const saved = backend === "local" ? `${ref}.saved` : undefined;
+        if (saved) await cp(ref, saved, { recursive: true });
+        for (let attempts = 1; ; attempts++) {
+          await wipeRunner(fixture);
+          const logSize = (await stat(daemonLog)).size;
+          const report = await build(fixture);
+          if (!saved || attempts === 3 || claim(report).length === 0 || !(await cacheLoadCancelled(logSize))) {
+            if (saved) await rm(saved, { recursive: true, force: true });
+            return { report, attempts };
+          }
+          await rm(ref, { recursive: true, force: true });
+          await cp(saved, ref, { recursive: true });
+        }
+      }
 
       before(async () => {
         source = await docker.tempDir(`iopaint-runner-${backend}-`);
@@ -87,10 +149,8 @@ describe("cache across CI runners: an empty builder imports what the last run ex
         }
         // A new runner after a change of one .py file, then one with nothing changed since.
         await appendFile(join(source, "iopaint/api.py"), `\n# a code change ${nonce}\n`);
-        await wipeRunner(fixture);
-        afterChange = await build(fixture);
-        await wipeRunner(fixture);
-        unchanged = await build(fixture);
+        afterChange = await newRunner(beyondAppStage);
+        unchanged = await newRunner(anyStep);
       });
 
       it("keeps one cache per variant (scope): cpu and gpu do not overwrite each other's", async () => {
@@ -107,32 +167,17 @@ describe("cache across CI runners: an empty builder imports what the last run ex
         it("control: the same emptied runner without the import executes the steps again", () => {
           assert.ok(control!.executed >= 10, `executed ${control!.executed} of ${control!.total}`);
         });
-      }
 
-      const appOnly = () => {
-        for (const target of TARGETS) assert.ok(afterChange.steps.some((s) => s.target === target), `${target} was built`);
-        const executed = executedSteps(afterChange);
-        const stages = new Set(executed.map((s) => s.stage.split(" ")[0]));
-        assert.ok(stages.has("app"), shown(afterChange));
-        assert.deepEqual([...stages].filter((stage) => stage !== "app" && stage !== "runtime"), [], shown(afterChange));
-        // In the runtime stage, the copy of the app and what follows it (WORKDIR), nothing before.
-        const position = (s: BuildStep) => Number(/ (\d+)\/\d+$/.exec(s.stage)?.[1]);
-        for (const target of TARGETS) {
-          const runtime = afterChange.steps.filter((s) => s.target === target && s.stage.startsWith("runtime "));
-          const copy = runtime.find((s) => /^COPY --from=app /.test(s.name));
-          assert.ok(copy, `${target}: the runtime copies the app`);
-          const early = executed.filter((s) => s.target === target && s.stage.startsWith("runtime ") && position(s) < position(copy));
-          assert.deepEqual(early.map((s) => s.name), [], `${target}: runtime steps before the app's copy are cached`);
-        }
-      };
+        it("after a .py change, an emptied runner that imports it runs only the app stage and the runtime's copy of it", (t) => {
+          t.diagnostic(`new runners taken: ${afterChange.attempts}`);
+          assert.deepEqual(beyondAppStage(afterChange.report), [], shown(afterChange.report));
+        });
 
-      if (backend === "local") {
-        it("after a .py change, an emptied runner that imports it runs only the app stage and the runtime's copy of it", appOnly);
-
-        it("with nothing changed, an emptied runner that imports it executes no step, for cpu and gpu", () => {
-          assert.ok(unchanged.total >= 15, `saw ${unchanged.total} steps`);
-          for (const target of TARGETS) assert.ok(unchanged.steps.some((s) => s.target === target), `${target} was built`);
-          assert.equal(unchanged.executed, 0, shown(unchanged));
+        it("with nothing changed, an emptied runner that imports it executes no step, for cpu and gpu", (t) => {
+          t.diagnostic(`new runners taken: ${unchanged.attempts}`);
+          assert.ok(unchanged.report.total >= 15, `saw ${unchanged.report.total} steps`);
+          for (const target of TARGETS) assert.ok(unchanged.report.steps.some((s) => s.target === target), `${target} was built`);
+          assert.deepEqual(anyStep(unchanged.report), []);
         });
       } else {
         // BuildKit imports a registry cache lazily here (Docker 26, containerd image store): the
@@ -140,14 +185,14 @@ describe("cache across CI runners: an empty builder imports what the last run ex
         // virtualenv) come back without their layers and run again once their content is needed,
         // after a code change (moby/buildkit#6893; docs/building.md). Shown, not asserted.
         it("with nothing changed, an emptied runner that imports it runs no front-end, dependency or app step", () => {
-          for (const target of TARGETS) assert.ok(unchanged.steps.some((s) => s.target === target), `${target} was built`);
-          const upstream = executedSteps(unchanged).filter((s) => !s.stage.startsWith("runtime "));
-          assert.deepEqual(upstream.map((s) => `[${s.target} ${s.stage}] ${s.name.slice(0, 50)}`), []);
+          for (const target of TARGETS) assert.ok(unchanged.report.steps.some((s) => s.target === target), `${target} was built`);
+          const upstream = executedSteps(unchanged.report).filter((s) => !s.stage.startsWith("runtime "));
+          assert.deepEqual(upstream.map(describeStep), []);
         });
 
         it("after a .py change: what an emptied runner ran again (known BuildKit limitation, see docs/building.md)", (t) => {
-          t.diagnostic(`steps run after a .py change with the registry cache imported:\n${shown(afterChange)}`);
-          assert.ok(executedSteps(afterChange).some((s) => s.stage.startsWith("app ")), "the app stage ran");
+          t.diagnostic(`steps run after a .py change with the registry cache imported:\n${shown(afterChange.report)}`);
+          assert.ok(executedSteps(afterChange.report).some((s) => s.stage.startsWith("app ")), "the app stage ran");
         });
       }
     });
