@@ -40,6 +40,31 @@ variable "IOPAINT_CACHE_REF" {
   default = ""
 }
 
+# Index for requirements.txt, the extra packages and the build tools: PyPI or a mirror of it.
+variable "IOPAINT_PIP_INDEX_URL" {
+  default = "https://pypi.org/simple"
+}
+
+# Index for torch, torchvision and xformers; {build} becomes each variant's build (cpu, cu118).
+variable "IOPAINT_TORCH_INDEX_URL" {
+  default = "https://download.pytorch.org/whl/{build}"
+}
+
+# npm registry for the front end's npm ci; empty: npm's default (registry.npmjs.org).
+variable "IOPAINT_NPM_REGISTRY" {
+  default = ""
+}
+
+# Debian mirror for the apt-get steps on Debian bases (release suite and -updates, main); empty: the base image's sources. The runtime image keeps the base's sources.
+variable "IOPAINT_DEBIAN_MIRROR" {
+  default = ""
+}
+
+# Ubuntu mirror for the apt-get steps on Ubuntu bases (release, -updates and -security suites, main and universe); empty: the base image's sources.
+variable "IOPAINT_UBUNTU_MIRROR" {
+  default = ""
+}
+
 # Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "min" (the default of buildx), "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).
 variable "IOPAINT_PROVENANCE" {
   default = "min"
@@ -84,7 +109,10 @@ target "_common" {
   args = {
     NODE_IMAGE = "node:22-bookworm-slim"
     PYTHON_VERSION = "3.10"
-    PIP_INDEX_URL = "https://pypi.org/simple"
+    PIP_INDEX_URL = IOPAINT_PIP_INDEX_URL
+    NPM_REGISTRY = IOPAINT_NPM_REGISTRY
+    DEBIAN_MIRROR = IOPAINT_DEBIAN_MIRROR
+    UBUNTU_MIRROR = IOPAINT_UBUNTU_MIRROR
     TORCH_VERSION = "2.1.2"
     TORCHVISION_VERSION = "0.16.2"
     BUILD_REQUIRES = "setuptools>=40.8.0 wheel"
@@ -107,7 +135,7 @@ target "_cpu" {
   inherits = ["_common"]
   args = {
     BASE_IMAGE = "python:3.10-slim"
-    TORCH_INDEX_URL = "https://download.pytorch.org/whl/cpu"
+    TORCH_INDEX_URL = replace(IOPAINT_TORCH_INDEX_URL, "{build}", "cpu")
     XFORMERS_VERSION = ""
     RUNTIME_PACKAGES = "libsm6 libxext6 libgl1 libglib2.0-0 ffmpeg"
     BUILD_PACKAGES = ""
@@ -129,7 +157,7 @@ target "_gpu" {
   inherits = ["_common"]
   args = {
     BASE_IMAGE = "nvidia/cuda:11.8.0-runtime-ubuntu22.04"
-    TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu118"
+    TORCH_INDEX_URL = replace(IOPAINT_TORCH_INDEX_URL, "{build}", "cu118")
     XFORMERS_VERSION = "0.0.23.post1"
     RUNTIME_PACKAGES = "python3.10 libsm6 libxext6 libgl1 libglib2.0-0 ffmpeg"
     BUILD_PACKAGES = "python3.10-venv"

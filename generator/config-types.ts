@@ -40,10 +40,19 @@ export interface Config {
   };
   /** Package indexes pip installs from. */
   python: {
-    /** Index for requirements.txt and build tools (PIP_INDEX_URL). */
+    /** Index for requirements.txt, the extra packages and the build tools (pip's --index-url): PyPI or a mirror of it. The bake variable IOPAINT_PIP_INDEX_URL overrides it without an edit. */
     index_url: string;
-    /** Index for torch, torchvision and xformers; {build} becomes cpu or the CUDA tag (cu118). */
+    /** Index for torch, torchvision and xformers; {build} becomes cpu or the CUDA tag (cu118). The bake variable IOPAINT_TORCH_INDEX_URL overrides it without an edit (with {build} in it, for every variant). */
     torch_index_url: string;
+  };
+  /** Package mirrors for the build, each optional: where the front end's npm ci and the apt-get steps fetch from instead of the public servers (pip's indexes are in [python]). A mirror is a build setting, never a secret: the image's labels never carry it. Each has a bake variable that overrides it without an edit. */
+  mirrors: {
+    /** npm registry for the front end's npm ci (the lock file's registry.npmjs.org URLs are fetched from it). Empty: npm's default. The bake variable IOPAINT_NPM_REGISTRY overrides it. */
+    npm_registry: string;
+    /** Debian archive mirror for the apt-get steps of the system and python stages when the base image is Debian: the base's release suite and <suite>-updates, component main, are read from it instead of the base image's sources, and only during those steps (the runtime image keeps the base image's sources). Empty: the base image's sources. The bake variable IOPAINT_DEBIAN_MIRROR overrides it. */
+    debian: string;
+    /** Ubuntu archive mirror, the same for Ubuntu base images (the CUDA images): the release suite, <suite>-updates and <suite>-security, components main and universe. The bake variable IOPAINT_UBUNTU_MIRROR overrides it. */
+    ubuntu: string;
   };
   /** The web UI build: runs in its own stage on the build platform, shared by every variant. */
   frontend: {

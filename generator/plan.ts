@@ -14,8 +14,10 @@ export interface BuildPlan {
   labels: Record<string, string>;
   /** Labels whose value is a bake variable (name of the variable). */
   variableLabels: Record<string, string>;
-  /** Build args shared by every variant. */
+  /** Build args shared by every variant (their config values; see `argVariables`). */
   args: Record<CommonArg, string>;
+  /** Common args that a bake variable sets (its default is the arg's config value), by arg name. */
+  argVariables: Partial<Record<CommonArg, string>>;
   variants: PlannedVariant[];
   targets: PlannedTarget[];
   groups: { name: string; targets: string[] }[];
@@ -39,6 +41,8 @@ export interface PlannedVariant {
   /** Which size the budget limits: the layers' uncompressed bytes, or gzip-compressed as a registry stores them. */
   sizeBudgetMeasure: "unpacked" | "compressed";
   args: Record<VariantArg, string>;
+  /** The variant's PyTorch build: "cpu" or the CUDA tag; {build} in IOPAINT_TORCH_INDEX_URL becomes it. */
+  torchBuild: string;
   labels: Record<string, string>;
   /** Its Python lock (locks/<variant>.txt beside the config), when it has one: the builder installs exactly that. */
   lock?: PythonLock;
@@ -73,7 +77,7 @@ export interface DockerfilePlan {
  * compile), the Dockerfile emitter declares them by these names, and whatever reads a resolved
  * target's args (preflight, the bench) names them through this type.
  */
-export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "PIP_INDEX_URL", "TORCH_VERSION", "TORCHVISION_VERSION", "BUILD_REQUIRES", "APP_UID", "APP_GID"] as const;
+export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "PIP_INDEX_URL", "NPM_REGISTRY", "DEBIAN_MIRROR", "UBUNTU_MIRROR", "TORCH_VERSION", "TORCHVISION_VERSION", "BUILD_REQUIRES", "APP_UID", "APP_GID"] as const;
 export const VARIANT_ARGS = ["BASE_IMAGE", "TORCH_INDEX_URL", "XFORMERS_VERSION", "RUNTIME_PACKAGES", "BUILD_PACKAGES", "EXTRA_PYTHON_PACKAGES", "DEVICE", "PYTHON_LOCK"] as const;
 export type CommonArg = (typeof COMMON_ARGS)[number];
 export type VariantArg = (typeof VARIANT_ARGS)[number];
@@ -89,7 +93,15 @@ export const VARIABLES = {
   cache: "IOPAINT_CACHE",
   cacheRef: "IOPAINT_CACHE_REF",
   provenance: "IOPAINT_PROVENANCE",
+  pipIndex: "IOPAINT_PIP_INDEX_URL",
+  torchIndex: "IOPAINT_TORCH_INDEX_URL",
+  npmRegistry: "IOPAINT_NPM_REGISTRY",
+  debianMirror: "IOPAINT_DEBIAN_MIRROR",
+  ubuntuMirror: "IOPAINT_UBUNTU_MIRROR",
 } as const;
+
+/** In IOPAINT_TORCH_INDEX_URL (and the config's torch_index_url): each variant's PyTorch build. */
+export const TORCH_BUILD_PLACEHOLDER = "{build}";
 
 /** The one Dockerfile: the bake file points at it (cwd://) and compile writes it (OUTPUT_FILES). */
 export const DOCKERFILE = "docker/Dockerfile";
@@ -117,6 +129,9 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
     NODE_IMAGE: config.frontend.image,
     PYTHON_VERSION: config.versions.python,
     PIP_INDEX_URL: config.python.index_url,
+    NPM_REGISTRY: config.mirrors.npm_registry,
+    DEBIAN_MIRROR: config.mirrors.debian,
+    UBUNTU_MIRROR: config.mirrors.ubuntu,
     TORCH_VERSION: config.versions.torch,
     TORCHVISION_VERSION: config.versions.torchvision,
     BUILD_REQUIRES: config.source.build_requires.join(" "),
@@ -134,6 +149,11 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
       { name: VARIABLES.platforms, default: "", comment: 'Empty: the builder\'s own platform (loadable into `docker images`). "release": every platform the variant lists (needs a docker-container builder and --push).' },
       { name: VARIABLES.cache, default: "", comment: 'Shared build cache: "" (the builder\'s own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope.' },
       { name: VARIABLES.cacheRef, default: "", comment: 'Registry repository (ghcr.io/you/iopaint-cache) or local directory (.cache/buildx) for IOPAINT_CACHE.' },
+      { name: VARIABLES.pipIndex, default: config.python.index_url, comment: "Index for requirements.txt, the extra packages and the build tools: PyPI or a mirror of it." },
+      { name: VARIABLES.torchIndex, default: config.python.torch_index_url, comment: `Index for torch, torchvision and xformers; ${TORCH_BUILD_PLACEHOLDER} becomes each variant's build (cpu, ${config.versions.cuda}).` },
+      { name: VARIABLES.npmRegistry, default: config.mirrors.npm_registry, comment: "npm registry for the front end's npm ci; empty: npm's default (registry.npmjs.org)." },
+      { name: VARIABLES.debianMirror, default: config.mirrors.debian, comment: "Debian mirror for the apt-get steps on Debian bases (release suite and -updates, main); empty: the base image's sources. The runtime image keeps the base's sources." },
+      { name: VARIABLES.ubuntuMirror, default: config.mirrors.ubuntu, comment: "Ubuntu mirror for the apt-get steps on Ubuntu bases (release, -updates and -security suites, main and universe); empty: the base image's sources." },
       { name: VARIABLES.provenance, default: "min", comment: 'Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "min" (the default of buildx), "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).' },
     ],
     labels: {
@@ -147,6 +167,7 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
       "org.opencontainers.image.revision": VARIABLES.revision,
     },
     args,
+    argVariables: { PIP_INDEX_URL: VARIABLES.pipIndex, NPM_REGISTRY: VARIABLES.npmRegistry, DEBIAN_MIRROR: VARIABLES.debianMirror, UBUNTU_MIRROR: VARIABLES.ubuntuMirror },
     variants,
     targets,
     groups: Object.entries(config.groups).map(([name, members]) => ({ name, targets: members })),
@@ -187,7 +208,7 @@ function planVariant(name: string, variant: Variant, config: Config): PlannedVar
     sizeBudgetMeasure: variant.size_budget.endsWith(" compressed") ? "compressed" : "unpacked",
     args: {
       BASE_IMAGE: variant.base_image,
-      TORCH_INDEX_URL: config.python.torch_index_url.replaceAll("{build}", build),
+      TORCH_INDEX_URL: config.python.torch_index_url.replaceAll(TORCH_BUILD_PLACEHOLDER, build),
       XFORMERS_VERSION: xformers,
       RUNTIME_PACKAGES: variant.runtime_packages.join(" "),
       BUILD_PACKAGES: variant.build_packages.join(" "),
@@ -195,6 +216,7 @@ function planVariant(name: string, variant: Variant, config: Config): PlannedVar
       DEVICE: variant.device,
       PYTHON_LOCK: lockStage(name),
     },
+    torchBuild: build,
     labels: {
       "io.iopaint.variant": name,
       "io.iopaint.torch": `${config.versions.torch}+${build}`,

@@ -231,5 +231,7 @@ export const builtinFunctions: Record<string, (args: Value[]) => Value> = {
   compact: ([list]) => (Array.isArray(list) ? list.filter((item) => item !== "" && item !== null) : []),
   equal: ([a, b]) => JSON.stringify(a) === JSON.stringify(b),
   notequal: ([a, b]) => JSON.stringify(a) !== JSON.stringify(b),
+  // A literal substring only: bake's replace() also takes /regex/, which the generated file never uses.
+  replace: ([text, search, replacement]) => toText(text).replaceAll(toText(search), toText(replacement)),
   join: ([separator, list]) => (Array.isArray(list) ? list.map(toText).join(toText(separator)) : toText(list)),
 };

@@ -1,4 +1,4 @@
-import { DOCKERFILE, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
+import { DOCKERFILE, TORCH_BUILD_PLACEHOLDER, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
 import { commentText, hclKey, hclString } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -68,7 +68,7 @@ function commonTarget(plan: BuildPlan): string {
     `target "_common" {\n` +
     `  context = ${VARIABLES.source}\n` +
     `  dockerfile = ${hclString(`cwd://${DOCKERFILE}`)}\n` +
-    `  args = ${hclMap(plan.args)}\n` +
+    `  args = ${hclMap(plan.args, plan.argVariables)}\n` +
     `  attest = ${attestations()}\n` +
     `  labels = {\n${labels.join("")}  }\n` +
     `}\n`
@@ -80,7 +80,7 @@ function variantTarget(variant: PlannedVariant): string {
     comment([`Variant ${variant.name}: ${variant.description}. Size budget ${variant.sizeBudget}.`]) +
     `target ${hclString(`_${variant.name}`)} {\n` +
     `  inherits = ["_common"]\n` +
-    `  args = ${hclMap(variant.args)}\n` +
+    `  args = ${hclMap(variant.args, { TORCH_INDEX_URL: `replace(${VARIABLES.torchIndex}, ${hclString(TORCH_BUILD_PLACEHOLDER)}, ${hclString(variant.torchBuild)})` })}\n` +
     `  labels = ${hclMap(variant.labels)}\n` +
     `  platforms = ${VARIABLES.platforms} == "release" ? ${hclList(variant.releasePlatforms)} : []\n` +
     `  cache-from = cache_from(${hclString(variant.name)})\n` +
@@ -106,8 +106,9 @@ function hclList(values: string[]): string {
   return `[${values.map(hclString).join(", ")}]`;
 }
 
-function hclMap(values: Record<string, string>): string {
-  const entries = Object.entries(values).map(([k, v]) => `    ${hclKey(k)} = ${hclString(v)}\n`);
+/** A map of strings; the keys in `expressions` get that HCL expression (a bake variable) instead of their value. */
+function hclMap(values: Record<string, string>, expressions: Record<string, string | undefined> = {}): string {
+  const entries = Object.entries(values).map(([k, v]) => `    ${hclKey(k)} = ${expressions[k] ?? hclString(v)}\n`);
   return entries.length ? `{\n${entries.join("")}  }` : "{}";
 }
 

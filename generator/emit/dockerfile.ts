@@ -81,8 +81,10 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       `WORKDIR ${webDir}`,
       "# The manifest and lock file first: the install is reused until dependencies change.",
       `COPY ${frontend.dir}/package.json ${frontend.dir}/package-lock.json ./`,
+      "# A mirror, if set, serves what the lock file names at registry.npmjs.org (npm's replace-registry-host).",
+      arg("NPM_REGISTRY"),
       "RUN --mount=type=cache,id=iopaint-npm,target=/root/.npm,sharing=locked \\",
-      "    npm ci",
+      "    npm ci ${NPM_REGISTRY:+--registry=$NPM_REGISTRY}",
       `COPY ${frontend.dir}/ ./`,
       `RUN npm run ${frontend.buildScript}`,
     ],
@@ -90,12 +92,16 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "# ---- system: base image and runtime libraries, shared by builder and runtime ----",
       "FROM ${BASE_IMAGE} AS system",
       arg("RUNTIME_PACKAGES"),
+      arg("DEBIAN_MIRROR"),
+      arg("UBUNTU_MIRROR"),
       ...installMissingPackages("RUNTIME_PACKAGES"),
     ],
     [
       "# ---- python: the variant's interpreter in a virtualenv, with its build packages ----",
       "FROM system AS python",
       arg("BUILD_PACKAGES"),
+      arg("DEBIAN_MIRROR"),
+      arg("UBUNTU_MIRROR"),
       ...installMissingPackages("BUILD_PACKAGES"),
       arg("PYTHON_VERSION"),
       "# SOURCE_DATE_EPOCH (any value) makes Python write hash-checked .pyc files instead of ones that",
@@ -228,6 +234,14 @@ const VERIFY_PINS = [
  * Its lists, caches and logs go in the same step: they would grow the layer, and the logs and
  * ldconfig's cache differ from run to run (docs/reproducible.md).
  */
+/** Where the apt steps keep a mirror's sources list while they run (removed in the same step, so no layer holds it). */
+const APT_MIRROR_DIR = "/tmp/apt-mirror";
+
+/**
+ * Installs the packages of `arg` that the image lacks. With a mirror for the base's distribution
+ * (DEBIAN_MIRROR, UBUNTU_MIRROR), apt reads a sources list of that mirror alone, given by option
+ * for these two commands, so the image's own sources stay as the base image has them.
+ */
 function installMissingPackages(arg: string): string[] {
   return [
     `RUN missing=""; \\`,
@@ -235,10 +249,22 @@ function installMissingPackages(arg: string): string[] {
     `      dpkg-query -W -f='\${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing="$missing $package"; \\`,
     "    done; \\",
     '    if [ -n "$missing" ]; then \\',
-    "      apt-get update \\",
-    "      && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing \\",
+    "      . /etc/os-release; \\",
+    '      case "$ID" in \\',
+    '        debian) mirror=$DEBIAN_MIRROR suites="$VERSION_CODENAME $VERSION_CODENAME-updates" components="main" ;; \\',
+    '        ubuntu) mirror=$UBUNTU_MIRROR suites="$VERSION_CODENAME $VERSION_CODENAME-updates $VERSION_CODENAME-security" components="main universe" ;; \\',
+    "        *) mirror= ;; \\",
+    "      esac; \\",
+    "      set --; \\",
+    '      if [ -n "$mirror" ]; then \\',
+    `        mkdir -p ${APT_MIRROR_DIR}/parts \\`,
+    `        && for suite in $suites; do echo "deb $mirror $suite $components"; done > ${APT_MIRROR_DIR}/sources.list \\`,
+    `        && set -- -o Dir::Etc::SourceList=${APT_MIRROR_DIR}/sources.list -o Dir::Etc::SourceParts=${APT_MIRROR_DIR}/parts; \\`,
+    "      fi; \\",
+    '      apt-get "$@" update \\',
+    '      && DEBIAN_FRONTEND=noninteractive apt-get "$@" install -y --no-install-recommends $missing \\',
     "      && apt-get clean \\",
-    "      && rm -rf /var/lib/apt/lists/* /var/log/apt/* /var/log/dpkg.log /var/cache/ldconfig/aux-cache; \\",
+    `      && rm -rf ${APT_MIRROR_DIR} /var/lib/apt/lists/* /var/log/apt/* /var/log/dpkg.log /var/cache/ldconfig/aux-cache; \\`,
     "    fi",
   ];
 }

@@ -104,15 +104,20 @@ export async function aptInstall(pkgs: string[], log: (line: string) => void): P
 }
 
 /** Install docker.io, debootstrap, iproute2 and docker-registry when any of their commands is missing. */
-export async function ensureHostPackages(log: (line: string) => void): Promise<void> {
-  const missing = [...new Set(HOST_TOOLS.filter((t) => !fs.existsSync(t.path)).map((t) => t.pkg))];
+export function ensureHostPackages(log: (line: string) => void): Promise<void> {
+  return ensureHostTools(HOST_TOOLS, log);
+}
+
+/** Install the Debian packages of the `tools` (commands by absolute path) that are missing. */
+export async function ensureHostTools(tools: ReadonlyArray<{ path: string; pkg: string }>, log: (line: string) => void): Promise<void> {
+  const missing = [...new Set(tools.filter((t) => !fs.existsSync(t.path)).map((t) => t.pkg))];
   if (missing.length > 0) {
     await aptInstall(missing, log);
-    const still = HOST_TOOLS.filter((t) => !fs.existsSync(t.path));
+    const still = tools.filter((t) => !fs.existsSync(t.path));
     if (still.length > 0) {
       throw new EngineEnvironmentError(
         `still missing after apt-get install: ${still.map((t) => t.path).join(", ")}`,
-        "install docker.io, debootstrap, iproute2 and docker-registry from Debian bookworm by hand and retry",
+        `install ${[...new Set(still.map((t) => t.pkg))].join(", ")} from Debian bookworm by hand and retry`,
       );
     }
   }

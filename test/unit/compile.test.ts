@@ -8,6 +8,8 @@ import { ProblemsError } from "../../generator/errors.ts";
 import { compileText, editedConfig, FIXTURE_CONFIG, MAIN_CONFIG, readRepoFile, REPO, scripts } from "../helpers/compile.ts";
 
 const mainText = readRepoFile(MAIN_CONFIG);
+const MIRROR_ARGS = ["NPM_REGISTRY", "DEBIAN_MIRROR", "UBUNTU_MIRROR", "PIP_INDEX_URL"];
+const pick = (args: Record<string, string>, keys: string[]) => Object.fromEntries(keys.map((key) => [key, args[key]]));
 
 describe("compile", () => {
   it("is deterministic: the same config gives the same bytes", () => {
@@ -81,6 +83,30 @@ describe("bake file round trip", () => {
     assert.deepEqual(target.gpu["cache-to"], ["type=gha,scope=iopaint-gpu,mode=max"]);
     const registry = resolveBake(bake, ["cpu"], { IOPAINT_CACHE: "registry", IOPAINT_CACHE_REF: "ghcr.io/me/cache" });
     assert.deepEqual(registry.target.cpu["cache-from"], ["type=registry,ref=ghcr.io/me/cache:cache-cpu"]);
+  });
+
+  it("takes mirrors and indexes from the config's [mirrors] and [python], each overridable by its bake variable, and puts none in a label", () => {
+    assert.deepEqual(pick(resolveBake(bake, ["cpu"], {}).target.cpu.args, MIRROR_ARGS), { NPM_REGISTRY: "", DEBIAN_MIRROR: "", UBUNTU_MIRROR: "", PIP_INDEX_URL: "https://pypi.org/simple" });
+    const configured = editedConfig("[frontend]", '[mirrors]\nnpm_registry = "https://npm.corp.example/"\ndebian = "http://apt.corp.example/debian"\n\n[frontend]');
+    const mirrored = compileText(configured).outputs[OUTPUT_FILES.bake];
+    const fromConfig = resolveBake(mirrored, ["all"], {}).target;
+    assert.equal(fromConfig.cpu.args.NPM_REGISTRY, "https://npm.corp.example/");
+    assert.equal(fromConfig.gpu.args.DEBIAN_MIRROR, "http://apt.corp.example/debian");
+    const overridden = resolveBake(mirrored, ["all"], {
+      IOPAINT_NPM_REGISTRY: "http://10.0.0.1:4873/",
+      IOPAINT_UBUNTU_MIRROR: "http://10.0.0.2/ubuntu",
+      IOPAINT_PIP_INDEX_URL: "http://10.0.0.3/simple",
+      IOPAINT_TORCH_INDEX_URL: "http://10.0.0.4/whl/{build}",
+    }).target;
+    assert.deepEqual(pick(overridden.gpu.args, [...MIRROR_ARGS, "TORCH_INDEX_URL"]), {
+      NPM_REGISTRY: "http://10.0.0.1:4873/",
+      DEBIAN_MIRROR: "http://apt.corp.example/debian",
+      UBUNTU_MIRROR: "http://10.0.0.2/ubuntu",
+      PIP_INDEX_URL: "http://10.0.0.3/simple",
+      TORCH_INDEX_URL: "http://10.0.0.4/whl/cu118",
+    });
+    assert.equal(overridden.cpu.args.TORCH_INDEX_URL, "http://10.0.0.4/whl/cpu");
+    for (const target of Object.values(overridden)) assert.doesNotMatch(JSON.stringify(target.labels), /corp\.example|10\.0\.0\./);
   });
 
   it("expands groups, with default when nothing is named", () => {

@@ -39,13 +39,14 @@ describe("the bake file cannot be injected", () => {
   function planWith(v: { label: string; arg: string; description: string; image: string; source: string }): BuildPlan {
     const plan: BuildPlan = structuredClone(BASE_PLAN);
     plan.labels["org.opencontainers.image.title"] = v.label;
-    plan.args.PIP_INDEX_URL = v.arg;
+    plan.args.NODE_IMAGE = v.arg;
     plan.variants[0].args.BASE_IMAGE = v.arg;
     plan.variants[0].description = v.description;
     plan.targets[0].description = v.description;
     for (const variable of plan.variables) {
       if (variable.name === VARIABLES.image) variable.default = v.image;
       if (variable.name === VARIABLES.source) variable.default = v.source;
+      if (variable.name === VARIABLES.pipIndex) variable.default = v.arg;
     }
     return plan;
   }
@@ -63,7 +64,8 @@ describe("the bake file cannot be injected", () => {
         const cpu = resolveBake(text, [plan.targets[0].name], {}).target[plan.targets[0].name];
         const nfc = (s: string) => s.normalize("NFC");
         assert.equal(cpu.labels["org.opencontainers.image.title"], nfc(v.label));
-        assert.equal(cpu.args.PIP_INDEX_URL, nfc(v.arg));
+        assert.equal(cpu.args.NODE_IMAGE, nfc(v.arg));
+        assert.equal(cpu.args.PIP_INDEX_URL, nfc(v.arg), "through the variable IOPAINT_PIP_INDEX_URL");
         assert.equal(cpu.args.BASE_IMAGE, nfc(v.arg));
         assert.equal(cpu.context, nfc(v.source));
         assert.deepEqual(cpu.tags, [`${nfc(v.image)}:${plan.targets[0].name}-latest`]);

@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import { appendFile, copyFile, cp, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
+import { netnsPath } from "../../scripts/docker/engine.ts";
+import { ensureHostTools } from "../../scripts/engine/host.ts";
+import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
+import { makeDebianRepository, type DebianRepository } from "../helpers/debian-repo.ts";
+import { TestEngine, type Fixture } from "../helpers/engine.ts";
+import { startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
+
+/**
+ * Issue 16, items 1, 5 and 6: builds behind package mirrors, with real servers in the current
+ * engine's network namespace (where the engine has no other network): verdaccio as the npm
+ * registry, serving the one real dependency of a front end made for this test, and a signed
+ * Debian repository made with Debian's tools, holding a package that no stand-in base has,
+ * trusted by a base image derived from the stand-in (as a company's base trusts its mirror's key).
+ * The mirrors are given as the bake variables IOPAINT_NPM_REGISTRY and IOPAINT_DEBIAN_MIRROR.
+ */
+const NPM_PORT = 4873;
+const APT_PORT = 8081;
+const DEPENDENCY = { name: "escape-html", version: "1.0.3" };
+const VERDACCIO = join(REPO, "node_modules/verdaccio/bin/verdaccio");
+const DEBIAN_REPOSITORY_TOOLS = [
+  { path: "/usr/bin/dpkg-scanpackages", pkg: "dpkg-dev" },
+  { path: "/usr/bin/gpg", pkg: "gpg" },
+  { path: "/usr/bin/gpgconf", pkg: "gpgconf" },
+  { path: "/usr/bin/gpg-agent", pkg: "gpg-agent" },
+];
+
+describe("builds behind package mirrors (npm registry and Debian mirror in the engine's namespace)", { timeout: 15 * 60_000 }, () => {
+  let docker: TestEngine;
+  let work: string;
+  let npmRegistry: NetnsServer;
+  let aptMirror: NetnsServer;
+  let repository: DebianRepository;
+  let fixture: Fixture;
+  let mirrors: Record<string, string>;
+  let baseImage: string;
+  const nonce = `${Date.now()}-${process.pid}`;
+
+  before(async () => {
+    docker = await TestEngine.start("current");
+    // Debian's tools that make and sign the repository (a new machine may lack them).
+    await ensureHostTools(DEBIAN_REPOSITORY_TOOLS, (line) => process.stderr.write(`${line}\n`));
+    work = await docker.tempDir("iopaint-mirrors-");
+    // Build steps reach the namespace's servers at the default bridge's gateway.
+    const gateway = (await docker.docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
+
+    // The npm registry: verdaccio with no uplink, holding the dependency (fetched here with npm pack).
+    await writeFile(join(work, "verdaccio.yaml"), JSON.stringify({ storage: join(work, "npm-storage"), uplinks: {}, packages: { "**": { access: "$all", publish: "$anonymous" } }, log: { type: "stdout", format: "pretty", level: "http" } }));
+    npmRegistry = await startNetnsServer(docker.engine, [process.execPath, VERDACCIO, "--config", join(work, "verdaccio.yaml"), "--listen", `0.0.0.0:${NPM_PORT}`], { port: NPM_PORT, logFile: join(work, "verdaccio.log"), readyPath: "/-/ping" });
+    await execa("npm", ["pack", `${DEPENDENCY.name}@${DEPENDENCY.version}`, "--pack-destination", work], { cwd: work });
+    const local = `//127.0.0.1:${NPM_PORT}/`;
+    await execa("nsenter", [`--net=${netnsPath(docker.engine.netns)}`, "npm", "publish", join(work, `${DEPENDENCY.name}-${DEPENDENCY.version}.tgz`), "--registry", `http:${local}`, `--${local}:_authToken=test`], { cwd: work });
+
+    // The Debian mirror, and a base image that trusts its key.
+    repository = await makeDebianRepository(work, "bookworm");
+    aptMirror = await startNetnsServer(docker.engine, staticServerArgv(repository.root, APT_PORT), { port: APT_PORT, logFile: join(work, "apt-mirror.log"), readyPath: "/dists/bookworm/InRelease" });
+    await copyFile(repository.keyFile, join(work, "mirror-key.gpg"));
+    await writeFile(join(work, "Dockerfile.base"), "FROM iopaint-standin/python:3.11-bookworm\nCOPY mirror-key.gpg /etc/apt/trusted.gpg.d/iopaint-test-mirror.gpg\n");
+    baseImage = `iopaint-test/python-trusting-mirror:${nonce}`;
+    docker.trackImage(baseImage);
+    await docker.docker(["build", "--quiet", "-t", baseImage, "-f", join(work, "Dockerfile.base"), work]);
+
+    // The fixture, with the front end that has a dependency and the cpu variant on that base, installing the mirror's package.
+    const source = join(work, "app");
+    await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
+    await cp(join(REPO, "test/fixtures/mirrors/web_app"), join(source, "web_app"), { recursive: true });
+    await appendFile(join(source, "web_app/src/main.js"), `\n// mirrors ${nonce}\n`);
+    const config = (await readFile(join(REPO, FIXTURE_CONFIG), "utf8"))
+      .replace('base_image = "iopaint-standin/python:3.11-bookworm"', `base_image = "${baseImage}"`)
+      .replace('runtime_packages = ["libsm6", "libxext6"]\nextra', `runtime_packages = ["libsm6", "libxext6", "${repository.packageName}"]\nextra`);
+    assert.ok(config.includes(baseImage) && config.includes(repository.packageName), "test setup: the fixture config's cpu variant changed");
+    await writeFile(join(work, "iopaint.mirrors.toml"), config);
+    mirrors = { IOPAINT_NPM_REGISTRY: `http://${gateway}:${NPM_PORT}/`, IOPAINT_DEBIAN_MIRROR: `http://${gateway}:${APT_PORT}` };
+    fixture = await docker.generateFixture(source, { IOPAINT_IMAGE: `iopaint-mirrors-${process.pid}` }, join(work, "iopaint.mirrors.toml"));
+  });
+
+  after(async () => {
+    await npmRegistry?.stop();
+    await aptMirror?.stop();
+    await docker?.cleanup();
+  });
+
+  const withEnv = (env: Record<string, string>): Fixture => ({ ...fixture, env: { ...fixture.env, ...env } });
+
+  it("without the npm registry the front end's npm ci fails, and the error says what it could not fetch", async () => {
+    await assert.rejects(docker.build(withEnv({ IOPAINT_DEBIAN_MIRROR: mirrors.IOPAINT_DEBIAN_MIRROR }), "cpu", { noCache: true }), (error: Error) => {
+      assert.match(error.message, /\[frontend [0-9/]+\] RUN .*npm ci/);
+      assert.match(error.message, /npm (ERR|error).*(registry\.npmjs\.org|ENOTFOUND|EAI_AGAIN|ENETUNREACH)/);
+      return true;
+    });
+  });
+
+  describe("with IOPAINT_NPM_REGISTRY and IOPAINT_DEBIAN_MIRROR set", () => {
+    let image: string;
+    before(async () => {
+      await docker.build(withEnv(mirrors), "cpu", { noCache: true });
+      image = fixture.targets.cpu.tags[0];
+    });
+
+    it("the front end installed its dependency from the npm registry and was built", async () => {
+      assert.match(npmRegistry.log(), new RegExp(`GET /${DEPENDENCY.name}/-/${DEPENDENCY.name}-${DEPENDENCY.version}\\.tgz`), "verdaccio served the tarball");
+      const index = (await docker.docker(["run", "--rm", "--entrypoint", "sh", image, "-c", "cat /opt/venv/lib/python3*/site-packages/iopaint/web_app/index.html"])).stdout;
+      assert.match(index, /iopaint-build-marker/, "the built page is in the image");
+    });
+
+    it("the system stage installed the package that only the Debian mirror has, checking its signature", async () => {
+      assert.match(aptMirror.log(), /GET \/dists\/bookworm\/InRelease 200/);
+      assert.match(aptMirror.log(), new RegExp(`GET /pool/main/${repository.packageName}_1\\.0_all\\.deb 200`));
+      const status = (await docker.docker(["run", "--rm", "--entrypoint", "dpkg-query", image, "-W", "-f", "${Status}", repository.packageName])).stdout;
+      assert.equal(status, "install ok installed");
+      await docker.docker(["run", "--rm", "--entrypoint", "test", image, "-f", repository.packageFile]);
+    });
+
+    it("the runtime image keeps the base image's apt sources, and no label or environment variable names a mirror", async () => {
+      const sources = "cat /etc/apt/sources.list; ls -A /etc/apt/sources.list.d /tmp";
+      const read = async (ref: string) => (await docker.docker(["run", "--rm", "--user", "0", "--entrypoint", "sh", ref, "-c", sources])).stdout;
+      assert.equal(await read(image), await read(baseImage));
+      const config = await docker.inspect<{ Labels: Record<string, string>; Env: string[] }>(".Config", image);
+      const said = JSON.stringify([config.Labels, config.Env]);
+      for (const url of Object.values(mirrors)) assert.ok(!said.includes(url.replace(/\/$/, "")), `${url} in the image's labels or environment`);
+    });
+  });
+});

@@ -1,0 +1,73 @@
+import { createHash } from "node:crypto";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+
+export interface DebianRepository {
+  /** Serve this directory: the mirror's URL points at it. */
+  root: string;
+  /** The repository's signing key (binary OpenPGP), for an image's /etc/apt/trusted.gpg.d/. */
+  keyFile: string;
+  /** The package only this repository has. */
+  packageName: string;
+  /** The file the package installs. */
+  packageFile: string;
+}
+
+/**
+ * A small signed Debian repository made with Debian's own tools: dpkg-deb builds a package that
+ * no stand-in base has, dpkg-scanpackages indexes it, gpg signs each suite's Release (InRelease)
+ * with a key made here. Suites `<codename>` (holding the package) and `<codename>-updates` (empty),
+ * component main: what the Dockerfile's apt steps read from a Debian mirror.
+ */
+export async function makeDebianRepository(dir: string, codename: string): Promise<DebianRepository> {
+  const packageName = "iopaint-mirror-probe";
+  const packageFile = `/usr/share/${packageName}/installed-from-the-mirror`;
+  const architecture = (await execa("dpkg", ["--print-architecture"])).stdout.trim();
+  const root = join(dir, "repository");
+  const packageDir = join(dir, packageName);
+  await mkdir(join(packageDir, "DEBIAN"), { recursive: true });
+  await mkdir(join(packageDir, packageFile, ".."), { recursive: true });
+  await writeFile(join(packageDir, packageFile), "installed by apt from the test's Debian mirror\n");
+  await writeFile(
+    join(packageDir, "DEBIAN/control"),
+    [`Package: ${packageName}`, "Version: 1.0", "Architecture: all", "Maintainer: IOPaint images tests <tests@iopaint.invalid>", "Description: a package that only the tests' Debian mirror has", ""].join("\n"),
+  );
+  await mkdir(join(root, "pool/main"), { recursive: true });
+  await execa("dpkg-deb", ["--root-owner-group", "--build", packageDir, join(root, `pool/main/${packageName}_1.0_all.deb`)]);
+  const packages = (await execa("dpkg-scanpackages", ["--multiversion", "pool"], { cwd: root })).stdout;
+
+  const gnupg = join(dir, "gnupg");
+  await mkdir(gnupg, { recursive: true });
+  await chmod(gnupg, 0o700);
+  const gpg = (args: string[]) => execa("gpg", ["--batch", "--quiet", ...args], { env: { GNUPGHOME: gnupg } });
+  try {
+    await gpg(["--passphrase", "", "--quick-generate-key", "IOPaint images test mirror <mirror@iopaint.invalid>", "ed25519", "sign", "never"]);
+    for (const suite of [codename, `${codename}-updates`]) {
+      const index = `main/binary-${architecture}/Packages`;
+      const suiteDir = join(root, "dists", suite);
+      await mkdir(join(suiteDir, index, ".."), { recursive: true });
+      const text = suite === codename ? `${packages}\n` : "";
+      await writeFile(join(suiteDir, index), text);
+      const release = [
+        "Origin: IOPaint images tests",
+        `Suite: ${suite}`,
+        `Codename: ${suite}`,
+        `Date: ${new Date().toUTCString().replace("GMT", "UTC")}`,
+        `Architectures: ${architecture}`,
+        "Components: main",
+        "SHA256:",
+        ` ${createHash("sha256").update(text).digest("hex")} ${Buffer.byteLength(text)} ${index}`,
+        "",
+      ].join("\n");
+      await writeFile(join(suiteDir, "Release"), release);
+      await gpg(["--yes", "--clearsign", "--output", join(suiteDir, "InRelease"), join(suiteDir, "Release")]);
+    }
+    const keyFile = join(dir, "iopaint-test-mirror.gpg");
+    await gpg(["--output", keyFile, "--export"]);
+    if (!(await readFile(keyFile)).length) throw new Error("gpg exported an empty key");
+    return { root, keyFile, packageName, packageFile };
+  } finally {
+    await execa("gpgconf", ["--kill", "gpg-agent"], { env: { GNUPGHOME: gnupg }, reject: false });
+  }
+}
