@@ -12,6 +12,7 @@ import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import { VARIABLES, variantsByTarget, type PlannedVariant } from "../../generator/plan.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
+import { proxyArgs, withoutCredentials } from "../docker/proxy.ts";
 import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
 import { Interrupted, type Docker } from "../docker/docker.ts";
@@ -50,6 +51,10 @@ Options:
   --out DIR            where the config's files are generated (default: the repository for the
                        main config, .cache/configs/<name>/ for any other)
   -h, --help           this text
+
+Environment: IOPAINT_* (the bake file's variables, e.g. IOPAINT_NPM_REGISTRY, IOPAINT_DEBIAN_MIRROR);
+  HTTP_PROXY, HTTPS_PROXY, NO_PROXY (and lower-case forms) are passed to the build's network steps
+  as BuildKit's predefined build args, which no image layer or config keeps.
 
 Exit codes: ${ExitCode.ok} built, ${ExitCode.failed} a build step failed, ${ExitCode.badInput} invalid config or usage (unknown target),
             ${ExitCode.environment} environment (docker, daemon, buildx, checkout; a registry that is unreachable or refuses
@@ -112,7 +117,10 @@ async function main(argv: string[]): Promise<number> {
   if (options.version !== undefined) env[VARIABLES.version] = options.version;
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
   const bakeFile = join(outDir, OUTPUT_FILES.bake);
-  const targets = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], parsed.positionals, env).target, options.set ?? [], options.platform);
+  // The environment's proxies reach every RUN step as BuildKit's predefined build args (never stored in the image).
+  const proxies = proxyArgs(env);
+  const sets = [...(options.set ?? []), ...Object.entries(proxies).map(([name, value]) => `*.args.${name}=${value}`)];
+  const targets = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], parsed.positionals, env).target, sets, options.platform);
   const variantOf = variantsByTarget(plan);
 
   // --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written).
@@ -145,6 +153,7 @@ async function main(argv: string[]): Promise<number> {
     say(`${tools.reason}: falling back to one BuildKit \`docker build\` per target with ${tools.client} (Docker ${tools.clientVersion}).`);
     say("  The fallback builds one platform per image, exports no cache (cache-from/cache-to are ignored) and attaches no provenance attestation.");
   }
+  if (Object.keys(proxies).length) say(`proxy for the build's network steps (not stored in the images): ${Object.entries(proxies).map(([name, value]) => `${name}=${withoutCredentials(value)}`).join(", ")}`);
   const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
   const gpuTargets = Object.keys(targets).filter((name) => variantOf[name].device === "cuda");
@@ -179,7 +188,7 @@ async function main(argv: string[]): Promise<number> {
     const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
     try {
       const metadataFile = join(scratch, "metadata.json");
-      const argv = bakeArgs({ file: bakeFile, targets: Object.keys(targets), progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets: options.set, platform: options.platform });
+      const argv = bakeArgs({ file: bakeFile, targets: Object.keys(targets), progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets, platform: options.platform });
       const result = await run(argv);
       if (result.code !== 0) return buildFailed(result, platformsOf(targets), say);
       const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;

@@ -8,7 +8,8 @@ import { ensureHostTools } from "../../scripts/engine/host.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { makeDebianRepository, type DebianRepository } from "../helpers/debian-repo.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
-import { startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
+import { findInImage } from "../helpers/image-search.ts";
+import { httpProxyArgv, startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
 
 /**
  * Issue 16, items 1, 5 and 6: builds behind package mirrors, with real servers in the current
@@ -20,6 +21,8 @@ import { startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers
  */
 const NPM_PORT = 4873;
 const APT_PORT = 8081;
+const WHEELS_PORT = 8082;
+const PROXY_PORT = 3128;
 const DEPENDENCY = { name: "escape-html", version: "1.0.3" };
 const VERDACCIO = join(REPO, "node_modules/verdaccio/bin/verdaccio");
 const DEBIAN_REPOSITORY_TOOLS = [
@@ -38,6 +41,9 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
   let fixture: Fixture;
   let mirrors: Record<string, string>;
   let baseImage: string;
+  let gateway: string;
+  let configFile: string;
+  let source: string;
   const nonce = `${Date.now()}-${process.pid}`;
 
   before(async () => {
@@ -46,7 +52,7 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
     await ensureHostTools(DEBIAN_REPOSITORY_TOOLS, (line) => process.stderr.write(`${line}\n`));
     work = await docker.tempDir("iopaint-mirrors-");
     // Build steps reach the namespace's servers at the default bridge's gateway.
-    const gateway = (await docker.docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
+    gateway = (await docker.docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
 
     // The npm registry: verdaccio with no uplink, holding the dependency (fetched here with npm pack).
     await writeFile(join(work, "verdaccio.yaml"), JSON.stringify({ storage: join(work, "npm-storage"), uplinks: {}, packages: { "**": { access: "$all", publish: "$anonymous" } }, log: { type: "stdout", format: "pretty", level: "http" } }));
@@ -65,7 +71,7 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
     await docker.docker(["build", "--quiet", "-t", baseImage, "-f", join(work, "Dockerfile.base"), work]);
 
     // The fixture, with the front end that has a dependency and the cpu variant on that base, installing the mirror's package.
-    const source = join(work, "app");
+    source = join(work, "app");
     await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
     await cp(join(REPO, "test/fixtures/mirrors/web_app"), join(source, "web_app"), { recursive: true });
     await appendFile(join(source, "web_app/src/main.js"), `\n// mirrors ${nonce}\n`);
@@ -73,10 +79,15 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
       .replace('base_image = "iopaint-standin/python:3.11-bookworm"', `base_image = "${baseImage}"`)
       .replace('runtime_packages = ["libsm6", "libxext6"]\nextra', `runtime_packages = ["libsm6", "libxext6", "${repository.packageName}"]\nextra`);
     assert.ok(config.includes(baseImage) && config.includes(repository.packageName), "test setup: the fixture config's cpu variant changed");
-    await writeFile(join(work, "iopaint.mirrors.toml"), config);
+    configFile = join(work, "iopaint.mirrors.toml");
+    await writeFile(configFile, config);
     mirrors = { IOPAINT_NPM_REGISTRY: `http://${gateway}:${NPM_PORT}/`, IOPAINT_DEBIAN_MIRROR: `http://${gateway}:${APT_PORT}` };
-    fixture = await docker.generateFixture(source, { IOPAINT_IMAGE: `iopaint-mirrors-${process.pid}` }, join(work, "iopaint.mirrors.toml"));
+    fixture = await docker.generateFixture(source, { IOPAINT_IMAGE: `iopaint-mirrors-${process.pid}` }, configFile);
+    await emptyCacheMounts();
   });
+
+  /** npm's cache mount would serve the dependency without asking any registry: each build here starts without it. */
+  const emptyCacheMounts = () => docker.docker(["builder", "prune", "--all", "--force", "--filter", "type=exec.cachemount"]);
 
   after(async () => {
     await npmRegistry?.stop();
@@ -122,6 +133,70 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
       const config = await docker.inspect<{ Labels: Record<string, string>; Env: string[] }>(".Config", image);
       const said = JSON.stringify([config.Labels, config.Env]);
       for (const url of Object.values(mirrors)) assert.ok(!said.includes(url.replace(/\/$/, "")), `${url} in the image's labels or environment`);
+    });
+  });
+
+  describe("behind an HTTP proxy: npm run bake passes HTTP_PROXY and http_proxy to every network step", () => {
+    let proxy: NetnsServer;
+    let wheels: NetnsServer;
+    let proxyUrl: string;
+    let image: string;
+    let result: { exitCode?: number; stderr: string; all?: string };
+    before(async () => {
+      // The stand-in's wheelhouse (the PyPI and torch indexes of the fixture) served over HTTP.
+      const container = (await docker.docker(["create", "iopaint-standin/python:3.11-bookworm"])).stdout.trim();
+      try {
+        await docker.docker(["cp", `${container}:/opt/wheelhouse`, join(work, "wheelhouse")]);
+      } finally {
+        await docker.docker(["rm", container]);
+      }
+      wheels = await startNetnsServer(docker.engine, staticServerArgv(join(work, "wheelhouse"), WHEELS_PORT), { port: WHEELS_PORT, logFile: join(work, "wheels.log"), readyPath: "/pypi/" });
+      proxy = await startNetnsServer(docker.engine, httpProxyArgv(PROXY_PORT), { port: PROXY_PORT, logFile: join(work, "proxy.log") });
+      proxyUrl = `http://${gateway}:${PROXY_PORT}`;
+      await emptyCacheMounts();
+      // Every server at 127.0.0.1 of the engine's namespace, which a build step reaches only through the proxy.
+      const local = (port: number) => `http://127.0.0.1:${port}`;
+      const imageName = `iopaint-proxy-${process.pid}`;
+      image = `${imageName}:cpu-latest`;
+      docker.trackImage(image);
+      result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--no-cache", "--config", configFile, "--out", await docker.tempDir("iopaint-proxy-out-"), "--source", source], {
+        cwd: REPO,
+        reject: false,
+        all: true,
+        env: {
+          ...docker.engine.env,
+          IOPAINT_IMAGE: imageName,
+          IOPAINT_NPM_REGISTRY: `${local(NPM_PORT)}/`,
+          IOPAINT_DEBIAN_MIRROR: local(APT_PORT),
+          IOPAINT_PIP_INDEX_URL: `${local(WHEELS_PORT)}/pypi/`,
+          IOPAINT_TORCH_INDEX_URL: `${local(WHEELS_PORT)}/{build}/`,
+          HTTP_PROXY: proxyUrl,
+          http_proxy: proxyUrl,
+          NO_PROXY: "",
+          no_proxy: "",
+        },
+      });
+    });
+    after(async () => {
+      await proxy?.stop();
+      await wheels?.stop();
+    });
+
+    it("builds, and says which proxy it passed", () => {
+      assert.equal(result.exitCode, 0, result.all);
+      assert.match(result.stderr, new RegExp(`^proxy for the build's network steps \\(not stored in the images\\): HTTP_PROXY=${proxyUrl}, http_proxy=${proxyUrl}$`, "m"));
+    });
+
+    it("the npm, pip and apt steps reached their servers through the proxy", () => {
+      const log = proxy.log();
+      assert.match(log, new RegExp(`GET http://127\\.0\\.0\\.1:${NPM_PORT}/${DEPENDENCY.name}`), "npm ci");
+      assert.match(log, new RegExp(`GET http://127\\.0\\.0\\.1:${WHEELS_PORT}/cpu/torch/`), "pip, torch from its index");
+      assert.match(log, new RegExp(`GET http://127\\.0\\.0\\.1:${WHEELS_PORT}/pypi/`), "pip, requirements from PyPI's stand-in");
+      assert.match(log, new RegExp(`GET http://127\\.0\\.0\\.1:${APT_PORT}/dists/bookworm/InRelease`), "apt-get update");
+    });
+
+    it("the proxy is in no layer, no history entry and no config of the image", async () => {
+      assert.deepEqual(await findInImage(docker.client, image, [proxyUrl, `${gateway}:${PROXY_PORT}`]), []);
     });
   });
 });

@@ -42,3 +42,8 @@ export async function startNetnsServer(engine: Engine, argv: string[], options: 
 export function staticServerArgv(dir: string, port: number): string[] {
   return [process.execPath, new URL("./static-server.mjs", import.meta.url).pathname, dir, String(port)];
 }
+
+/** The forward HTTP proxy below, on `port`. */
+export function httpProxyArgv(port: number): string[] {
+  return [process.execPath, new URL("./http-proxy.mjs", import.meta.url).pathname, String(port)];
+}
