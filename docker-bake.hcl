@@ -65,6 +65,11 @@ variable "IOPAINT_UBUNTU_MIRROR" {
   default = ""
 }
 
+# A PEM file of extra CA certificates (a TLS-inspecting proxy's, an internal mirror's) that npm, pip and apt trust during the build; passed as the BuildKit secret iopaint-ca, so no layer holds it.
+variable "IOPAINT_CA_CERT" {
+  default = ""
+}
+
 # Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "min" (the default of buildx), "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).
 variable "IOPAINT_PROVENANCE" {
   default = "min"
@@ -102,7 +107,7 @@ group "dev" {
 # Filled in by docker/metadata-action in CI (its bake-target input); empty locally.
 target "docker-metadata-action" {}
 
-# What every image shares: the checkout as context, the generated Dockerfile, shared args, provenance, OCI labels.
+# What every image shares: the checkout as context, the generated Dockerfile, shared args, provenance, the CA secret if one is given, OCI labels.
 target "_common" {
   context = IOPAINT_SRC
   dockerfile = "cwd://docker/Dockerfile"
@@ -120,6 +125,7 @@ target "_common" {
     APP_GID = "1000"
   }
   attest = IOPAINT_PROVENANCE == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=${IOPAINT_PROVENANCE}"]
+  secret = IOPAINT_CA_CERT == "" ? [] : ["id=iopaint-ca,src=${IOPAINT_CA_CERT}"]
   labels = {
     "org.opencontainers.image.title" = "IOPaint"
     "org.opencontainers.image.description" = "Image inpainting tool powered by SOTA AI models, built from local source"

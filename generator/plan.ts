@@ -98,7 +98,11 @@ export const VARIABLES = {
   npmRegistry: "IOPAINT_NPM_REGISTRY",
   debianMirror: "IOPAINT_DEBIAN_MIRROR",
   ubuntuMirror: "IOPAINT_UBUNTU_MIRROR",
+  caCert: "IOPAINT_CA_CERT",
 } as const;
+
+/** The BuildKit secret that carries an extra CA certificate to the network steps (IOPAINT_CA_CERT, --ca-cert). */
+export const CA_SECRET = "iopaint-ca";
 
 /** In IOPAINT_TORCH_INDEX_URL (and the config's torch_index_url): each variant's PyTorch build. */
 export const TORCH_BUILD_PLACEHOLDER = "{build}";
@@ -154,6 +158,7 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
       { name: VARIABLES.npmRegistry, default: config.mirrors.npm_registry, comment: "npm registry for the front end's npm ci; empty: npm's default (registry.npmjs.org)." },
       { name: VARIABLES.debianMirror, default: config.mirrors.debian, comment: "Debian mirror for the apt-get steps on Debian bases (release suite and -updates, main); empty: the base image's sources. The runtime image keeps the base's sources." },
       { name: VARIABLES.ubuntuMirror, default: config.mirrors.ubuntu, comment: "Ubuntu mirror for the apt-get steps on Ubuntu bases (release, -updates and -security suites, main and universe); empty: the base image's sources." },
+      { name: VARIABLES.caCert, default: "", comment: `A PEM file of extra CA certificates (a TLS-inspecting proxy's, an internal mirror's) that npm, pip and apt trust during the build; passed as the BuildKit secret ${CA_SECRET}, so no layer holds it.` },
       { name: VARIABLES.provenance, default: "min", comment: 'Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "min" (the default of buildx), "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).' },
     ],
     labels: {

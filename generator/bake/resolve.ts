@@ -17,6 +17,8 @@ export interface ResolvedTarget {
   "cache-to"?: string[];
   /** Attestations (`type=provenance,mode=min`); the fallback's docker build makes none. */
   attest?: string[];
+  /** BuildKit secrets (`id=iopaint-ca,src=/path/ca.pem`). */
+  secret?: string[];
 }
 
 export interface ResolvedBake {
@@ -92,6 +94,7 @@ export function resolveBake(text: string, requested: string[], env: Record<strin
       ...nonEmpty("cache-from", block["cache-from"]),
       ...nonEmpty("cache-to", block["cache-to"]),
       ...nonEmpty("attest", block.attest),
+      ...nonEmpty("secret", block.secret),
     };
   }
   const group: Record<string, { targets: string[] }> = {};

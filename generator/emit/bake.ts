@@ -1,4 +1,4 @@
-import { DOCKERFILE, TORCH_BUILD_PLACEHOLDER, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
+import { CA_SECRET, DOCKERFILE, TORCH_BUILD_PLACEHOLDER, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
 import { commentText, hclKey, hclString } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -64,12 +64,13 @@ function commonTarget(plan: BuildPlan): string {
     ...Object.entries(plan.variableLabels).map(([k, variable]) => `    ${hclKey(k)} = ${variable}\n`),
   ];
   return (
-    comment(["What every image shares: the checkout as context, the generated Dockerfile, shared args, provenance, OCI labels."]) +
+    comment(["What every image shares: the checkout as context, the generated Dockerfile, shared args, provenance, the CA secret if one is given, OCI labels."]) +
     `target "_common" {\n` +
     `  context = ${VARIABLES.source}\n` +
     `  dockerfile = ${hclString(`cwd://${DOCKERFILE}`)}\n` +
     `  args = ${hclMap(plan.args, plan.argVariables)}\n` +
     `  attest = ${attestations()}\n` +
+    `  secret = ${VARIABLES.caCert} == "" ? [] : ["id=${CA_SECRET},src=\${${VARIABLES.caCert}}"]\n` +
     `  labels = {\n${labels.join("")}  }\n` +
     `}\n`
   );

@@ -1,5 +1,5 @@
 import { LOCK_SECTIONS, sectionRequirements, type LockSection } from "../lock.ts";
-import { lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
+import { CA_SECRET, lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
 import { dockerfileWord, jsonString, shellQuoted } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -17,6 +17,17 @@ const SRC = "/src";
 const ENTRYPOINT = "/usr/local/bin/iopaint-entrypoint";
 const HEALTHCHECK = "/usr/local/bin/iopaint-healthcheck";
 const PIP_CACHE = "--mount=type=cache,id=iopaint-pip,target=/root/.cache/pip,sharing=locked";
+/** The extra CA certificates, when the build was given some (IOPAINT_CA_CERT): a secret, so no layer holds them. */
+const CA_MOUNT = `--mount=type=secret,id=${CA_SECRET}`;
+const CA_FILE = `/run/secrets/${CA_SECRET}`;
+/** pip trusts one bundle: its own (certifi's) plus the extra CAs, here for one step and removed at its end. */
+const PIP_CA_BUNDLE = "/tmp/iopaint-ca.pem";
+/** The first lines of a pip step: its cache and, with extra CAs, PIP_CERT. The step ends with pipStepEnd. */
+const PIP_STEP = [
+  `RUN ${PIP_CACHE} ${CA_MOUNT} \\`,
+  `    if [ -f ${CA_FILE} ]; then export PIP_CERT=${PIP_CA_BUNDLE}; cat "$(python -c 'import pip._vendor.certifi as c; print(c.where())')" ${CA_FILE} > "$PIP_CERT" || exit 1; fi; \\`,
+];
+const PIP_STEP_END = ` && rm -f ${PIP_CA_BUNDLE}`;
 const LOCK_DIR = "/tmp/lock";
 const REPORT_DIR = "/tmp/pip-report";
 const REQUIREMENTS = "/tmp/requirements.txt";
@@ -83,7 +94,8 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       `COPY ${frontend.dir}/package.json ${frontend.dir}/package-lock.json ./`,
       "# A mirror, if set, serves what the lock file names at registry.npmjs.org (npm's replace-registry-host).",
       arg("NPM_REGISTRY"),
-      "RUN --mount=type=cache,id=iopaint-npm,target=/root/.npm,sharing=locked \\",
+      `RUN --mount=type=cache,id=iopaint-npm,target=/root/.npm,sharing=locked ${CA_MOUNT} \\`,
+      `    if [ -f ${CA_FILE} ]; then export NODE_EXTRA_CA_CERTS=${CA_FILE}; fi; \\`,
       "    npm ci ${NPM_REGISTRY:+--registry=$NPM_REGISTRY}",
       `COPY ${frontend.dir}/ ./`,
       `RUN npm run ${frontend.buildScript}`,
@@ -141,26 +153,30 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "ARG LOCK_REPORT=",
       "# torch, torchvision and xformers come from the variant's own index with exact pins, and stay",
       "# pinned as constraints while the rest installs, so nothing can swap the torch build.",
-      `RUN ${PIP_CACHE} \\`,
+      ...PIP_STEP,
       `    if [ -n "$LOCK_REPORT" ]; then mkdir -p ${REPORT_DIR} && pip install --index-url "$PIP_INDEX_URL" "pip>=22.2"; fi \\`,
       ` && pip install --index-url "$TORCH_INDEX_URL" -r ${LOCK_DIR}/torch.txt ${report("torch")} \\`,
-      ` && pip freeze --all | grep -iE '^(torch|torchvision|xformers)==' > ${VENV}/torch-constraints.txt`,
+      ` && pip freeze --all | grep -iE '^(torch|torchvision|xformers)==' > ${VENV}/torch-constraints.txt \\`,
+      PIP_STEP_END,
       "# The variant's extra packages (IOPaint's plugins by default), under the same pins. Before",
       "# requirements.txt: they change less.",
-      `RUN ${PIP_CACHE} \\`,
+      ...PIP_STEP,
       `    if [ -s ${LOCK_DIR}/extras.txt ]; then \\`,
-      `      pip install --index-url "$PIP_INDEX_URL" -r ${LOCK_DIR}/extras.txt -c ${VENV}/torch-constraints.txt ${report("extras")}; fi`,
+      `      pip install --index-url "$PIP_INDEX_URL" -r ${LOCK_DIR}/extras.txt -c ${VENV}/torch-constraints.txt ${report("extras")}; fi \\`,
+      PIP_STEP_END,
       `COPY ${requirements} ${REQUIREMENTS}`,
-      `RUN ${PIP_CACHE} \\`,
+      ...PIP_STEP,
       `    if [ -s ${LOCK_DIR}/requirements.txt ]; then \\`,
       `      pip install --index-url "$PIP_INDEX_URL" -r ${LOCK_DIR}/requirements.txt -c ${VENV}/torch-constraints.txt ${report("requirements")}; fi \\`,
       " && pip check \\",
       ` && python -c ${shellQuoted(VERIFY_PINS)} \\`,
-      '      "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION"',
+      '      "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION" \\',
+      PIP_STEP_END,
       "# What builds the checkout's package (source.build_requires), installed once here instead of",
       "# by pip's build isolation at each code change, and kept out of the virtualenv the runtime copies.",
-      `RUN ${PIP_CACHE} \\`,
-      `    pip install --index-url "$PIP_INDEX_URL" --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt ${report("build")}`,
+      ...PIP_STEP,
+      `    pip install --index-url "$PIP_INDEX_URL" --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt ${report("build")} \\`,
+      PIP_STEP_END,
     ],
     [
       "# ---- pip-report: what pip chose in the builder, for `npm run lock` (built with LOCK_REPORT=1; never an image) ----",
@@ -234,17 +250,19 @@ const VERIFY_PINS = [
  * Its lists, caches and logs go in the same step: they would grow the layer, and the logs and
  * ldconfig's cache differ from run to run (docs/reproducible.md).
  */
-/** Where the apt steps keep a mirror's sources list while they run (removed in the same step, so no layer holds it). */
+/** Where the apt steps keep a mirror's sources list and a CA bundle while they run (removed in the same step, so no layer holds them). */
 const APT_MIRROR_DIR = "/tmp/apt-mirror";
 
 /**
  * Installs the packages of `arg` that the image lacks. With a mirror for the base's distribution
  * (DEBIAN_MIRROR, UBUNTU_MIRROR), apt reads a sources list of that mirror alone, given by option
- * for these two commands, so the image's own sources stay as the base image has them.
+ * for these two commands, so the image's own sources stay as the base image has them. With extra
+ * CA certificates, apt's https trusts the system's bundle plus them.
  */
 function installMissingPackages(arg: string): string[] {
   return [
-    `RUN missing=""; \\`,
+    `RUN ${CA_MOUNT} \\`,
+    `    missing=""; \\`,
     `    for package in $${arg}; do \\`,
     `      dpkg-query -W -f='\${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing="$missing $package"; \\`,
     "    done; \\",
@@ -260,6 +278,10 @@ function installMissingPackages(arg: string): string[] {
     `        mkdir -p ${APT_MIRROR_DIR}/parts \\`,
     `        && for suite in $suites; do echo "deb $mirror $suite $components"; done > ${APT_MIRROR_DIR}/sources.list \\`,
     `        && set -- -o Dir::Etc::SourceList=${APT_MIRROR_DIR}/sources.list -o Dir::Etc::SourceParts=${APT_MIRROR_DIR}/parts; \\`,
+    "      fi; \\",
+    `      if [ -f ${CA_FILE} ]; then \\`,
+    `        mkdir -p ${APT_MIRROR_DIR} && { cat /etc/ssl/certs/ca-certificates.crt 2>/dev/null; cat ${CA_FILE}; } > ${APT_MIRROR_DIR}/ca.pem \\`,
+    `        && set -- "$@" -o Acquire::https::CAInfo=${APT_MIRROR_DIR}/ca.pem; \\`,
     "      fi; \\",
     '      apt-get "$@" update \\',
     '      && DEBIAN_FRONTEND=noninteractive apt-get "$@" install -y --no-install-recommends $missing \\',

@@ -19,7 +19,7 @@ import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { lastCommitTime } from "../engine/host.ts";
-import { checkoutProblems, offlineProblems } from "./preflight.ts";
+import { caCertificateProblem, checkoutProblems, offlineProblems } from "./preflight.ts";
 import { explainFailure } from "./failure.ts";
 import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
 import { formatSummary, toJson, type TargetResult } from "./summary.ts";
@@ -47,6 +47,8 @@ Options:
                        largest packages, app), unpacked and compressed; shown anyway when over budget
   --budget fail|warn   an image over its size_budget fails the run (default) or only warns
   --engine auto|buildx|docker-build   force a build path (default: auto)
+  --ca-cert FILE       extra CA certificates (PEM) that npm, pip and apt trust during the build, as
+                       behind a TLS-inspecting proxy; a BuildKit secret, in no layer (sets IOPAINT_CA_CERT)
   --config FILE        the config (default ${DEFAULT_CONFIG})
   --out DIR            where the config's files are generated (default: the repository for the
                        main config, .cache/configs/<name>/ for any other)
@@ -87,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
       sizes: { type: "boolean" },
       budget: { type: "string" },
       engine: { type: "string" },
+      "ca-cert": { type: "string" },
       config: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -116,6 +119,13 @@ async function main(argv: string[]): Promise<number> {
   const env: Env = { ...process.env };
   if (options.version !== undefined) env[VARIABLES.version] = options.version;
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
+  if (options["ca-cert"] !== undefined) env[VARIABLES.caCert] = resolve(options["ca-cert"]);
+  // Extra CA certificates are checked before anything runs: a wrong file would fail deep in a build.
+  const caCert = env[VARIABLES.caCert];
+  if (caCert) {
+    const problem = caCertificateProblem(caCert, readTextIfFile(caCert));
+    if (problem) throw new ProblemsError([problem]);
+  }
   const bakeFile = join(outDir, OUTPUT_FILES.bake);
   // The environment's proxies reach every RUN step as BuildKit's predefined build args (never stored in the image).
   const proxies = proxyArgs(env);
@@ -249,6 +259,15 @@ async function main(argv: string[]): Promise<number> {
     say(ok ? "warning: over budget, accepted because of --budget warn" : "error: an image is over its size budget\n  hint: make the image smaller, raise size_budget in the config, or pass --budget warn to accept it this once");
   }
   return ok ? ExitCode.ok : ExitCode.overBudget;
+}
+
+/** A file's text, or undefined when it is not a readable file. */
+function readTextIfFile(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every platform the targets build for (none listed: the builder's own). */

@@ -13,6 +13,12 @@ export interface FailureExplanation {
   exitCode: number;
 }
 
+/**
+ * What npm (Node's error codes), pip (Python's ssl) and apt (GnuTLS) print when a server's
+ * certificate comes from a CA they do not trust: a TLS-inspecting proxy, an internal mirror.
+ */
+const UNTRUSTED_CERTIFICATE = /(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_UNTRUSTED|CERTIFICATE_VERIFY_FAILED|certificate verification failed|The certificate is NOT trusted)/;
+
 /** Network errors that mean nothing answers at the registry's address. */
 const UNREACHABLE = /(connection refused|no such host|i\/o timeout|network is unreachable|no route to host|server misbehaving)/;
 
@@ -35,11 +41,13 @@ export function explainFailure(output: string, foreignPlatforms: readonly string
   const report = parseProgress(output);
   if (report.failed) {
     const image = /^\[internal\] load metadata for (\S+)/.exec(report.failed.name)?.[1];
-    return {
-      message: `the build failed at ${describeFailure(report.failed)}`,
-      ...(image ? { hint: `the builder could not look up the base image ${image}: check the network and registry login, or, without a network, docker load it and build with --offline` } : {}),
-      exitCode: ExitCode.failed,
-    };
+    const certificate = UNTRUSTED_CERTIFICATE.exec(report.failed.output.join("\n"))?.[1];
+    const hint = image
+      ? `the builder could not look up the base image ${image}: check the network and registry login, or, without a network, docker load it and build with --offline`
+      : certificate
+        ? `${certificate}: a server's TLS certificate is signed by a CA this step does not trust (a TLS-inspecting proxy, an internal mirror); give that CA's certificate with --ca-cert FILE (npm run bake) or IOPAINT_CA_CERT=FILE (docker buildx bake)`
+        : undefined;
+    return { message: `the build failed at ${describeFailure(report.failed)}`, ...(hint ? { hint } : {}), exitCode: ExitCode.failed };
   }
   if (/Cannot connect to the Docker daemon|connection refused|EOF\s*$/m.test(output)) {
     return { message: "the connection to the Docker daemon was lost during the build (did it stop or restart?)", exitCode: ExitCode.failed };

@@ -40,3 +40,15 @@ export async function offlineProblems(targets: Record<string, ResolvedTarget>, d
   }
   return problems;
 }
+
+/**
+ * Pure: what is wrong with the text of a CA file given with --ca-cert or IOPAINT_CA_CERT, as one
+ * problem (usage, exit 2), or undefined when it holds at least one PEM certificate and no private key.
+ */
+export function caCertificateProblem(file: string, text: string | undefined): Problem | undefined {
+  const hint = "give a PEM file with your proxy's or mirror's CA certificate (-----BEGIN CERTIFICATE-----), e.g. --ca-cert /usr/local/share/ca-certificates/corp.crt";
+  if (text === undefined) return { kind: "usage", message: `the CA certificate file ${file} does not exist or cannot be read`, hint };
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) return { kind: "usage", message: `${file} holds a private key; the build needs only the CA's certificate`, hint };
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) return { kind: "usage", message: `${file} is not a PEM certificate file (no -----BEGIN CERTIFICATE----- block)`, hint };
+  return undefined;
+}

@@ -63,6 +63,7 @@ export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { 
   if (options.output) argv.push("--output", options.output);
   for (const [key, value] of Object.entries(target.args)) argv.push("--build-arg", `${key}=${value}`);
   for (const [key, value] of Object.entries(target.labels)) argv.push("--label", `${key}=${value}`);
+  for (const secret of target.secret ?? []) argv.push("--secret", secret);
   for (const tag of target.tags) argv.push("--tag", tag);
   argv.push(context);
   const unsupported = [

@@ -15,7 +15,11 @@ export interface NetnsServer {
   stop(): Promise<void>;
 }
 
-export async function startNetnsServer(engine: Engine, argv: string[], options: { port: number; logFile: string; readyPath?: string; env?: Record<string, string> }): Promise<NetnsServer> {
+/**
+ * Ready when an HTTP GET of `readyPath` on the port answers, or, for a server that speaks only
+ * TLS with a certificate the checker does not know, when its log matches `readyLog`.
+ */
+export async function startNetnsServer(engine: Engine, argv: string[], options: { port: number; logFile: string; readyPath?: string; readyLog?: RegExp; env?: Record<string, string> }): Promise<NetnsServer> {
   const out = openSync(options.logFile, "a");
   const child = spawn("nsenter", [`--net=${netnsPath(engine.netns)}`, ...argv], { detached: true, stdio: ["ignore", out, out], env: { ...process.env, ...options.env } });
   closeSync(out);
@@ -30,7 +34,8 @@ export async function startNetnsServer(engine: Engine, argv: string[], options: 
     if (!exited) process.kill(-child.pid, "SIGKILL");
   };
   try {
-    await waitForHttp(engine.netns, `http://127.0.0.1:${options.port}${options.readyPath ?? "/"}`, 60_000);
+    if (options.readyLog) await waitForLog(options.readyLog, log, () => exited);
+    else await waitForHttp(engine.netns, `http://127.0.0.1:${options.port}${options.readyPath ?? "/"}`, 60_000);
   } catch (error) {
     await stop();
     throw new Error(`${argv.join(" ")} did not answer on port ${options.port}${exited ? ` (${exited})` : ""}: ${(error as Error).message}\n--- its log ---\n${log().slice(-3000)}`);
@@ -46,4 +51,12 @@ export function staticServerArgv(dir: string, port: number): string[] {
 /** The forward HTTP proxy below, on `port`. */
 export function httpProxyArgv(port: number): string[] {
   return [process.execPath, new URL("./http-proxy.mjs", import.meta.url).pathname, String(port)];
+}
+
+async function waitForLog(pattern: RegExp, log: () => string, exited: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!pattern.test(log())) {
+    if (exited() || Date.now() > deadline) throw new Error(`its log never matched ${pattern}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

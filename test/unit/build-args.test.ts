@@ -40,6 +40,11 @@ describe("build arguments", () => {
     assert.equal(dockerBuildArgs({ ...target, dockerfile: "Dockerfile" }, "/repo").argv[2], "/iopaint/Dockerfile");
   });
 
+  it("fallback: secrets (the extra CA) go as --secret, as bake's secret attribute gives them", () => {
+    const { argv } = dockerBuildArgs({ ...target, secret: ["id=iopaint-ca,src=/etc/corp/ca.pem"] }, "/repo");
+    assert.deepEqual(argv.slice(argv.indexOf("--secret"), argv.indexOf("--secret") + 2), ["--secret", "id=iopaint-ca,src=/etc/corp/ca.pem"]);
+  });
+
   it("fallback: two platforms at once need buildx", () => {
     assert.throws(() => dockerBuildArgs({ ...target, platforms: ["linux/amd64", "linux/arm64"] }, "/repo"), /needs buildx/);
   });

@@ -31,6 +31,24 @@ describe("explaining a failed build command", () => {
     assert.match(failure.hint!, /^log in with docker login 127\.0\.0\.1:5001 /);
   });
 
+  // Shaped like BuildKit's plain progress; the real npm case runs in test/e2e/ca-cert.test.ts on both engines.
+  const certificateFailure = (line: string) =>
+    ["#9 [builder 1/5] RUN pip install --index-url https://pypi.corp.example/simple torch", `#9 1.234 ${line}`, "#9 ERROR: process \"/bin/sh -c pip install\" did not complete successfully: exit code: 1", ""].join("\n");
+
+  for (const line of [
+    "npm error code UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    "npm ERR! code SELF_SIGNED_CERT_IN_CHAIN",
+    "ERROR: Could not install packages: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate in certificate chain (_ssl.c:1006)",
+    "Err:1 https://deb.corp.example/debian bookworm InRelease  Certificate verification failed: The certificate is NOT trusted. The certificate issuer is unknown.",
+  ]) {
+    it(`a certificate from an unknown CA (${line.slice(0, 40)}…): the step, and --ca-cert / IOPAINT_CA_CERT`, () => {
+      const failure = explainFailure(certificateFailure(line));
+      assert.equal(failure.exitCode, ExitCode.failed);
+      assert.match(failure.message, /^the build failed at step \[builder 1\/5\]/);
+      assert.match(failure.hint!, /signed by a CA this step does not trust .*--ca-cert FILE \(npm run bake\) or IOPAINT_CA_CERT=FILE/);
+    });
+  }
+
   it("exec format error while building a foreign platform: no emulator, and how to get one", () => {
     const failure = explainFailure(output("arm64-no-emulation.txt"), ["linux/arm64"]);
     assert.equal(failure.exitCode, ExitCode.environment);

@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { appendFile, cp, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
+import { netnsPath } from "../../scripts/docker/engine.ts";
+import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
+import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
+import { findInImage } from "../helpers/image-search.ts";
+import { startNetnsServer, type NetnsServer } from "../helpers/netns-server.ts";
+
+/**
+ * Issue 16, items 3 and 7: an npm registry behind TLS whose certificate comes from a CA made here
+ * (as behind a TLS-inspecting proxy), in the engine's network namespace, on both build paths.
+ * Without the CA the build fails, and the runner names the certificate problem and the setting
+ * that fixes it; with --ca-cert it builds, and no layer or config of the image holds the CA.
+ */
+const HTTP_PORT = 4873;
+const TLS_PORT = 4874;
+const DEPENDENCY = "escape-html@1.0.3";
+const VERDACCIO = join(REPO, "node_modules/verdaccio/bin/verdaccio");
+
+for (const engineName of TEST_ENGINES) {
+  describe(`extra CA certificates through a secret (${engineName} engine): an npm registry behind TLS`, { timeout: 10 * 60_000 }, () => {
+    let docker: TestEngine;
+    let work: string;
+    let servers: NetnsServer[] = [];
+    let source: string;
+    let out: string;
+    let caFile: string;
+    let registry: string;
+    const imageName = `iopaint-ca-${engineName}-${process.pid}`;
+
+    before(async () => {
+      docker = await TestEngine.start(engineName);
+      work = await docker.tempDir("iopaint-ca-");
+      out = await docker.tempDir("iopaint-ca-out-");
+      docker.trackImage(`${imageName}:cpu-latest`);
+      const gateway = (await docker.docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
+
+      // A CA, and a server certificate from it for the address build steps reach.
+      caFile = join(work, "test-ca.pem");
+      const openssl = (args: string[]) => execa("openssl", args, { cwd: work });
+      const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+      await openssl(["req", "-x509", ...ecKey, "-keyout", "ca.key", "-out", caFile, "-days", "2", "-subj", "/CN=IOPaint images test CA"]);
+      await openssl(["req", ...ecKey, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=iopaint-test-registry"]);
+      await writeFile(join(work, "server.ext"), `subjectAltName=IP:${gateway}\nextendedKeyUsage=serverAuth\n`);
+      await openssl(["x509", "-req", "-in", "server.csr", "-CA", caFile, "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"]);
+
+      // verdaccio twice on one storage: over HTTP to publish the dependency, over TLS for the build.
+      const config = (tls: boolean) => JSON.stringify({ storage: join(work, "storage"), uplinks: {}, packages: { "**": { access: "$all", publish: "$anonymous" } }, log: { type: "stdout", format: "pretty", level: "http" }, ...(tls ? { https: { key: join(work, "server.key"), cert: join(work, "server.pem") } } : {}) });
+      await writeFile(join(work, "http.yaml"), config(false));
+      await writeFile(join(work, "tls.yaml"), config(true));
+      servers.push(await startNetnsServer(docker.engine, [process.execPath, VERDACCIO, "--config", join(work, "http.yaml"), "--listen", `0.0.0.0:${HTTP_PORT}`], { port: HTTP_PORT, logFile: join(work, "http.log"), readyPath: "/-/ping" }));
+      await execa("npm", ["pack", DEPENDENCY, "--pack-destination", work], { cwd: work });
+      const local = `//127.0.0.1:${HTTP_PORT}/`;
+      await execa("nsenter", [`--net=${netnsPath(docker.engine.netns)}`, "npm", "publish", join(work, `${DEPENDENCY.replace("@", "-")}.tgz`), "--registry", `http:${local}`, `--${local}:_authToken=test`], { cwd: work });
+      servers.push(await startNetnsServer(docker.engine, [process.execPath, VERDACCIO, "--config", join(work, "tls.yaml"), "--listen", `https://0.0.0.0:${TLS_PORT}`], { port: TLS_PORT, logFile: join(work, "tls.log"), readyLog: new RegExp(`https://0\\.0\\.0\\.0:${TLS_PORT}`) }));
+      registry = `https://${gateway}:${TLS_PORT}/`;
+
+      source = join(work, "app");
+      await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
+      await cp(join(REPO, "test/fixtures/mirrors/web_app"), join(source, "web_app"), { recursive: true });
+      await appendFile(join(source, "web_app/src/main.js"), `\n// ca ${engineName} ${process.pid} ${Date.now()}\n`);
+      // npm's cache mount would serve the dependency without asking the registry.
+      await docker.docker(["builder", "prune", "--all", "--force", "--filter", "type=exec.cachemount"]);
+    });
+    after(async () => {
+      for (const server of servers) await server.stop();
+      servers = [];
+      await docker?.cleanup();
+    });
+
+    function bake(args: string[]) {
+      return execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--config", FIXTURE_CONFIG, "--out", out, "--source", source, ...args], {
+        cwd: REPO,
+        reject: false,
+        all: true,
+        env: { ...docker.engine.env, IOPAINT_IMAGE: imageName, IOPAINT_NPM_REGISTRY: registry },
+      });
+    }
+
+    it("refuses a CA file that is missing or not a PEM certificate before building (exit 2)", async () => {
+      const missing = await bake(["--ca-cert", join(work, "nonexistent.pem")]);
+      assert.equal(missing.exitCode, 2, missing.all);
+      assert.match(missing.stderr, /the CA certificate file \S+nonexistent\.pem does not exist/);
+      const key = await bake(["--ca-cert", join(work, "ca.key")]);
+      assert.equal(key.exitCode, 2, key.all);
+      assert.match(key.stderr, /holds a private key/);
+      assert.doesNotMatch(key.stderr, /#\d+ \[/, "no build step ran");
+    });
+
+    it("without the CA, npm ci fails on the certificate and the runner names the problem and --ca-cert (exit 1)", async () => {
+      const result = await bake([]);
+      assert.equal(result.exitCode, 1, result.all);
+      assert.match(result.stderr, /error: the build failed at step \[frontend \d+\/\d+\] RUN .*npm ci/);
+      assert.match(result.stderr, /hint: (UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE): a server's TLS certificate is signed by a CA this step does not trust .* --ca-cert FILE/);
+    });
+
+    it("with --ca-cert the front end installs from the TLS registry, and no layer or config of the image holds the CA", async () => {
+      const result = await bake(["--ca-cert", caFile]);
+      assert.equal(result.exitCode, 0, result.all);
+      assert.match(servers[1].log(), /GET \/escape-html\/-\/escape-html-1\.0\.3\.tgz/, "the TLS registry served the tarball");
+      const pem = await readFile(caFile, "utf8");
+      const body = pem.split("\n")[1];
+      assert.ok(body.length >= 60, "test setup: a line of the certificate's base64");
+      assert.deepEqual(await findInImage(docker.client, `${imageName}:cpu-latest`, [body]), []);
+    });
+  });
+}
