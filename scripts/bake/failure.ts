@@ -19,6 +19,9 @@ export interface FailureExplanation {
  */
 const UNTRUSTED_CERTIFICATE = /(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_UNTRUSTED|CERTIFICATE_VERIFY_FAILED|certificate verification failed|The certificate is NOT trusted)/;
 
+/** What npm, pip and apt print when a step cannot reach its server at all (no route, no name, refused). */
+const UNREACHABLE_SERVER = /(EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|ENETUNREACH|Temporary failure resolving|Failed to establish a new connection|Could not connect to)/;
+
 /** Network errors that mean nothing answers at the registry's address. */
 const UNREACHABLE = /(connection refused|no such host|i\/o timeout|network is unreachable|no route to host|server misbehaving)/;
 
@@ -41,12 +44,16 @@ export function explainFailure(output: string, foreignPlatforms: readonly string
   const report = parseProgress(output);
   if (report.failed) {
     const image = /^\[internal\] load metadata for (\S+)/.exec(report.failed.name)?.[1];
-    const certificate = UNTRUSTED_CERTIFICATE.exec(report.failed.output.join("\n"))?.[1];
+    const stepOutput = report.failed.output.join("\n");
+    const certificate = UNTRUSTED_CERTIFICATE.exec(stepOutput)?.[1];
+    const unreachable = UNREACHABLE_SERVER.exec(stepOutput)?.[1];
     const hint = image
       ? `the builder could not look up the base image ${image}: check the network and registry login, or, without a network, docker load it and build with --offline`
       : certificate
         ? `${certificate}: a server's TLS certificate is signed by a CA this step does not trust (a TLS-inspecting proxy, an internal mirror); give that CA's certificate with --ca-cert FILE (npm run bake) or IOPAINT_CA_CERT=FILE (docker buildx bake)`
-        : undefined;
+        : unreachable
+          ? `${unreachable}: the step could not reach its server; behind a firewall, point it at a mirror (IOPAINT_NPM_REGISTRY, IOPAINT_PIP_INDEX_URL, IOPAINT_TORCH_INDEX_URL, IOPAINT_DEBIAN_MIRROR, IOPAINT_UBUNTU_MIRROR) or a proxy (HTTPS_PROXY and HTTP_PROXY in npm run bake's environment); see docs/building.md`
+          : undefined;
     return { message: `the build failed at ${describeFailure(report.failed)}`, ...(hint ? { hint } : {}), exitCode: ExitCode.failed };
   }
   if (/Cannot connect to the Docker daemon|connection refused|EOF\s*$/m.test(output)) {

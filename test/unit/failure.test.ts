@@ -31,8 +31,8 @@ describe("explaining a failed build command", () => {
     assert.match(failure.hint!, /^log in with docker login 127\.0\.0\.1:5001 /);
   });
 
-  // Shaped like BuildKit's plain progress; the real npm case runs in test/e2e/ca-cert.test.ts on both engines.
-  const certificateFailure = (line: string) =>
+  // A failed pip step in the shape of BuildKit's plain progress, printing `line`; the real npm cases run in test/e2e/ca-cert.test.ts and mirrors.test.ts.
+  const failedStep = (line: string) =>
     ["#9 [builder 1/5] RUN pip install --index-url https://pypi.corp.example/simple torch", `#9 1.234 ${line}`, "#9 ERROR: process \"/bin/sh -c pip install\" did not complete successfully: exit code: 1", ""].join("\n");
 
   for (const line of [
@@ -42,10 +42,21 @@ describe("explaining a failed build command", () => {
     "Err:1 https://deb.corp.example/debian bookworm InRelease  Certificate verification failed: The certificate is NOT trusted. The certificate issuer is unknown.",
   ]) {
     it(`a certificate from an unknown CA (${line.slice(0, 40)}…): the step, and --ca-cert / IOPAINT_CA_CERT`, () => {
-      const failure = explainFailure(certificateFailure(line));
+      const failure = explainFailure(failedStep(line));
       assert.equal(failure.exitCode, ExitCode.failed);
       assert.match(failure.message, /^the build failed at step \[builder 1\/5\]/);
       assert.match(failure.hint!, /signed by a CA this step does not trust .*--ca-cert FILE \(npm run bake\) or IOPAINT_CA_CERT=FILE/);
+    });
+  }
+
+  for (const line of [
+    "npm ERR! request to https://registry.npmjs.org/escape-html/-/escape-html-1.0.3.tgz failed, reason: getaddrinfo EAI_AGAIN registry.npmjs.org",
+    "WARNING: Retrying (Retry(total=4)) after connection broken by 'NewConnectionError(': Failed to establish a new connection: [Errno 101] Network is unreachable')': /simple/torch/",
+    "W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/InRelease  Temporary failure resolving 'deb.debian.org'",
+  ]) {
+    it(`a server the step cannot reach (${line.slice(0, 40)}…): mirrors and proxies`, () => {
+      const failure = explainFailure(failedStep(line));
+      assert.match(failure.hint!, /could not reach its server; .*IOPAINT_NPM_REGISTRY.*HTTPS_PROXY/);
     });
   }
 
