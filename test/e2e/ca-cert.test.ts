@@ -3,11 +3,10 @@ import { appendFile, cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
-import { netnsPath } from "../../scripts/docker/engine.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
-import { startNetnsServer, type NetnsServer } from "../helpers/netns-server.ts";
+import { startNpmRegistry, type NpmRegistry } from "../helpers/npm-registry.ts";
 
 /**
  * Issue 16, items 3 and 7: an npm registry behind TLS whose certificate comes from a CA made here
@@ -18,13 +17,12 @@ import { startNetnsServer, type NetnsServer } from "../helpers/netns-server.ts";
 const HTTP_PORT = 4873;
 const TLS_PORT = 4874;
 const DEPENDENCY = "escape-html@1.0.3";
-const VERDACCIO = join(REPO, "node_modules/verdaccio/bin/verdaccio");
 
 for (const engineName of TEST_ENGINES) {
   describe(`extra CA certificates through a secret (${engineName} engine): an npm registry behind TLS`, { timeout: 10 * 60_000 }, () => {
     let docker: TestEngine;
     let work: string;
-    let servers: NetnsServer[] = [];
+    let npm: NpmRegistry | undefined;
     let source: string;
     let out: string;
     let caFile: string;
@@ -36,7 +34,7 @@ for (const engineName of TEST_ENGINES) {
       work = await docker.tempDir("iopaint-ca-");
       out = await docker.tempDir("iopaint-ca-out-");
       docker.trackImage(`${imageName}:cpu-latest`);
-      const gateway = (await docker.docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
+      const gateway = await docker.bridgeGateway();
 
       // A CA, and a server certificate from it for the address build steps reach.
       caFile = join(work, "test-ca.pem");
@@ -47,15 +45,7 @@ for (const engineName of TEST_ENGINES) {
       await writeFile(join(work, "server.ext"), `subjectAltName=IP:${gateway}\nextendedKeyUsage=serverAuth\n`);
       await openssl(["x509", "-req", "-in", "server.csr", "-CA", caFile, "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"]);
 
-      // verdaccio twice on one storage: over HTTP to publish the dependency, over TLS for the build.
-      const config = (tls: boolean) => JSON.stringify({ storage: join(work, "storage"), uplinks: {}, packages: { "**": { access: "$all", publish: "$anonymous" } }, log: { type: "stdout", format: "pretty", level: "http" }, ...(tls ? { https: { key: join(work, "server.key"), cert: join(work, "server.pem") } } : {}) });
-      await writeFile(join(work, "http.yaml"), config(false));
-      await writeFile(join(work, "tls.yaml"), config(true));
-      servers.push(await startNetnsServer(docker.engine, [process.execPath, VERDACCIO, "--config", join(work, "http.yaml"), "--listen", `0.0.0.0:${HTTP_PORT}`], { port: HTTP_PORT, logFile: join(work, "http.log"), readyPath: "/-/ping" }));
-      await execa("npm", ["pack", DEPENDENCY, "--pack-destination", work], { cwd: work });
-      const local = `//127.0.0.1:${HTTP_PORT}/`;
-      await execa("nsenter", [`--net=${netnsPath(docker.engine.netns)}`, "npm", "publish", join(work, `${DEPENDENCY.replace("@", "-")}.tgz`), "--registry", `http:${local}`, `--${local}:_authToken=test`], { cwd: work });
-      servers.push(await startNetnsServer(docker.engine, [process.execPath, VERDACCIO, "--config", join(work, "tls.yaml"), "--listen", `https://0.0.0.0:${TLS_PORT}`], { port: TLS_PORT, logFile: join(work, "tls.log"), readyLog: new RegExp(`https://0\\.0\\.0\\.0:${TLS_PORT}`) }));
+      npm = await startNpmRegistry(docker.engine, work, { port: HTTP_PORT, packages: [DEPENDENCY], tls: { port: TLS_PORT, key: join(work, "server.key"), cert: join(work, "server.pem") } });
       registry = `https://${gateway}:${TLS_PORT}/`;
 
       source = join(work, "app");
@@ -63,11 +53,10 @@ for (const engineName of TEST_ENGINES) {
       await cp(join(REPO, "test/fixtures/mirrors/web_app"), join(source, "web_app"), { recursive: true });
       await appendFile(join(source, "web_app/src/main.js"), `\n// ca ${engineName} ${process.pid} ${Date.now()}\n`);
       // npm's cache mount would serve the dependency without asking the registry.
-      await docker.docker(["builder", "prune", "--all", "--force", "--filter", "type=exec.cachemount"]);
+      await docker.emptyCacheMounts();
     });
     after(async () => {
-      for (const server of servers) await server.stop();
-      servers = [];
+      await npm?.stop();
       await docker?.cleanup();
     });
 
@@ -100,7 +89,7 @@ for (const engineName of TEST_ENGINES) {
     it("with --ca-cert the front end installs from the TLS registry, and no layer or config of the image holds the CA", async () => {
       const result = await bake(["--ca-cert", caFile]);
       assert.equal(result.exitCode, 0, result.all);
-      assert.match(servers[1].log(), /GET \/escape-html\/-\/escape-html-1\.0\.3\.tgz/, "the TLS registry served the tarball");
+      assert.match(npm!.tls!.log(), /GET \/escape-html\/-\/escape-html-1\.0\.3\.tgz/, "the TLS registry served the tarball");
       const pem = await readFile(caFile, "utf8");
       const body = pem.split("\n")[1];
       assert.ok(body.length >= 60, "test setup: a line of the certificate's base64");

@@ -3,13 +3,13 @@ import { appendFile, copyFile, cp, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
-import { netnsPath } from "../../scripts/docker/engine.ts";
 import { ensureHostTools } from "../../scripts/engine/host.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { makeDebianRepository, type DebianRepository } from "../helpers/debian-repo.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
 import { httpProxyArgv, startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
+import { startNpmRegistry, type NpmRegistry } from "../helpers/npm-registry.ts";
 
 /**
  * Issue 16, items 1, 5 and 6: builds behind package mirrors, with real servers in the current
@@ -24,7 +24,6 @@ const APT_PORT = 8081;
 const WHEELS_PORT = 8082;
 const PROXY_PORT = 3128;
 const DEPENDENCY = { name: "escape-html", version: "1.0.3" };
-const VERDACCIO = join(REPO, "node_modules/verdaccio/bin/verdaccio");
 const DEBIAN_REPOSITORY_TOOLS = [
   { path: "/usr/bin/dpkg-scanpackages", pkg: "dpkg-dev" },
   { path: "/usr/bin/gpg", pkg: "gpg" },
@@ -35,7 +34,7 @@ const DEBIAN_REPOSITORY_TOOLS = [
 describe("builds behind package mirrors (npm registry and Debian mirror in the engine's namespace)", { timeout: 15 * 60_000 }, () => {
   let docker: TestEngine;
   let work: string;
-  let npmRegistry: NetnsServer;
+  let npmRegistry: NpmRegistry;
   let aptMirror: NetnsServer;
   let repository: DebianRepository;
   let fixture: Fixture;
@@ -52,14 +51,9 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
     await ensureHostTools(DEBIAN_REPOSITORY_TOOLS, (line) => process.stderr.write(`${line}\n`));
     work = await docker.tempDir("iopaint-mirrors-");
     // Build steps reach the namespace's servers at the default bridge's gateway.
-    gateway = (await docker.docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
+    gateway = await docker.bridgeGateway();
 
-    // The npm registry: verdaccio with no uplink, holding the dependency (fetched here with npm pack).
-    await writeFile(join(work, "verdaccio.yaml"), JSON.stringify({ storage: join(work, "npm-storage"), uplinks: {}, packages: { "**": { access: "$all", publish: "$anonymous" } }, log: { type: "stdout", format: "pretty", level: "http" } }));
-    npmRegistry = await startNetnsServer(docker.engine, [process.execPath, VERDACCIO, "--config", join(work, "verdaccio.yaml"), "--listen", `0.0.0.0:${NPM_PORT}`], { port: NPM_PORT, logFile: join(work, "verdaccio.log"), readyPath: "/-/ping" });
-    await execa("npm", ["pack", `${DEPENDENCY.name}@${DEPENDENCY.version}`, "--pack-destination", work], { cwd: work });
-    const local = `//127.0.0.1:${NPM_PORT}/`;
-    await execa("nsenter", [`--net=${netnsPath(docker.engine.netns)}`, "npm", "publish", join(work, `${DEPENDENCY.name}-${DEPENDENCY.version}.tgz`), "--registry", `http:${local}`, `--${local}:_authToken=test`], { cwd: work });
+    npmRegistry = await startNpmRegistry(docker.engine, work, { port: NPM_PORT, packages: [`${DEPENDENCY.name}@${DEPENDENCY.version}`] });
 
     // The Debian mirror, and a base image that trusts its key.
     repository = await makeDebianRepository(work, "bookworm");
@@ -83,11 +77,9 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
     await writeFile(configFile, config);
     mirrors = { IOPAINT_NPM_REGISTRY: `http://${gateway}:${NPM_PORT}/`, IOPAINT_DEBIAN_MIRROR: `http://${gateway}:${APT_PORT}` };
     fixture = await docker.generateFixture(source, { IOPAINT_IMAGE: `iopaint-mirrors-${process.pid}` }, configFile);
-    await emptyCacheMounts();
+    // npm's cache mount would serve the dependency without asking any registry: each build here starts without it.
+    await docker.emptyCacheMounts();
   });
-
-  /** npm's cache mount would serve the dependency without asking any registry: each build here starts without it. */
-  const emptyCacheMounts = () => docker.docker(["builder", "prune", "--all", "--force", "--filter", "type=exec.cachemount"]);
 
   after(async () => {
     await npmRegistry?.stop();
@@ -113,7 +105,7 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
     });
 
     it("the front end installed its dependency from the npm registry and was built", async () => {
-      assert.match(npmRegistry.log(), new RegExp(`GET /${DEPENDENCY.name}/-/${DEPENDENCY.name}-${DEPENDENCY.version}\\.tgz`), "verdaccio served the tarball");
+      assert.match(npmRegistry.http.log(), new RegExp(`GET /${DEPENDENCY.name}/-/${DEPENDENCY.name}-${DEPENDENCY.version}\\.tgz`), "verdaccio served the tarball");
       const index = (await docker.docker(["run", "--rm", "--entrypoint", "sh", image, "-c", "cat /opt/venv/lib/python3*/site-packages/iopaint/web_app/index.html"])).stdout;
       assert.match(index, /iopaint-build-marker/, "the built page is in the image");
     });
@@ -153,7 +145,7 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
       wheels = await startNetnsServer(docker.engine, staticServerArgv(join(work, "wheelhouse"), WHEELS_PORT), { port: WHEELS_PORT, logFile: join(work, "wheels.log"), readyPath: "/pypi/" });
       proxy = await startNetnsServer(docker.engine, httpProxyArgv(PROXY_PORT), { port: PROXY_PORT, logFile: join(work, "proxy.log") });
       proxyUrl = `http://${gateway}:${PROXY_PORT}`;
-      await emptyCacheMounts();
+      await docker.emptyCacheMounts();
       // Every server at 127.0.0.1 of the engine's namespace, which a build step reaches only through the proxy.
       const local = (port: number) => `http://127.0.0.1:${port}`;
       const imageName = `iopaint-proxy-${process.pid}`;

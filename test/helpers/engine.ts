@@ -118,6 +118,16 @@ export class TestEngine {
     return id;
   }
 
+  /** Where a build step reaches a server in the engine's network namespace: the default bridge's gateway. */
+  async bridgeGateway(): Promise<string> {
+    return (await this.docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();
+  }
+
+  /** Empties BuildKit's cache mounts (npm's and pip's), which would serve packages without asking any server. */
+  async emptyCacheMounts(): Promise<void> {
+    await this.docker(["builder", "prune", "--all", "--force", "--filter", "type=exec.cachemount"]);
+  }
+
   trackVolume(name: string): void {
     this.volumes.add(name);
   }
