@@ -6,23 +6,28 @@ import { execa } from "execa";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
+import { startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
 import { startNpmRegistry, type NpmRegistry } from "../helpers/npm-registry.ts";
 
 /**
- * Issue 16, items 3 and 7: an npm registry behind TLS whose certificate comes from a CA made here
- * (as behind a TLS-inspecting proxy), in the engine's network namespace, on both build paths.
- * Without the CA the build fails, and the runner names the certificate problem and the setting
- * that fixes it; with --ca-cert it builds, and no layer or config of the image holds the CA.
+ * Issue 16, items 3 and 7: an npm registry and the PyPI and torch indexes (the stand-in's
+ * wheelhouse) behind TLS, with a certificate from a CA made here (as behind a TLS-inspecting
+ * proxy), in the engine's network namespace, on both build paths. Without the CA the build fails,
+ * and the runner names the certificate problem and the setting that fixes it; with --ca-cert npm
+ * and pip fetch through TLS, and no layer or config of the image holds the CA.
  */
 const HTTP_PORT = 4873;
 const TLS_PORT = 4874;
+const INDEX_PORT = 8443;
 const DEPENDENCY = "escape-html@1.0.3";
 
 for (const engineName of TEST_ENGINES) {
-  describe(`extra CA certificates through a secret (${engineName} engine): an npm registry behind TLS`, { timeout: 10 * 60_000 }, () => {
+  describe(`extra CA certificates through a secret (${engineName} engine): an npm registry and package indexes behind TLS`, { timeout: 10 * 60_000 }, () => {
     let docker: TestEngine;
     let work: string;
     let npm: NpmRegistry | undefined;
+    let index: NetnsServer | undefined;
+    let indexUrl: string;
     let source: string;
     let out: string;
     let caFile: string;
@@ -47,6 +52,9 @@ for (const engineName of TEST_ENGINES) {
 
       npm = await startNpmRegistry(docker.engine, work, { port: HTTP_PORT, packages: [DEPENDENCY], tls: { port: TLS_PORT, key: join(work, "server.key"), cert: join(work, "server.pem") } });
       registry = `https://${gateway}:${TLS_PORT}/`;
+      await docker.copyFromImage("iopaint-standin/python:3.11-bookworm", "/opt/wheelhouse", join(work, "wheelhouse"));
+      index = await startNetnsServer(docker.engine, staticServerArgv(join(work, "wheelhouse"), INDEX_PORT, { key: join(work, "server.key"), cert: join(work, "server.pem") }), { port: INDEX_PORT, logFile: join(work, "index.log"), readyLog: /listening on https/ });
+      indexUrl = `https://${gateway}:${INDEX_PORT}`;
 
       source = join(work, "app");
       await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
@@ -57,15 +65,20 @@ for (const engineName of TEST_ENGINES) {
     });
     after(async () => {
       await npm?.stop();
+      await index?.stop();
       await docker?.cleanup();
     });
 
+    /**
+     * Always --no-cache: a secret is not part of any cache key, so a step that once succeeded
+     * (an earlier run of this test on the same engine) would be CACHED with the CA or without it.
+     */
     function bake(args: string[]) {
-      return execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--config", FIXTURE_CONFIG, "--out", out, "--source", source, ...args], {
+      return execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--no-cache", "--config", FIXTURE_CONFIG, "--out", out, "--source", source, ...args], {
         cwd: REPO,
         reject: false,
         all: true,
-        env: { ...docker.engine.env, IOPAINT_IMAGE: imageName, IOPAINT_NPM_REGISTRY: registry },
+        env: { ...docker.engine.env, IOPAINT_IMAGE: imageName, IOPAINT_NPM_REGISTRY: registry, IOPAINT_PIP_INDEX_URL: `${indexUrl}/pypi/`, IOPAINT_TORCH_INDEX_URL: `${indexUrl}/{build}/` },
       });
     }
 
@@ -79,17 +92,19 @@ for (const engineName of TEST_ENGINES) {
       assert.doesNotMatch(key.stderr, /#\d+ \[/, "no build step ran");
     });
 
-    it("without the CA, npm ci fails on the certificate and the runner names the problem and --ca-cert (exit 1)", async () => {
+    it("without the CA, npm ci or pip fails on the certificate and the runner names the problem and --ca-cert (exit 1)", async () => {
       const result = await bake([]);
       assert.equal(result.exitCode, 1, result.all);
-      assert.match(result.stderr, /error: the build failed at step \[frontend \d+\/\d+\] RUN .*npm ci/);
-      assert.match(result.stderr, /hint: (UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE): a server's TLS certificate is signed by a CA this step does not trust .* --ca-cert FILE/);
+      assert.match(result.stderr, /error: the build failed at step \[(frontend \d+\/\d+\] RUN .*npm ci|builder \d+\/\d+\] RUN .*pip install)/);
+      assert.match(result.stderr, /hint: (UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERTIFICATE_VERIFY_FAILED): a server's TLS certificate is signed by a CA this step does not trust .* --ca-cert FILE/);
     });
 
-    it("with --ca-cert the front end installs from the TLS registry, and no layer or config of the image holds the CA", async () => {
+    it("with --ca-cert npm and pip install over TLS, and no layer or config of the image holds the CA", async () => {
       const result = await bake(["--ca-cert", caFile]);
       assert.equal(result.exitCode, 0, result.all);
       assert.match(npm!.tls!.log(), /GET \/escape-html\/-\/escape-html-1\.0\.3\.tgz/, "the TLS registry served the tarball");
+      assert.match(index!.log(), /GET \/cpu\/torch\/torch-2\.1\.2\+cpu-py3-none-any\.whl 200/, "pip fetched torch over TLS");
+      assert.match(index!.log(), /GET \/pypi\/uvicorn\/uvicorn-[^ ]+\.whl 200/, "pip fetched the requirements over TLS");
       const pem = await readFile(caFile, "utf8");
       const body = pem.split("\n")[1];
       assert.ok(body.length >= 60, "test setup: a line of the certificate's base64");

@@ -136,12 +136,7 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
     let result: { exitCode?: number; stderr: string; all?: string };
     before(async () => {
       // The stand-in's wheelhouse (the PyPI and torch indexes of the fixture) served over HTTP.
-      const container = (await docker.docker(["create", "iopaint-standin/python:3.11-bookworm"])).stdout.trim();
-      try {
-        await docker.docker(["cp", `${container}:/opt/wheelhouse`, join(work, "wheelhouse")]);
-      } finally {
-        await docker.docker(["rm", container]);
-      }
+      await docker.copyFromImage("iopaint-standin/python:3.11-bookworm", "/opt/wheelhouse", join(work, "wheelhouse"));
       wheels = await startNetnsServer(docker.engine, staticServerArgv(join(work, "wheelhouse"), WHEELS_PORT), { port: WHEELS_PORT, logFile: join(work, "wheels.log"), readyPath: "/pypi/" });
       proxy = await startNetnsServer(docker.engine, httpProxyArgv(PROXY_PORT), { port: PROXY_PORT, logFile: join(work, "proxy.log") });
       proxyUrl = `http://${gateway}:${PROXY_PORT}`;

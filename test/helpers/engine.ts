@@ -118,6 +118,16 @@ export class TestEngine {
     return id;
   }
 
+  /** Copies `path` out of `image` to `destination` on the host (through a container that never starts). */
+  async copyFromImage(image: string, path: string, destination: string): Promise<void> {
+    const container = (await this.docker(["create", image])).stdout.trim();
+    try {
+      await this.docker(["cp", `${container}:${path}`, destination]);
+    } finally {
+      await this.docker(["rm", container]);
+    }
+  }
+
   /** Where a build step reaches a server in the engine's network namespace: the default bridge's gateway. */
   async bridgeGateway(): Promise<string> {
     return (await this.docker(["network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"])).stdout.trim();

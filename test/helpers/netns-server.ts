@@ -43,12 +43,12 @@ export async function startNetnsServer(engine: Engine, argv: string[], options: 
   return { port: options.port, logFile: options.logFile, log, stop };
 }
 
-/** The static file server below, serving `dir` on `port`. */
-export function staticServerArgv(dir: string, port: number): string[] {
-  return [process.execPath, new URL("./static-server.mjs", import.meta.url).pathname, dir, String(port)];
+/** The static file server (static-server.mjs), serving `dir` on `port`, over TLS with `tls`. */
+export function staticServerArgv(dir: string, port: number, tls?: { key: string; cert: string }): string[] {
+  return [process.execPath, new URL("./static-server.mjs", import.meta.url).pathname, dir, String(port), ...(tls ? [tls.key, tls.cert] : [])];
 }
 
-/** The forward HTTP proxy below, on `port`. */
+/** The forward HTTP proxy (http-proxy.mjs), on `port`. */
 export function httpProxyArgv(port: number): string[] {
   return [process.execPath, new URL("./http-proxy.mjs", import.meta.url).pathname, String(port)];
 }

@@ -1,12 +1,14 @@
-// node static-server.mjs DIR PORT: serves DIR's files over plain HTTP on 0.0.0.0:PORT, read-only
-// (a directory by its index.html, as a PEP 503 index is laid out), logging each request
-// ("GET /path 200"), for the tests' package mirrors (test/helpers/netns-server.ts).
-import { createReadStream, statSync } from "node:fs";
+// node static-server.mjs DIR PORT [KEY CERT]: serves DIR's files on 0.0.0.0:PORT, read-only (a
+// directory by its index.html, as a PEP 503 index is laid out), over TLS when given a key and a
+// certificate, logging each request ("GET /path 200"), for the tests' package mirrors
+// (test/helpers/netns-server.ts).
+import { createReadStream, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { join, normalize } from "node:path";
 
-const [dir, port] = process.argv.slice(2);
-createServer((request, response) => {
+const [dir, port, key, cert] = process.argv.slice(2);
+const serve = (request, response) => {
   const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname));
   let file = join(dir, path);
   let status = 404;
@@ -20,4 +22,6 @@ createServer((request, response) => {
   response.writeHead(200, { "content-length": statSync(file).size, "content-type": file.endsWith(".html") ? "text/html" : "application/octet-stream" });
   if (request.method === "HEAD") return response.end();
   createReadStream(file).pipe(response);
-}).listen(Number(port), "0.0.0.0");
+};
+const server = key ? createTlsServer({ key: readFileSync(key), cert: readFileSync(cert) }, serve) : createServer(serve);
+server.listen(Number(port), "0.0.0.0", () => console.log(`listening on ${key ? "https" : "http"}://0.0.0.0:${port}`));
