@@ -41,13 +41,17 @@ describe("cache across CI runners: an empty builder imports what the last run ex
     await docker.docker(["builder", "prune", "--all", "--force"]);
   }
 
-  /** Whether the daemon logged, after byte `from` of its log, a load of an imported cache result that BuildKit cancelled. */
+  /**
+   * Whether the daemon logged, after byte `from` of its log, that BuildKit cancelled the fetch of a
+   * layer it was loading ("unexpected error getting ingest status of \"layer-sha256:…\": context
+   * canceled", with or without a "load cache: [step]" span).
+   */
   async function cacheLoadCancelled(from: number): Promise<boolean> {
     const file = await open(daemonLog);
     try {
       const { size } = await file.stat();
       const { buffer, bytesRead } = await file.read(Buffer.alloc(Math.max(0, size - from)), 0, Math.max(0, size - from), from);
-      return buffer.subarray(0, bytesRead).toString("utf8").split("\n").some((line) => line.includes("context canceled") && line.includes('span="load cache: '));
+      return buffer.subarray(0, bytesRead).toString("utf8").split("\n").some((line) => line.includes("unexpected error getting ingest status") && line.includes("context canceled"));
     } finally {
       await file.close();
     }
@@ -107,9 +111,10 @@ describe("cache across CI runners: an empty builder imports what the last run ex
 
       /**
        * A new runner (wiped) builds once, importing the cache. BuildKit 0.13 now and then cancels
-       * its own lazy load of an imported result (the daemon logs "context canceled" under a
-       * "load cache: [step]" span) and then runs that step and the ones before it again, though
-       * the cache holds them: seen twice in full test runs on 2 cores (gpu, after a .py change). An
+       * its own lazy load of an imported result (cacheLoadCancelled) and then runs that step, and
+       * the ones before it, again, though the cache holds them: seen in three full test runs on 2
+       * cores, on gpu after a .py change (its system, python and builder steps; once its scripts
+       * step alone, when the log line came without a span). An
        * attempt that fails `claim` while that was logged measures the race, not the cache, so on
        * the local backend (whose cache, which the attempt re-exported, can be put back) another
        * new runner tries, 3 attempts at most; the count is reported. Any other failure counts.
