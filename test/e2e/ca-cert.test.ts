@@ -3,6 +3,7 @@ import { appendFile, cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
+import { ensureHostTools } from "../../scripts/engine/host.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
@@ -36,6 +37,7 @@ for (const engineName of TEST_ENGINES) {
 
     before(async () => {
       docker = await TestEngine.start(engineName);
+      await ensureHostTools([{ path: "/usr/bin/openssl", pkg: "openssl" }], (line) => process.stderr.write(`${line}\n`));
       work = await docker.tempDir("iopaint-ca-");
       out = await docker.tempDir("iopaint-ca-out-");
       docker.trackImage(`${imageName}:cpu-latest`);
