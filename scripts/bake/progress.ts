@@ -59,7 +59,10 @@ export function parseProgress(text: string, targets: readonly string[] = []): Bu
       continue;
     }
     if (!step) continue;
-    if (rest === "CACHED") step.state = "cached";
+    // CANCELED (in a build that succeeds): BuildKit stopped this vertex because the result came
+    // from elsewhere, a cache record or a twin vertex that then shows DONE (moby/buildkit#4330).
+    // Its own work was not used: counted as cached, and a twin that ran wins in uniqueByName.
+    if (rest === "CACHED" || rest === "CANCELED") step.state = "cached";
     else if (/^DONE\b/.test(rest)) step.state = step.state === "cached" ? "cached" : "done";
     else if (/^ERROR\b/.test(rest)) {
       step.state = "error";

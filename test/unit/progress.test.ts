@@ -31,6 +31,13 @@ describe("BuildKit progress", () => {
     assert.equal(report.executed, 1);
   });
 
+  it("counts a CANCELED step as not run by this build, and a twin of it that ran as run", () => {
+    const lone = parseProgress("#8 [frontend 6/6] RUN npm run build\n#8 CANCELED\n#9 [app 1/3] COPY . /src\n#9 DONE 0.1s\n");
+    assert.deepEqual([lone.total, lone.cached, lone.executed], [2, 1, 1]);
+    const twins = parseProgress("#8 [frontend 6/6] RUN npm run build\n#8 CANCELED\n#12 [frontend 6/6] RUN npm run build\n#12 0.512 built\n#12 DONE 0.6s\n");
+    assert.deepEqual([twins.total, twins.cached, twins.executed], [1, 0, 1]);
+  });
+
   // Real output of `docker buildx bake --progress plain cpu gpu` (buildx 0.13.1, Docker 26.1) from
   // cold: each step carries its target's name, and a step both targets share is shown once.
   it("splits a multi-target bake into each target's own steps", () => {
