@@ -59,10 +59,12 @@ export function parseProgress(text: string, targets: readonly string[] = []): Bu
       continue;
     }
     if (!step) continue;
-    // CANCELED (in a build that succeeds): BuildKit stopped this vertex because the result came
-    // from elsewhere, a cache record or a twin vertex that then shows DONE (moby/buildkit#4330).
-    // Its own work was not used: counted as cached, and a twin that ran wins in uniqueByName.
-    if (rest === "CACHED" || rest === "CANCELED") step.state = "cached";
+    if (rest === "CACHED") step.state = "cached";
+    // CANCELED: BuildKit had started the vertex and stopped it (moby/buildkit#4330); in a build that
+    // succeeds its work may still be what another target's twin vertex shows as CACHED (seen in a
+    // release bake: gpu's front-end step CACHED, cpu's CANCELED, no other). Counted as run, so that
+    // every step is either cached or run and nothing run is counted as cached.
+    else if (rest === "CANCELED") step.state = "done";
     else if (/^DONE\b/.test(rest)) step.state = step.state === "cached" ? "cached" : "done";
     else if (/^ERROR\b/.test(rest)) {
       step.state = "error";
