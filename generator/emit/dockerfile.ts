@@ -22,7 +22,7 @@ const CA_MOUNT = `--mount=type=secret,id=${CA_SECRET}`;
 const CA_FILE = `/run/secrets/${CA_SECRET}`;
 /** pip trusts one bundle: its own (certifi's) plus the extra CAs, here for one step and removed at its end. */
 const PIP_CA_BUNDLE = "/tmp/iopaint-ca.pem";
-/** The first lines of a pip step: its cache and, with extra CAs, PIP_CERT. The step ends with pipStepEnd. */
+/** The first lines of a pip step: its cache and, with extra CAs, PIP_CERT. The step ends with PIP_STEP_END. */
 const PIP_STEP = [
   `RUN ${PIP_CACHE} ${CA_MOUNT} \\`,
   `    if [ -f ${CA_FILE} ]; then export PIP_CERT=${PIP_CA_BUNDLE}; cat "$(python -c 'import pip._vendor.certifi as c; print(c.where())')" ${CA_FILE} > "$PIP_CERT" || exit 1; fi; \\`,
@@ -245,16 +245,13 @@ const VERIFY_PINS = [
   'sys.exit("installed versions differ from the pins: " + ", ".join(bad) if bad else 0)',
 ].join("; ");
 
-/**
- * apt-get only for packages the base lacks: no network is needed when the base already has them.
- * Its lists, caches and logs go in the same step: they would grow the layer, and the logs and
- * ldconfig's cache differ from run to run (docs/reproducible.md).
- */
 /** Where the apt steps keep a mirror's sources list and a CA bundle while they run (removed in the same step, so no layer holds them). */
 const APT_MIRROR_DIR = "/tmp/apt-mirror";
 
 /**
- * Installs the packages of `arg` that the image lacks. With a mirror for the base's distribution
+ * apt-get only for packages the base lacks: no network is needed when the base already has them.
+ * Its lists, caches and logs go in the same step: they would grow the layer, and the logs and
+ * ldconfig's cache differ from run to run (docs/reproducible.md). With a mirror for the base's distribution
  * (DEBIAN_MIRROR, UBUNTU_MIRROR), apt reads a sources list of that mirror alone, given by option
  * for these two commands, so the image's own sources stay as the base image has them. With extra
  * CA certificates, apt's https trusts the system's bundle plus them.
