@@ -109,6 +109,23 @@ describe("bake file round trip", () => {
     for (const target of Object.values(overridden)) assert.doesNotMatch(JSON.stringify(target.labels), /corp\.example|10\.0\.0\./);
   });
 
+  it("gives every variant and platform the same front-end stage: build platform, shared args only", () => {
+    // Why a release builds the front end once: BuildKit runs steps with equal digests once (shared
+    // while running, cached after), and the stage's steps are equal when it runs on the build
+    // platform and reads no argument that differs between variants (test/e2e/release counts runs).
+    const dockerfile = outputs[OUTPUT_FILES.dockerfile];
+    const stage = /^FROM (.*) AS frontend\n([\s\S]*?)^FROM /m.exec(dockerfile);
+    assert.ok(stage, "the Dockerfile has a frontend stage");
+    assert.match(stage[1], /^--platform=\$BUILDPLATFORM /);
+    const read = new Set([...`${stage[1]}\n${stage[2]}`.matchAll(/\$\{?([A-Z_]+)/g)].map((m) => m[1]).filter((name) => name !== "BUILDPLATFORM"));
+    assert.ok(read.has("NODE_IMAGE") && read.has("NPM_REGISTRY"), [...read].join(" "));
+    const { target } = resolveBake(bake, all, { IOPAINT_PLATFORMS: "release", IOPAINT_NPM_REGISTRY: "https://npm.corp.example/" });
+    for (const name of read) {
+      const values = new Set(Object.values(target).map((t) => t.args[name]));
+      assert.equal(values.size, 1, `${name} differs between targets: ${[...values].join(", ")}`);
+    }
+  });
+
   it("expands groups, with default when nothing is named", () => {
     assert.deepEqual(Object.keys(resolveBake(bake, [], {}).target), ["cpu"]);
     assert.deepEqual(Object.keys(resolveBake(bake, ["dev", "cpu"], {}).target), ["cpu-dev", "gpu-dev", "cpu"]);
