@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { appendFile, cp, readFile, writeFile } from "node:fs/promises";
+import { appendFile, cp, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
-import { ensureHostTools } from "../../scripts/engine/host.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
 import { startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
 import { startNpmRegistry, type NpmRegistry } from "../helpers/npm-registry.ts";
+import { makeTestCa, type TestCa } from "../helpers/test-ca.ts";
 
 /**
  * Issue 16, items 3 and 7: an npm registry and the PyPI and torch indexes (the stand-in's
@@ -31,31 +31,22 @@ for (const engineName of TEST_ENGINES) {
     let indexUrl: string;
     let source: string;
     let out: string;
-    let caFile: string;
+    let ca: TestCa;
     let registry: string;
     const imageName = `iopaint-ca-${engineName}-${process.pid}`;
 
     before(async () => {
       docker = await TestEngine.start(engineName);
-      await ensureHostTools([{ path: "/usr/bin/openssl", pkg: "openssl" }], (line) => process.stderr.write(`${line}\n`));
       work = await docker.tempDir("iopaint-ca-");
       out = await docker.tempDir("iopaint-ca-out-");
       docker.trackImage(`${imageName}:cpu-latest`);
       const gateway = await docker.bridgeGateway();
+      ca = await makeTestCa(work, gateway);
 
-      // A CA, and a server certificate from it for the address build steps reach.
-      caFile = join(work, "test-ca.pem");
-      const openssl = (args: string[]) => execa("openssl", args, { cwd: work });
-      const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-      await openssl(["req", "-x509", ...ecKey, "-keyout", "ca.key", "-out", caFile, "-days", "2", "-subj", "/CN=IOPaint images test CA"]);
-      await openssl(["req", ...ecKey, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=iopaint-test-registry"]);
-      await writeFile(join(work, "server.ext"), `subjectAltName=IP:${gateway}\nextendedKeyUsage=serverAuth\n`);
-      await openssl(["x509", "-req", "-in", "server.csr", "-CA", caFile, "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"]);
-
-      npm = await startNpmRegistry(docker.engine, work, { port: HTTP_PORT, packages: [DEPENDENCY], tls: { port: TLS_PORT, key: join(work, "server.key"), cert: join(work, "server.pem") } });
+      npm = await startNpmRegistry(docker.engine, work, { port: HTTP_PORT, packages: [DEPENDENCY], tls: { port: TLS_PORT, ...ca.tls } });
       registry = `https://${gateway}:${TLS_PORT}/`;
       await docker.copyFromImage("iopaint-standin/python:3.11-bookworm", "/opt/wheelhouse", join(work, "wheelhouse"));
-      index = await startNetnsServer(docker.engine, staticServerArgv(join(work, "wheelhouse"), INDEX_PORT, { key: join(work, "server.key"), cert: join(work, "server.pem") }), { port: INDEX_PORT, logFile: join(work, "index.log"), readyLog: /listening on https/ });
+      index = await startNetnsServer(docker.engine, staticServerArgv(join(work, "wheelhouse"), INDEX_PORT, ca.tls), { port: INDEX_PORT, logFile: join(work, "index.log"), readyLog: /listening on https/ });
       indexUrl = `https://${gateway}:${INDEX_PORT}`;
 
       source = join(work, "app");
@@ -88,7 +79,7 @@ for (const engineName of TEST_ENGINES) {
       const missing = await bake(["--ca-cert", join(work, "nonexistent.pem")]);
       assert.equal(missing.exitCode, 2, missing.all);
       assert.match(missing.stderr, /the CA certificate file \S+nonexistent\.pem does not exist/);
-      const key = await bake(["--ca-cert", join(work, "ca.key")]);
+      const key = await bake(["--ca-cert", ca.caKey]);
       assert.equal(key.exitCode, 2, key.all);
       assert.match(key.stderr, /holds a private key/);
       assert.doesNotMatch(key.stderr, /#\d+ \[/, "no build step ran");
@@ -102,12 +93,12 @@ for (const engineName of TEST_ENGINES) {
     });
 
     it("with --ca-cert npm and pip install over TLS, and no layer or config of the image holds the CA", async () => {
-      const result = await bake(["--ca-cert", caFile]);
+      const result = await bake(["--ca-cert", ca.caFile]);
       assert.equal(result.exitCode, 0, result.all);
       assert.match(npm!.tls!.log(), /GET \/escape-html\/-\/escape-html-1\.0\.3\.tgz/, "the TLS registry served the tarball");
       assert.match(index!.log(), /GET \/cpu\/torch\/torch-2\.1\.2\+cpu-py3-none-any\.whl 200/, "pip fetched torch over TLS");
       assert.match(index!.log(), /GET \/pypi\/uvicorn\/uvicorn-[^ ]+\.whl 200/, "pip fetched the requirements over TLS");
-      const pem = await readFile(caFile, "utf8");
+      const pem = await readFile(ca.caFile, "utf8");
       const body = pem.split("\n")[1];
       assert.ok(body.length >= 60, "test setup: a line of the certificate's base64");
       assert.deepEqual(await findInImage(docker.client, `${imageName}:cpu-latest`, [body]), []);

@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { ensureHostTools } from "../../scripts/engine/host.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
-import { makeDebianRepository, type DebianRepository } from "../helpers/debian-repo.ts";
+import { debianLayout, makeDebianRepository, type DebianRepository } from "../helpers/debian-repo.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
 import { httpProxyArgv, startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
@@ -56,7 +56,7 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
     npmRegistry = await startNpmRegistry(docker.engine, work, { port: NPM_PORT, packages: [`${DEPENDENCY.name}@${DEPENDENCY.version}`] });
 
     // The Debian mirror, and a base image that trusts its key.
-    repository = await makeDebianRepository(work, "bookworm");
+    repository = await makeDebianRepository(work, debianLayout("bookworm"));
     aptMirror = await startNetnsServer(docker.engine, staticServerArgv(repository.root, APT_PORT), { port: APT_PORT, logFile: join(work, "apt-mirror.log"), readyPath: "/dists/bookworm/InRelease" });
     await copyFile(repository.keyFile, join(work, "mirror-key.gpg"));
     await writeFile(join(work, "Dockerfile.base"), "FROM iopaint-standin/python:3.11-bookworm\nCOPY mirror-key.gpg /etc/apt/trusted.gpg.d/iopaint-test-mirror.gpg\n");
@@ -112,7 +112,7 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
 
     it("the system stage installed the package that only the Debian mirror has, checking its signature", async () => {
       assert.match(aptMirror.log(), /GET \/dists\/bookworm\/InRelease 200/);
-      assert.match(aptMirror.log(), new RegExp(`GET /pool/main/${repository.packageName}_1\\.0_all\\.deb 200`));
+      assert.match(aptMirror.log(), new RegExp(`GET /${repository.packagePath.replaceAll(".", "\\.")} 200`));
       const status = (await docker.docker(["run", "--rm", "--entrypoint", "dpkg-query", image, "-W", "-f", "${Status}", repository.packageName])).stdout;
       assert.equal(status, "install ok installed");
       await docker.docker(["run", "--rm", "--entrypoint", "test", image, "-f", repository.packageFile]);

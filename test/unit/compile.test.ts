@@ -121,7 +121,7 @@ describe("bake file round trip", () => {
     assert.ok(read.has("NODE_IMAGE") && read.has("NPM_REGISTRY"), [...read].join(" "));
     const { target } = resolveBake(bake, all, { IOPAINT_PLATFORMS: "release", IOPAINT_NPM_REGISTRY: "https://npm.corp.example/" });
     for (const name of read) {
-      const values = new Set(Object.values(target).map((t) => t.args[name]));
+      const values = new Set(Object.values(target).map((t) => (t.args as Record<string, string>)[name]));
       assert.equal(values.size, 1, `${name} differs between targets: ${[...values].join(", ")}`);
     }
   });
