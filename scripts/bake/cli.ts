@@ -19,7 +19,7 @@ import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { lastCommitTime } from "../engine/host.ts";
-import { caCertificateProblem, checkoutProblems, offlineProblems } from "./preflight.ts";
+import { caCertificateProblem, checkoutProblems, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
 import { explainFailure } from "./failure.ts";
 import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
 import { formatSummary, toJson, type TargetResult } from "./summary.ts";
@@ -164,6 +164,7 @@ async function main(argv: string[]): Promise<number> {
     say("  The fallback builds one platform per image, exports no cache (cache-from/cache-to are ignored) and attaches no provenance attestation.");
   }
   if (Object.keys(proxies).length) say(`proxy for the build's network steps (not stored in the images): ${Object.entries(proxies).map(([name, value]) => `${name}=${withoutCredentials(value)}`).join(", ")}`);
+  if (tools.mode === "buildx") for (const warning of provenanceCredentialWarnings(targets)) say(`warning: ${warning}`);
   const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
   const gpuTargets = Object.keys(targets).filter((name) => variantOf[name].device === "cuda");

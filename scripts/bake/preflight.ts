@@ -4,6 +4,7 @@ import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import type { Problem } from "../../generator/errors.ts";
 import type { BuildPlan } from "../../generator/plan.ts";
 import type { Docker } from "../docker/docker.ts";
+import { withoutCredentials } from "../docker/proxy.ts";
 
 /** The IOPaint checkout each target builds from must hold what the Dockerfile copies. */
 export function checkoutProblems(targets: Record<string, ResolvedTarget>, plan: BuildPlan, contextOf: (t: ResolvedTarget) => string): Problem[] {
@@ -51,4 +52,19 @@ export function caCertificateProblem(file: string, text: string | undefined): Pr
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) return { kind: "usage", message: `${file} holds a private key; the build needs only the CA's certificate`, hint };
   if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) return { kind: "usage", message: `${file} is not a PEM certificate file (no -----BEGIN CERTIFICATE----- block)`, hint };
   return undefined;
+}
+
+/**
+ * A warning per target whose provenance attestation would publish credentials: mode=max records
+ * every build argument (measured: `build-arg:HTTP_PROXY` with its password in the SLSA statement),
+ * mode=min none. Credentials are a user name or password in a URL (a proxy's, an index's token).
+ */
+export function provenanceCredentialWarnings(targets: Record<string, ResolvedTarget>): string[] {
+  const recordsArgs = (attest: string) => attest.split(",").includes("type=provenance") && attest.split(",").includes("mode=max");
+  return Object.entries(targets).flatMap(([name, target]) => {
+    if (!(target.attest ?? []).some(recordsArgs)) return [];
+    const holding = Object.entries(target.args).filter(([, value]) => withoutCredentials(value) !== value).map(([arg]) => arg);
+    if (!holding.length) return [];
+    return [`${name}: provenance mode=max records every build argument in the image's attestation, where anyone who can pull the image reads it, and ${holding.join(", ")} hold credentials (user:password@ in the URL); use IOPAINT_PROVENANCE=min (the default) or URLs without credentials`];
+  });
 }

@@ -88,7 +88,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
   after(async () => {
     await docker?.cleanup();
     // The test's repository goes from the registry's storage (its blobs stay for the next run).
-    for (const name of [repository, `${repository}-runner`]) {
+    for (const name of [repository, `${repository}-runner`, `${repository}-max`]) {
       if (registryDir) await rm(join(registryDir, "data/docker/registry/v2/repositories", name), { recursive: true, force: true });
     }
   });
@@ -192,6 +192,27 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     if (emulation.ok) assert.deepEqual(platformsOf(cpu), ["linux/amd64", "linux/arm64"]);
     assert.deepEqual(cpu.manifests.filter(isAttestation), [], "IOPAINT_PROVENANCE=false: no attestation");
   });
+  it("IOPAINT_PROVENANCE=max with a proxy URL that holds a password: the runner warns, and the attestation does hold it", async () => {
+    const maxImage = `${image}-max`;
+    for (const tag of ["gpu-latest", "gpu-1.6.0"]) docker.trackImage(`${maxImage}:${tag}`);
+    const proxy = "http://builder:s3cret-pw@proxy.invalid:3128";
+    const out = await docker.tempDir("iopaint-release-max-");
+    // Every step is cached (proxy args are in no cache key), so no step tries the proxy.
+    const result = await retryRegistryRace(() => execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "gpu", "--push", "--version", "1.6.0", "--config", releaseConfig, "--out", out, "--source", checkout], {
+      cwd: REPO,
+      reject: false,
+      all: true,
+      env: { ...docker.engine.env, IOPAINT_IMAGE: maxImage, IOPAINT_PROVENANCE: "max", HTTP_PROXY: proxy },
+    }));
+    assert.equal(result.exitCode, 0, String(result.all).split("\n").slice(-30).join("\n"));
+    assert.match(result.stderr, /^warning: gpu: provenance mode=max records every build argument .* HTTP_PROXY hold credentials/m);
+    assert.doesNotMatch(result.stderr, /s3cret-pw/, "the runner's own output hides the password");
+    const provenance = JSON.parse((await docker.docker(["buildx", "imagetools", "inspect", `${maxImage}:gpu-1.6.0`, "--format", "{{json .Provenance}}"], { inEngineNetwork: true })).stdout) as {
+      SLSA: { invocation: { parameters: { args?: Record<string, string> } } };
+    };
+    assert.equal(provenance.SLSA.invocation.parameters.args?.["build-arg:HTTP_PROXY"], proxy);
+  });
+
   describe("faults: one message, exit code 3, nothing tagged", () => {
     /** `npm run bake -- <args>` on the release config and checkout, as a user runs it. */
     const bake = async (args: string[], env: Record<string, string>) => {
