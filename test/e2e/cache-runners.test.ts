@@ -125,10 +125,10 @@ describe("cache across CI runners: an empty builder imports what the last run ex
        * its own lazy load of an imported result (cacheLoadCancelled) and then runs that step, and
        * the ones before it, again, though the cache holds them: seen in full test runs on 2 cores,
        * on gpu after a .py change (its system, python and builder steps; once its scripts step
-       * alone), and once in CI with no such log line kept. So on the local backend (whose cache,
-       * which an attempt re-exports, can be put back) a runner that fails `claim` is followed by
-       * another new runner, 3 at most; the claim is judged on the last, and every failed one is
-       * reported (its steps, and whether the daemon logged the cancelled load).
+       * alone), and once in CI, whose daemon log was not kept. So on the local backend (whose
+       * cache, which an attempt re-exports, can be put back) a runner that fails `claim` is
+       * followed by another new runner, 3 at most; the claim is judged on the last, and every
+       * failed one is reported (its steps, and whether the daemon logged the cancelled load).
        */
       async function newRunner(claim: (report: BuildReport) => string[]): Promise<RunnerOutcome> {
         const saved = backend === "local" ? `${ref}.saved` : undefined;
