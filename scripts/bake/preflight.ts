@@ -60,7 +60,10 @@ export function caCertificateProblem(file: string, text: string | undefined): Pr
  * mode=min none. Credentials are a user name or password in a URL (a proxy's, an index's token).
  */
 export function provenanceCredentialWarnings(targets: Record<string, ResolvedTarget>): string[] {
-  const recordsArgs = (attest: string) => attest.split(",").includes("type=provenance") && attest.split(",").includes("mode=max");
+  const recordsArgs = (attest: string) => {
+    const options = attest.split(",");
+    return options.includes("type=provenance") && options.includes("mode=max");
+  };
   return Object.entries(targets).flatMap(([name, target]) => {
     if (!(target.attest ?? []).some(recordsArgs)) return [];
     const holding = Object.entries(target.args).filter(([, value]) => withoutCredentials(value) !== value).map(([arg]) => arg);

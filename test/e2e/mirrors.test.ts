@@ -3,7 +3,6 @@ import { appendFile, copyFile, cp, readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
-import { ensureHostTools } from "../../scripts/engine/host.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { debianLayout, makeDebianRepository, type DebianRepository } from "../helpers/debian-repo.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
@@ -24,12 +23,6 @@ const APT_PORT = 8081;
 const WHEELS_PORT = 8082;
 const PROXY_PORT = 3128;
 const DEPENDENCY = { name: "escape-html", version: "1.0.3" };
-const DEBIAN_REPOSITORY_TOOLS = [
-  { path: "/usr/bin/dpkg-scanpackages", pkg: "dpkg-dev" },
-  { path: "/usr/bin/gpg", pkg: "gpg" },
-  { path: "/usr/bin/gpgconf", pkg: "gpgconf" },
-  { path: "/usr/bin/gpg-agent", pkg: "gpg-agent" },
-];
 
 describe("builds behind package mirrors (npm registry and Debian mirror in the engine's namespace)", { timeout: 15 * 60_000 }, () => {
   let docker: TestEngine;
@@ -47,8 +40,6 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
 
   before(async () => {
     docker = await TestEngine.start("current");
-    // Debian's tools that make and sign the repository (a new machine may lack them).
-    await ensureHostTools(DEBIAN_REPOSITORY_TOOLS, (line) => process.stderr.write(`${line}\n`));
     work = await docker.tempDir("iopaint-mirrors-");
     // Build steps reach the namespace's servers at the default bridge's gateway.
     gateway = await docker.bridgeGateway();

@@ -174,16 +174,19 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     assert.match(await docker.logs(container), /^Using device: cpu$/m);
   });
 
-  it("the same through the runner: npm run bake -- all --push --version 1.6.0, with IOPAINT_PROVENANCE=false", async () => {
-    const runnerImage = `${image}-runner`;
-    for (const tag of RELEASE_TAGS) docker.trackImage(`${runnerImage}:${tag}`);
-    const out = await docker.tempDir("iopaint-release-out-");
-    const result = await retryRegistryRace(() => execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "all", "--push", "--version", "1.6.0", "--config", releaseConfig, "--out", out, "--source", checkout], {
+  /** `npm run bake -- <args>` on the release config and checkout, as a user runs it. */
+  const runnerBake = async (args: string[], env: Record<string, string>) =>
+    execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", ...args, "--config", releaseConfig, "--out", await docker.tempDir("iopaint-release-out-"), "--source", checkout], {
       cwd: REPO,
       reject: false,
       all: true,
-      env: { ...docker.engine.env, IOPAINT_PLATFORMS: "release", IOPAINT_IMAGE: runnerImage, IOPAINT_PROVENANCE: "false" },
-    }));
+      env: { ...docker.engine.env, ...env },
+    });
+
+  it("the same through the runner: npm run bake -- all --push --version 1.6.0, with IOPAINT_PROVENANCE=false", async () => {
+    const runnerImage = `${image}-runner`;
+    for (const tag of RELEASE_TAGS) docker.trackImage(`${runnerImage}:${tag}`);
+    const result = await retryRegistryRace(() => runnerBake(["all", "--push", "--version", "1.6.0"], { IOPAINT_PLATFORMS: "release", IOPAINT_IMAGE: runnerImage, IOPAINT_PROVENANCE: "false" }));
     assert.equal(result.exitCode, 0, String(result.all).split("\n").slice(-30).join("\n"));
     assert.match(String(result.all), /docker buildx bake \(buildx 0\.13/);
     const tags = JSON.parse((await docker.fetch(`http://${registry}/v2/${repository}-runner/tags/list`)).body) as { tags: string[] };
@@ -196,14 +199,8 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     const maxImage = `${image}-max`;
     for (const tag of ["gpu-latest", "gpu-1.6.0"]) docker.trackImage(`${maxImage}:${tag}`);
     const proxy = "http://builder:s3cret-pw@proxy.invalid:3128";
-    const out = await docker.tempDir("iopaint-release-max-");
     // Every step is cached (proxy args are in no cache key), so no step tries the proxy.
-    const result = await retryRegistryRace(() => execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "gpu", "--push", "--version", "1.6.0", "--config", releaseConfig, "--out", out, "--source", checkout], {
-      cwd: REPO,
-      reject: false,
-      all: true,
-      env: { ...docker.engine.env, IOPAINT_IMAGE: maxImage, IOPAINT_PROVENANCE: "max", HTTP_PROXY: proxy },
-    }));
+    const result = await retryRegistryRace(() => runnerBake(["gpu", "--push", "--version", "1.6.0"], { IOPAINT_IMAGE: maxImage, IOPAINT_PROVENANCE: "max", HTTP_PROXY: proxy }));
     assert.equal(result.exitCode, 0, String(result.all).split("\n").slice(-30).join("\n"));
     assert.match(result.stderr, /^warning: gpu: provenance mode=max records every build argument .* HTTP_PROXY hold credentials/m);
     assert.doesNotMatch(result.stderr, /s3cret-pw/, "the runner's own output hides the password");
@@ -214,15 +211,9 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
   });
 
   describe("faults: one message, exit code 3, nothing tagged", () => {
-    /** `npm run bake -- <args>` on the release config and checkout, as a user runs it. */
+    /** runnerBake without a cache backend, with the lines that say what went wrong. */
     const bake = async (args: string[], env: Record<string, string>) => {
-      const out = await docker.tempDir("iopaint-release-fault-");
-      const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", ...args, "--config", releaseConfig, "--out", out, "--source", checkout], {
-        cwd: REPO,
-        reject: false,
-        all: true,
-        env: { ...docker.engine.env, IOPAINT_CACHE: "", ...env },
-      });
+      const result = await runnerBake(args, { IOPAINT_CACHE: "", ...env });
       const errors = String(result.all).split("\n").filter((line) => line.startsWith("error: "));
       return { exitCode: result.exitCode, all: String(result.all), errors };
     };

@@ -3,7 +3,6 @@ import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
-import { ensureHostTools } from "../../scripts/engine/host.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { makeDebianRepository, ubuntuLayout, type DebianRepository } from "../helpers/debian-repo.ts";
 import { TestEngine } from "../helpers/engine.ts";
@@ -22,12 +21,6 @@ import { makeTestCa, type TestCa } from "../helpers/test-ca.ts";
  */
 const MIRROR_PORT = 8445;
 const CODENAME = "jammy";
-const REPOSITORY_TOOLS = [
-  { path: "/usr/bin/dpkg-scanpackages", pkg: "dpkg-dev" },
-  { path: "/usr/bin/gpg", pkg: "gpg" },
-  { path: "/usr/bin/gpgconf", pkg: "gpgconf" },
-  { path: "/usr/bin/gpg-agent", pkg: "gpg-agent" },
-];
 const OS_RELEASE = [
   'PRETTY_NAME="Ubuntu 22.04 (IOPaint test stand-in: Debian bookworm inside)"',
   'NAME="Ubuntu"',
@@ -53,7 +46,6 @@ describe("gpu on an Ubuntu base behind an Ubuntu mirror over TLS from a private 
 
   before(async () => {
     docker = await TestEngine.start("current");
-    await ensureHostTools(REPOSITORY_TOOLS, (line) => process.stderr.write(`${line}\n`));
     work = await docker.tempDir("iopaint-ubuntu-mirror-");
     out = await docker.tempDir("iopaint-ubuntu-mirror-out-");
     docker.trackImage(image);

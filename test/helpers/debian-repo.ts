@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
+import { ensureHostTools } from "../../scripts/engine/host.ts";
 
 export interface DebianRepository {
   /** Serve this directory: the mirror's URL points at it. */
@@ -15,6 +16,13 @@ export interface DebianRepository {
   /** Where the package's .deb is, from the root. */
   packagePath: string;
 }
+
+const REPOSITORY_TOOLS = [
+  { path: "/usr/bin/dpkg-scanpackages", pkg: "dpkg-dev" },
+  { path: "/usr/bin/gpg", pkg: "gpg" },
+  { path: "/usr/bin/gpgconf", pkg: "gpgconf" },
+  { path: "/usr/bin/gpg-agent", pkg: "gpg-agent" },
+];
 
 /** A distribution's layout: its suites and components, and where the probe package goes. */
 export interface RepositoryLayout {
@@ -39,6 +47,8 @@ export const ubuntuLayout = (codename: string): RepositoryLayout => ({ suites: [
  * with a key made here.
  */
 export async function makeDebianRepository(dir: string, layout: RepositoryLayout): Promise<DebianRepository> {
+  // Debian's tools that make and sign the repository (a new machine may lack them).
+  await ensureHostTools(REPOSITORY_TOOLS, (line) => process.stderr.write(`${line}\n`));
   const packageName = "iopaint-mirror-probe";
   const packageFile = `/usr/share/${packageName}/installed-from-the-mirror`;
   const architecture = (await execa("dpkg", ["--print-architecture"])).stdout.trim();
