@@ -251,10 +251,10 @@ const APT_MIRROR_DIR = "/tmp/apt-mirror";
 /**
  * apt-get only for packages the base lacks: no network is needed when the base already has them.
  * Its lists, caches and logs go in the same step: they would grow the layer, and the logs and
- * ldconfig's cache differ from run to run (docs/reproducible.md). With a mirror for the base's distribution
- * (DEBIAN_MIRROR, UBUNTU_MIRROR), apt reads a sources list of that mirror alone, given by option
- * for these two commands, so the image's own sources stay as the base image has them. With extra
- * CA certificates, apt's https trusts the system's bundle plus them.
+ * ldconfig's cache differ from run to run (docs/reproducible.md). With a mirror for the base's
+ * distribution (DEBIAN_MIRROR, UBUNTU_MIRROR), apt reads a sources list of that mirror alone,
+ * given by option for these two commands, so the image's own sources stay as the base image has
+ * them. With extra CA certificates, apt's https trusts the system's bundle plus them.
  */
 function installMissingPackages(arg: string): string[] {
   return [

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { appendFile, cp, readFile } from "node:fs/promises";
+import { appendFile, cp } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
@@ -98,10 +98,7 @@ for (const engineName of TEST_ENGINES) {
       assert.match(npm!.tls!.log(), /GET \/escape-html\/-\/escape-html-1\.0\.3\.tgz/, "the TLS registry served the tarball");
       assert.match(index!.log(), /GET \/cpu\/torch\/torch-2\.1\.2\+cpu-py3-none-any\.whl 200/, "pip fetched torch over TLS");
       assert.match(index!.log(), /GET \/pypi\/uvicorn\/uvicorn-[^ ]+\.whl 200/, "pip fetched the requirements over TLS");
-      const pem = await readFile(ca.caFile, "utf8");
-      const body = pem.split("\n")[1];
-      assert.ok(body.length >= 60, "test setup: a line of the certificate's base64");
-      assert.deepEqual(await findInImage(docker.client, `${imageName}:cpu-latest`, [body]), []);
+      assert.deepEqual(await findInImage(docker.client, `${imageName}:cpu-latest`, [ca.caLine]), []);
     });
   });
 }

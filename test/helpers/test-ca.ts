@@ -1,4 +1,4 @@
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import { ensureHostTools } from "../../scripts/engine/host.ts";
@@ -8,6 +8,8 @@ export interface TestCa {
   caFile: string;
   /** The CA's private key (what a CA file must never be). */
   caKey: string;
+  /** A line of the CA certificate's base64, to search an image's blobs for. */
+  caLine: string;
   /** A server certificate from that CA for `address`, and its key, for a TLS server. */
   tls: { key: string; cert: string };
 }
@@ -25,5 +27,7 @@ export async function makeTestCa(dir: string, address: string): Promise<TestCa> 
   await openssl(["req", ...ecKey, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=iopaint-test-server"]);
   await writeFile(join(dir, "server.ext"), `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth\n`);
   await openssl(["x509", "-req", "-in", "server.csr", "-CA", caFile, "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext"]);
-  return { caFile, caKey: join(dir, "ca.key"), tls: { key: join(dir, "server.key"), cert: join(dir, "server.pem") } };
+  const caLine = (await readFile(caFile, "utf8")).split("\n")[1];
+  if (caLine.length < 60) throw new Error(`openssl wrote an unexpected certificate: ${caFile}`);
+  return { caFile, caKey: join(dir, "ca.key"), caLine, tls: { key: join(dir, "server.key"), cert: join(dir, "server.pem") } };
 }
