@@ -3,7 +3,7 @@
  * Compiles its config, builds its cpu and gpu images with `npm run bake` (docker buildx bake
  * where buildx is installed), runs the cpu image and says where the UI answers. It uses the
  * Docker engine that DOCKER_HOST (or the default socket) reaches; when none answers and it runs
- * as root, it starts this project's current private engine (Docker 26 with buildx, in a network
+ * as root, it starts this project's newest private engine (Docker 28 with buildx, in a network
  * namespace of its own: scripts/engine/), unless IOPAINT_DEMO_PRIVATE_ENGINE=0.
  */
 import { spawnSync } from "node:child_process";
@@ -77,7 +77,7 @@ async function pickEngine(): Promise<{ engine: Engine; isPrivate: boolean }> {
   } catch (error) {
     if (process.env.IOPAINT_DEMO_PRIVATE_ENGINE === "0") throw error;
     say("no Docker engine answers here; starting this project's private engine (scripts/engine/, needs root)");
-    return { engine: await ensureEngine("current", { log: say }), isPrivate: true };
+    return { engine: await ensureEngine("newest", { log: say }), isPrivate: true };
   }
 }
 

@@ -24,7 +24,7 @@ import { jsonReport, makeReport, markdownReport } from "./report.ts";
 const DEFAULT_OUT = ".cache/bench/latest.json";
 
 /** The private engine each build path runs on (scripts/engine/private-engine.ts). */
-const ENGINE_OF: Record<BuildPath, "current" | "legacy"> = { buildx: "current", fallback: "legacy" };
+const ENGINE_OF: Record<BuildPath, "newest" | "legacy"> = { buildx: "newest", fallback: "legacy" };
 
 async function buildCacheBytes(dockers: Partial<Record<BuildPath, BenchDocker>>): Promise<Partial<Record<BuildPath, number>>> {
   const bytes: Partial<Record<BuildPath, number>> = {};
@@ -36,7 +36,7 @@ const HELP = `Usage: npm run bench -- [options]
 
 Measures, in one run on the bundled fixture app and through real engines (the private ones,
 started or reused), how our generated build compares with the old single-stage way, on both
-build paths: buildx (\`docker buildx bake\` on Docker 26) and the fallback (one \`docker build\`
+build paths: buildx (\`docker buildx bake\` on Docker 28) and the fallback (one \`docker build\`
 per target on Docker 20.10, several at once):
   1. the old way (scripts/bench/baseline.Dockerfile), --no-cache (fallback engine)
   2. ours from the generated files, cold (--no-cache), on each path
@@ -105,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
   const started = performance.now();
 
   // An engine that cannot start is an environment problem (a ProblemsError): runCli reports it, exit 3.
-  const benchDocker = async (name: "legacy" | "current") => {
+  const benchDocker = async (name: "legacy" | "newest") => {
     const engine = await ensureEngine(name, { log });
     await ensureStandInBaseImages(engine, { log });
     return new BenchDocker(engine, controller.signal, options.verbose ?? false);
@@ -172,11 +172,11 @@ async function main(argv: string[]): Promise<number> {
     figures.compiler = { generateSeconds, compileMs };
     log(`[bench]   npm run generate: ${formatSeconds(median(generateSeconds))}; compile: ${formatMs(median(compileMs))} (medians)`);
     if (current) {
-      log("[bench] 8/10 readiness on the current engine (Docker 26): the cpu image with a 1 s health start interval");
+      log("[bench] 8/10 readiness on the newest engine (Docker 28): the cpu image with a 1 s health start interval");
       figures.readiness = await measureReadiness(ctx, current, current.engine.netns);
-      log("[bench] 9/10 a new CI runner on the current engine: cache exported to a directory, builder emptied, cache imported (empties that engine's build cache)");
+      log("[bench] 9/10 a new CI runner on the newest engine: cache exported to a directory, builder emptied, cache imported (empties that engine's build cache)");
       figures.coldRunner = await measureColdRunner(ctx, current);
-      log("[bench] 10/10 reproducibility on the current engine: cpu and gpu each built cold twice to an OCI layout (SOURCE_DATE_EPOCH, rewrite-timestamp)");
+      log("[bench] 10/10 reproducibility on the newest engine: cpu and gpu each built cold twice to an OCI layout (SOURCE_DATE_EPOCH, rewrite-timestamp)");
       figures.reproducible = await measureReproducible(ctx, current);
     } else for (const phase of ["8/10 readiness", "9/10 a new CI runner", "10/10 reproducibility"]) skipped(phase, "buildx");
     const cacheAfter = await buildCacheBytes(dockers);

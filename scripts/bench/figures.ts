@@ -30,7 +30,7 @@ export interface RebuildSample extends BuildSample {
 export const REBUILD_KINDS = ["unchanged", "python", "frontend", "requirements"] as const;
 export type RebuildKind = (typeof REBUILD_KINDS)[number];
 
-/** The two ways a build runs: `docker buildx bake` on the current engine, the runner's fallback on Docker 20.10. */
+/** The two ways a build runs: `docker buildx bake` on the newest engine, the runner's fallback on Docker 20.10. */
 export const BUILD_PATHS = ["buildx", "fallback"] as const;
 export type BuildPath = (typeof BUILD_PATHS)[number];
 
@@ -60,18 +60,18 @@ export interface Figures {
     withoutRules: number;
   };
   /**
-   * The cpu image started on the current engine (Docker 26) with a 1 s health start interval, as
+   * The cpu image started on the newest engine (Docker 28) with a 1 s health start interval, as
    * docker/compose.yaml starts it: seconds from `docker run` until the port answers, and until
    * Docker reports it healthy. Once per repeat.
    */
   readiness?: { portSeconds: number; healthySeconds: number }[];
   /**
-   * A cold CI runner, on the current engine through `docker buildx bake cpu`: the cold build
+   * A cold CI runner, on the newest engine through `docker buildx bake cpu`: the cold build
    * (--no-cache) exporting its cache to a directory, then, on an emptied builder each time, the
    * build importing it with nothing changed and after a .py edit, once per repeat.
    */
   coldRunner?: { cold: BuildSample; unchanged: BuildSample[]; python: BuildSample[] };
-  /** Each variant built cold twice on the current engine (OCI output, rewrite-timestamp): the two manifest digests. */
+  /** Each variant built cold twice on the newest engine (OCI output, rewrite-timestamp): the two manifest digests. */
   reproducible?: Record<string, { digests: string[] }>;
   compiler: {
     /** `npm run generate` wall times. */
@@ -80,7 +80,7 @@ export interface Figures {
     compileMs: number[];
   };
   /** BuildKit cache the run left in each engine (growth of `docker system df`'s build cache; negative where the run pruned it). */
-  cacheBytes: Partial<Record<"legacy" | "current", number>>;
+  cacheBytes: Partial<Record<"legacy" | "newest", number>>;
 }
 
 /** The stages whose steps a code-only change must leave alone. */

@@ -219,7 +219,7 @@ export function evaluate(f: Figures): Row[] {
   }
   const runner = f.coldRunner;
   if (runner) {
-    const runnerCold = { ...seconds(runner.cold.seconds), what: "the cold build on the current engine (--no-cache, exporting the cache)", text: `cold ${formatSeconds(runner.cold.seconds)} (bake, exporting)` };
+    const runnerCold = { ...seconds(runner.cold.seconds), what: "the cold build on the newest engine (--no-cache, exporting the cache)", text: `cold ${formatSeconds(runner.cold.seconds)} (bake, exporting)` };
     const runnerDetail = (samples: BuildSample[]) => ` (${samples[samples.length - 1].steps.executed} of ${samples[samples.length - 1].steps.total} steps run)`;
     rows.push(
       row("buildx", {

@@ -62,7 +62,7 @@ export async function measureBaseline(ctx: PhaseContext): Promise<ImageSample> {
 /**
  * How one build path builds the fixture, so that phases 2 to 4 measure both the same way: the
  * fallback runs one `docker build` per target on the legacy engine (several at once, up to one per
- * core, as `npm run bake` does there); buildx runs one `docker buildx bake` on the current engine.
+ * core, as `npm run bake` does there); buildx runs one `docker buildx bake` on the newest engine.
  */
 export interface PathBuilder {
   path: BuildPath;
@@ -184,7 +184,7 @@ export async function measureContext(ctx: PhaseContext): Promise<Figures["contex
 }
 
 /**
- * 8. Readiness, on the current engine (the start interval needs Docker 25+): the cpu image run
+ * 8. Readiness, on the newest engine (the start interval needs Docker 25+): the cpu image run
  * with --health-start-interval=1s, as docker/compose.yaml runs it; how long until the port
  * answers, and until Docker calls it healthy. Published ports answer inside the engine's
  * network namespace only, so the probe runs there.
@@ -192,7 +192,7 @@ export async function measureContext(ctx: PhaseContext): Promise<Figures["contex
 export async function measureReadiness(ctx: PhaseContext, current: BenchDocker, netns: string): Promise<Figures["readiness"]> {
   const source = await scratchCopy(ctx.work, "readiness");
   const cpu = resolveTargets(ctx.fixture, ["cpu"], source, "iopaint-bench-readiness").cpu;
-  await build(ctx, "readiness: cpu on the current engine", cpu, ctx.fixture.dir, false, current);
+  await build(ctx, "readiness: cpu on the newest engine", cpu, ctx.fixture.dir, false, current);
   const samples: Figures["readiness"] = [];
   for (let i = 1; i <= ctx.repeats; i++) {
     const port = 18500 + i;
@@ -224,7 +224,7 @@ export async function measureReadiness(ctx: PhaseContext, current: BenchDocker, 
 }
 
 /**
- * 9. A new CI runner with an imported cache, on the current engine through `docker buildx bake`
+ * 9. A new CI runner with an imported cache, on the newest engine through `docker buildx bake`
  * (the cache export needs buildx): the cpu image cold, exporting its cache to a directory
  * (IOPAINT_CACHE=local), which is saved, as a CI cache step saves it after a main-branch build.
  * Then, once per repeat, a new runner: the image removed, `docker builder prune -af`, the saved
@@ -271,7 +271,7 @@ export async function measureColdRunner(ctx: PhaseContext, current: BenchDocker)
 const REPRODUCIBLE_EPOCH = "1700000000";
 
 /**
- * 10. Reproducibility on the current engine (BuildKit 0.13): each variant built cold twice
+ * 10. Reproducibility on the newest engine (BuildKit in Docker 28): each variant built cold twice
  * (--no-cache) to an OCI layout with SOURCE_DATE_EPOCH and rewrite-timestamp; the platform image's
  * manifest digest of the two builds must be one (docs/reproducible.md).
  */

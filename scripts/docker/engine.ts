@@ -4,8 +4,11 @@
  * of these and passes it to scripts/docker/docker.ts; nothing picks a client on its own.
  */
 
-/** This project's private engines (scripts/engine/): Docker 26 with buildx and Compose v2, and Docker 20.10. */
-export type EngineName = "current" | "legacy";
+/**
+ * This project's private engines (scripts/engine/): Docker 28.5 with buildx 0.29 on the containerd
+ * and the classic image store, Docker 26.1 with buildx 0.13.1, and Docker 20.10 without buildx.
+ */
+export type EngineName = "newest" | "newest-classic" | "trixie" | "legacy";
 
 export interface Engine {
   /** A private engine's name, or "host" for whatever DOCKER_HOST (or the default socket) reaches. */
@@ -18,7 +21,7 @@ export interface Engine {
   netns: string;
   /** Merged into every child's environment: DOCKER_HOST, and DOCKER_CONFIG (plugins) or DOCKER_BUILDKIT=1 (20.10's BuildKit). */
   env: Record<string, string>;
-  /** A one-line description for logs: "Docker 26.1.5, buildx 0.13.1, Compose 2.26.1 (Debian trixie)". */
+  /** A one-line description for logs: "Docker 28.5.2, buildx 0.29.1, Compose 2.40.3 (Debian forky), containerd image store". */
   describe: string;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The private test engines from the command line:
- *   npm run engine -- start|stop|status|env|base-images [current|legacy] [--release]
+ *   npm run engine -- start|stop|status|env|base-images [ENGINE] [--release]
  * Exit codes (generator/exit-codes.ts): 0 ok, 1 engine not running (status), 2 usage,
  * 3 environment problem (what failed and how to fix it), 70 internal error.
  */
@@ -10,28 +10,32 @@ import { shellQuoted } from "../../generator/quote.ts";
 import { runCli } from "../../generator/run-cli.ts";
 import { ensureStandInBaseImages, publishMultiPlatformPython, PYTHON_STANDIN } from "./base-images.ts";
 import { ensureArm64Emulation } from "./emulation.ts";
-import { DEFAULT_ENGINE, engineRegistry, engineStateRoot, engineStatus, ensureEngine, isEngineName, stopEngine, type EngineName } from "./private-engine.ts";
+import { DEFAULT_ENGINE, ENGINE_NAMES, engineRegistry, engineStateRoot, engineStatus, ensureEngine, isEngineName, stopEngine, type EngineName } from "./private-engine.ts";
 
-const USAGE = `usage: npm run engine -- <command> [current|legacy]
+const USAGE = `usage: npm run engine -- <command> [${ENGINE_NAMES.join("|")}]
 
   start        start the engine (or reuse the running one)
   stop         stop it and remove its network namespace (images stay on disk)
   status       say whether it runs (exit 0) or not (exit 1)
   env          start it if needed and print export lines:  eval "$(npm run -s engine -- env)"
   base-images  start it if needed and make the stand-in base images (python, cuda, node);
-               --release (current only) also makes the linux/arm64 python stand-in under QEMU
+               --release (buildx engines) also makes the linux/arm64 python stand-in under QEMU
                emulation and publishes python as one amd64 + arm64 index in the engine's
                registry (127.0.0.1:5000/${PYTHON_STANDIN}), for the release path
 
 Engines (default ${DEFAULT_ENGINE}):
-  current  Docker 26.1 from Debian trixie, containerd image store, buildx 0.13 and Compose v2
-           as CLI plugins: docker buildx bake, docker compose (network namespace iopaint-current),
-           with a registry (Debian's docker-registry) on 127.0.0.1:5000 inside that namespace
-  legacy   Debian bookworm's Docker 20.10, BuildKit without buildx: the runner's fallback path
-           (network namespace iopaint-legacy)
+  newest          Docker 28.5 from Debian forky, containerd image store, buildx 0.29 and
+                  Compose 2.40 as CLI plugins: docker buildx bake, docker compose
+  newest-classic  the same on the classic image store (overlay2), Docker 28's default on Linux
+  trixie          Docker 26.1 from Debian trixie, containerd image store, buildx 0.13.1 (the
+                  oldest buildx supported) and Compose 2.26
+  legacy          Debian bookworm's Docker 20.10, BuildKit without buildx: the runner's fallback path
 
-Each runs in a network namespace of its own; published ports listen only inside it, for example
-  nsenter --net=/var/run/netns/iopaint-current curl http://127.0.0.1:8080/
+The buildx engines have a registry (Debian's docker-registry) on 127.0.0.1:5000 in their namespace.
+
+Each runs in a network namespace of its own (iopaint-<engine>); published ports listen only
+inside it, for example
+  nsenter --net=/var/run/netns/iopaint-newest curl http://127.0.0.1:8080/
 State lives in $IOPAINT_ENGINE_DIR/<engine> (default ${engineStateRoot()}/<engine>); needs root.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -43,9 +47,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!command) fail({ kind: "usage", message: "no command given", hint: USAGE });
   if (rest.length > 0) fail({ kind: "usage", message: `${command} takes one engine name at most`, hint: USAGE });
-  if (!isEngineName(which)) fail({ kind: "usage", message: `unknown engine "${which}": expected current or legacy`, hint: USAGE });
+  if (!isEngineName(which)) fail({ kind: "usage", message: `unknown engine "${which}": expected ${ENGINE_NAMES.join(", ")}`, hint: USAGE });
   const name: EngineName = which;
-  if (release && (command !== "base-images" || name !== "current")) fail({ kind: "usage", message: "--release goes with base-images on the current engine (it needs buildx and the registry)", hint: USAGE });
+  if (release && (command !== "base-images" || name === "legacy")) fail({ kind: "usage", message: "--release goes with base-images on a buildx engine (it needs buildx and the registry)", hint: USAGE });
   switch (command) {
     case "start": {
       const engine = await ensureEngine(name);

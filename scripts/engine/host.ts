@@ -52,7 +52,7 @@ export const HOST_TOOLS: ReadonlyArray<{ path: string; pkg: string }> = [
   { path: "/usr/sbin/debootstrap", pkg: "debootstrap" },
   { path: "/usr/sbin/ip", pkg: "iproute2" },
   { path: "/usr/bin/nsenter", pkg: "util-linux" },
-  // The current engine's registry (CNCF distribution 2.8).
+  // The buildx engines' registry (CNCF distribution 2.8).
   { path: "/usr/bin/docker-registry", pkg: "docker-registry" },
 ];
 

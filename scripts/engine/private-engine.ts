@@ -3,8 +3,12 @@
  * containers are never reachable from (or routed to) the host network, each with its own state
  * directory under one root ($IOPAINT_ENGINE_DIR, default /var/tmp/iopaint-engine):
  *
- * - `current`: Docker 26.1 from Debian trixie with the containerd image store, buildx 0.13 and
- *   Compose v2 as CLI plugins: the path users take (`docker buildx bake`, `docker compose`).
+ * - `newest`: Docker 28.5 from Debian forky with the containerd image store, buildx 0.29 and
+ *   Compose 2.40 as CLI plugins: the path users take today (`docker buildx bake`, `docker compose`).
+ * - `newest-classic`: the same programs on the classic image store (overlay2), the Linux default
+ *   up to Docker 28: no attestations and no cache export with the docker driver.
+ * - `trixie`: Docker 26.1 from Debian trixie (containerd image store) with buildx 0.13.1, the
+ *   oldest buildx supported (Debian 13's own).
  * - `legacy`: Debian bookworm's Docker 20.10, which builds with BuildKit without buildx: the
  *   oldest engine users run, and the runner's fallback path.
  *
@@ -19,14 +23,14 @@ import { Docker } from "../docker/docker.ts";
 import { netnsPath, type Engine, type EngineName } from "../docker/engine.ts";
 import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, readPid, requireRoot, sleep, tailFile, terminate, withStateLock } from "./host.ts";
 import { ensureRegistry, stopRegistries, stopRegistry, type Registry, type RegistryOptions } from "./registry.ts";
-import { ensureTrixiePrograms } from "./trixie-packages.ts";
+import { ensureSuitePrograms, type DockerSuite } from "./suite-packages.ts";
 
 export { EngineEnvironmentError } from "./host.ts";
 export type { Engine, EngineName } from "../docker/engine.ts";
 
-export const ENGINE_NAMES: readonly EngineName[] = ["current", "legacy"];
+export const ENGINE_NAMES: readonly EngineName[] = ["newest", "newest-classic", "trixie", "legacy"];
 /** What `npm test`, `npm run demo` and `npm run engine` use unless told otherwise. */
-export const DEFAULT_ENGINE: EngineName = "current";
+export const DEFAULT_ENGINE: EngineName = "newest";
 const LEGACY_CLIENT = "/usr/bin/docker";
 
 export interface EngineOptions {
@@ -52,13 +56,13 @@ function enginePaths(root: string, name: EngineName) {
   const stateDir = path.join(root, name);
   return {
     stateDir,
-    /** Shared by every engine: the unpacked trixie programs. */
+    /** Shared by every engine: the unpacked programs of each Debian suite, in a directory per suite. */
     programsDir: path.join(root, "programs"),
     socket: path.join(stateDir, "docker.sock"),
     pidfile: path.join(stateDir, "dockerd.pid"),
     log: path.join(stateDir, "dockerd.log"),
     daemonConfig: path.join(stateDir, "daemon.json"),
-    /** DOCKER_CONFIG for the engine's client: the current one's cli-plugins hold buildx and Compose, the legacy one's nothing. */
+    /** DOCKER_CONFIG for the engine's client: its cli-plugins hold buildx and Compose (the legacy engine's nothing). */
     clientConfig: path.join(stateDir, "client-config"),
     dataRoot: path.join(stateDir, "root"),
     execRoot: path.join(stateDir, "exec"),
@@ -71,7 +75,7 @@ function enginePaths(root: string, name: EngineName) {
 
 type EnginePaths = ReturnType<typeof enginePaths>;
 
-/** `iopaint-current`, `iopaint-legacy` ($IOPAINT_ENGINE_NETNS_PREFIX replaces "iopaint", for a second set of engines beside the first). */
+/** `iopaint-newest`, `iopaint-legacy`, … ($IOPAINT_ENGINE_NETNS_PREFIX replaces "iopaint", for a second set of engines beside the first). */
 export function engineNetns(name: EngineName): string {
   return `${process.env.IOPAINT_ENGINE_NETNS_PREFIX || "iopaint"}-${name}`;
 }
@@ -88,11 +92,63 @@ interface EngineRecipe {
   registry: boolean;
 }
 
+/**
+ * An engine whose dockerd, client, containerd, buildx and Compose come from a later Debian suite,
+ * on one image store: "containerd" (the containerd image store: attestations, cache export with
+ * the docker driver) or "classic" (the overlay2 graph driver, which Docker 28 and older use on
+ * Linux unless configured otherwise).
+ */
+function buildxRecipe(suite: DockerSuite, store: "containerd" | "classic"): EngineRecipe {
+  return {
+    // With the containerd image store, the storage driver names a containerd snapshotter.
+    drivers: store === "containerd" ? ["overlayfs", "native"] : ["overlay2", "vfs"],
+    async programs(p, log) {
+      const programs = await ensureSuitePrograms(suite, path.join(p.programsDir, suite), log);
+      // The client finds its plugins in $DOCKER_CONFIG/cli-plugins: links to the unpacked ones,
+      // so that no plugin lands in front of the machine's other docker clients.
+      const plugins = path.join(p.clientConfig, "cli-plugins");
+      fs.mkdirSync(plugins, { recursive: true });
+      for (const plugin of ["docker-buildx", "docker-compose"]) {
+        const link = path.join(plugins, plugin);
+        fs.rmSync(link, { force: true });
+        fs.symlinkSync(path.join(programs.pluginsDir, plugin), link);
+      }
+      // Debian versions ("26.1.5+dfsg1-9+deb13u1+b1") → upstream ones ("26.1.5").
+      const v = (pkg: string) => (programs.versions[pkg] ?? "?").replace(/^\d+:/, "").split(/[+~-]/)[0];
+      return {
+        dockerd: programs.dockerd,
+        client: programs.client,
+        // dockerd starts containerd and docker-init from PATH: the unpacked ones first (runc is the host's).
+        pathPrefix: [path.join(programs.prefix, "usr/bin"), path.join(programs.prefix, "usr/sbin")],
+        describe: `Docker ${v("docker.io")}, buildx ${v("docker-buildx")}, Compose ${v("docker-compose")} (Debian ${suite}), ${store === "containerd" ? "containerd image store" : "classic image store (overlay2)"}`,
+      };
+    },
+    daemonArgs: (p, driver) => {
+      const config = {
+        features: { "containerd-snapshotter": store === "containerd" },
+        "storage-driver": driver,
+        iptables: false,
+        ip6tables: false,
+        "data-root": p.dataRoot,
+        "exec-root": p.execRoot,
+        pidfile: p.pidfile,
+        hosts: [`unix://${p.socket}`],
+      };
+      fs.writeFileSync(p.daemonConfig, `${JSON.stringify(config, null, 2)}\n`);
+      return [`--config-file=${p.daemonConfig}`];
+    },
+    clientEnv: (p) => ({ DOCKER_CONFIG: p.clientConfig }),
+    // The release path (push, multi-platform indexes, registry caches) needs one; Docker 20.10's
+    // fallback builds push nowhere in the tests.
+    registry: true,
+  };
+}
+
 const RECIPES: Record<EngineName, EngineRecipe> = {
   legacy: {
     drivers: ["overlay2", "vfs"],
     async programs(p) {
-      // An empty client config of its own: no buildx plugin from ~/.docker, or from the current
+      // An empty client config of its own: no buildx plugin from ~/.docker, or from another
       // engine's DOCKER_CONFIG left in a shell, may turn this engine's builds into bake ones.
       fs.mkdirSync(path.join(p.clientConfig, "cli-plugins"), { recursive: true });
       return { dockerd: "/usr/sbin/dockerd", client: LEGACY_CLIENT, pathPrefix: [], describe: "Docker 20.10 (Debian bookworm), BuildKit without buildx" };
@@ -110,49 +166,9 @@ const RECIPES: Record<EngineName, EngineRecipe> = {
     clientEnv: (p) => ({ DOCKER_BUILDKIT: "1", DOCKER_CONFIG: p.clientConfig }),
     registry: false,
   },
-  current: {
-    // With the containerd image store, the storage driver names a containerd snapshotter.
-    drivers: ["overlayfs", "native"],
-    async programs(p, log) {
-      const programs = await ensureTrixiePrograms(p.programsDir, log);
-      // The client finds its plugins in $DOCKER_CONFIG/cli-plugins: links to the unpacked ones,
-      // so that no plugin lands in front of the machine's other docker clients.
-      const plugins = path.join(p.clientConfig, "cli-plugins");
-      fs.mkdirSync(plugins, { recursive: true });
-      for (const plugin of ["docker-buildx", "docker-compose"]) {
-        const link = path.join(plugins, plugin);
-        fs.rmSync(link, { force: true });
-        fs.symlinkSync(path.join(programs.pluginsDir, plugin), link);
-      }
-      // Debian versions ("26.1.5+dfsg1-9+deb13u1+b1") → upstream ones ("26.1.5").
-      const v = (pkg: string) => (programs.versions[pkg] ?? "?").replace(/^\d+:/, "").split(/[+~-]/)[0];
-      return {
-        dockerd: programs.dockerd,
-        client: programs.client,
-        // dockerd starts containerd and docker-init from PATH: the unpacked ones first.
-        pathPrefix: [path.join(programs.prefix, "usr/bin"), path.join(programs.prefix, "usr/sbin")],
-        describe: `Docker ${v("docker.io")}, buildx ${v("docker-buildx")}, Compose ${v("docker-compose")} (Debian trixie), containerd image store`,
-      };
-    },
-    daemonArgs: (p, driver) => {
-      const config = {
-        features: { "containerd-snapshotter": true },
-        "storage-driver": driver,
-        iptables: false,
-        ip6tables: false,
-        "data-root": p.dataRoot,
-        "exec-root": p.execRoot,
-        pidfile: p.pidfile,
-        hosts: [`unix://${p.socket}`],
-      };
-      fs.writeFileSync(p.daemonConfig, `${JSON.stringify(config, null, 2)}\n`);
-      return [`--config-file=${p.daemonConfig}`];
-    },
-    clientEnv: (p) => ({ DOCKER_CONFIG: p.clientConfig }),
-    // The release path (push, multi-platform indexes, registry caches) needs one; Docker 20.10's
-    // fallback builds push nowhere in the tests.
-    registry: true,
-  },
+  newest: buildxRecipe("forky", "containerd"),
+  "newest-classic": buildxRecipe("forky", "classic"),
+  trixie: buildxRecipe("trixie", "containerd"),
 };
 
 function makeEngine(name: EngineName, p: EnginePaths, client: string, describe: string): Engine {
@@ -253,8 +269,8 @@ function keyLogLine(file: string): string | undefined {
 
 /**
  * Start engine `name`, or reuse the one a previous run started. Idempotent. Installs docker.io
- * (its runc, and 20.10 itself), debootstrap and iproute2 when they are missing; the current
- * engine's programs come from Debian trixie on first use.
+ * (its runc, and 20.10 itself), debootstrap and iproute2 when they are missing; the buildx
+ * engines' programs come from Debian forky or trixie on first use.
  */
 export async function ensureEngine(name: EngineName = DEFAULT_ENGINE, opts: EngineOptions = {}): Promise<Engine> {
   const engine = await ensureDaemon(name, opts);
@@ -263,7 +279,7 @@ export async function ensureEngine(name: EngineName = DEFAULT_ENGINE, opts: Engi
 }
 
 /**
- * A registry in the engine's namespace: the main one (127.0.0.1:5000, started with the current
+ * A registry in the engine's namespace: the main one (127.0.0.1:5000, started with a buildx
  * engine) by default, or another on `port` (say a read-only one), started if it is not running.
  */
 export function engineRegistry(engine: Engine, opts: RegistryOptions & Pick<EngineOptions, "stateRoot"> = {}): Promise<Registry> {

@@ -6,7 +6,7 @@
  * themselves (buildx imagetools, skopeo, our HTTP checks) run inside the namespace too.
  *
  * Its storage is in the engine's state directory, so pushed images survive an engine restart.
- * The engine starter starts the main one (port 5000) with the current engine and stops every
+ * The engine starter starts the main one (port 5000) with each buildx engine and stops every
  * registry with it; tests may start more beside it (a read-only one, for a refused push).
  */
 import { spawn } from "node:child_process";

@@ -19,7 +19,7 @@ describe("buildx --print still gives the golden files", { timeout: 10 * 60_000 }
   let work: string;
 
   before(async () => {
-    docker = new Docker(await ensureEngine("current"));
+    docker = new Docker(await ensureEngine("newest"));
     work = await mkdtemp(join(tmpdir(), "iopaint-print-"));
   });
   after(async () => rm(work, { recursive: true, force: true }));

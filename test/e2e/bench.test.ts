@@ -99,8 +99,8 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
     assert.ok(f.context!.withoutRules >= f.context!.paddingBytes, "without the rules, the padding is sent");
     assert.ok(f.compiler.generateSeconds.length > 0 && f.compiler.generateSeconds.every((s) => s > 0));
     assert.ok(f.compiler.compileMs.length > 0 && f.compiler.compileMs.every((ms) => ms > 0));
-    assert.deepEqual(Object.keys(f.cacheBytes).sort(), ["current", "legacy"]);
-    assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^BuildKit cache after the run: [+−]\S+ \S+ on the current engine, [+−]\S+ \S+ on the legacy engine\.$/m);
+    assert.deepEqual(Object.keys(f.cacheBytes).sort(), ["newest", "legacy"]);
+    assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^BuildKit cache after the run: [+−]\S+ \S+ on the newest engine, [+−]\S+ \S+ on the legacy engine\.$/m);
 
     positive("cold runner's cold build", f.coldRunner!.cold.seconds);
     for (const sample of [...f.coldRunner!.unchanged, ...f.coldRunner!.python]) assert.ok(sample.steps.total > 0 && sample.seconds > 0);
@@ -112,7 +112,7 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
       assert.equal(digests[0], digests[1], `${variant}: two cold builds, one digest`);
     }
 
-    for (const name of ["legacy", "current"] as const) {
+    for (const name of ["legacy", "newest"] as const) {
       const docker = new Docker(await ensureEngine(name, { log: () => {} }));
       const images = await docker.run(["image", "ls", "--quiet", "--filter", "reference=iopaint-bench-*"]);
       assert.equal(images.stdout.trim(), "", `the images the bench tagged on the ${name} engine are gone`);
@@ -150,7 +150,7 @@ describe("the bench's pure parts", () => {
       coldRunner: { cold: build(20), unchanged: [build(5)], python: [build(8, { builder: 1, app: 3 })] },
       reproducible: { cpu: { digests: ["sha256:a", "sha256:a"] }, gpu: { digests: ["sha256:b", "sha256:c"] } },
       compiler: { generateSeconds: [0.5, 2, 3], compileMs: [20, 5, 5] },
-      cacheBytes: { current: -5_000_000, legacy: 120_000_000 },
+      cacheBytes: { newest: -5_000_000, legacy: 120_000_000 },
     };
     const all = evaluate(figures);
     const rows = Object.fromEntries(all.filter((row) => row.path !== "buildx").map((row) => [row.id, row]));
@@ -162,7 +162,7 @@ describe("the bench's pure parts", () => {
     const table = markdownReport(makeReport({ date: "2026-12-03T00:00:00Z", command: "npm run bench", quick: false, repeats: 3, durationSeconds: 1, machine: { cpus: 2, cpuModel: "x", memoryBytes: 1, kernel: "k", node: "v20", engines: {} }, rows: all, figures }));
     assert.match(table, /^\| cpu \+ gpu in one invocation, cold \| 16\.0 s; 80% of 20\.0 s \(10\.0 s \+ 10\.0 s separately\) \| 16\.0 s; 80% of 20\.0 s \(10\.0 s \+ 10\.0 s separately\) \| buildx: ≤ 75% of the separate builds; fallback: ≤ 85% of the separate builds \| buildx \*\*no\*\*, fallback yes \|$/m);
     assert.match(table, /^\| Runtime image size, cpu \| — \| 700 B; 70% of 1\.00 kB/m, "a figure of one path leaves the other's cell empty");
-    assert.match(table, /^BuildKit cache after the run: −5\.00 MB on the current engine, \+120 MB on the legacy engine\.$/m);
+    assert.match(table, /^BuildKit cache after the run: −5\.00 MB on the newest engine, \+120 MB on the legacy engine\.$/m);
     assert.equal(rows["rebuild-unchanged"].ratio, 0.1);
     assert.equal(rows["rebuild-unchanged"].met, false, "10% of cold is over 5%");
     assert.equal(rows["rebuild-unchanged"].users?.met, true, "but within the users' 30%");

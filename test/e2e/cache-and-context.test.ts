@@ -9,7 +9,7 @@ import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 /**
  * Spec §6 and §9: which layers a change rebuilds, decided from BuildKit's own progress output
  * (never from timing), on scratch copies of the fixture; the context the ignore rules send. On the
- * current engine through `docker buildx bake`, on the legacy one through the fallback.
+ * newest engine through `docker buildx bake`, on the legacy one through the fallback.
  */
 for (const engineName of TEST_ENGINES) describe(`cache reuse and build context (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine;

@@ -10,7 +10,7 @@ import { TestEngine, type Fixture } from "../helpers/engine.ts";
 
 /**
  * A CI runner starts with an empty builder: what it reuses is only the cache the bake file
- * exports and imports (IOPAINT_CACHE). On the current engine, for each backend that works here
+ * exports and imports (IOPAINT_CACHE). On the newest engine, for each backend that works here
  * (a directory, and the registry in the engine's namespace): the last main-branch run builds
  * every step and exports; then a new runner (images removed, `docker builder prune -af`) imports
  * it after a .py change, and another with nothing changed. Cache reuse is read from BuildKit's
@@ -26,9 +26,9 @@ describe("cache across CI runners: an empty builder imports what the last run ex
   const repositories: string[] = [];
 
   before(async () => {
-    docker = await TestEngine.start("current");
+    docker = await TestEngine.start("newest");
     registry = await engineRegistry(docker.engine);
-    daemonLog = (await engineStatus("current")).daemonLog;
+    daemonLog = (await engineStatus("newest")).daemonLog;
   });
   after(async () => {
     await docker?.cleanup();

@@ -5,7 +5,7 @@ import { compileText, MAIN_CONFIG, readRepoFile, REPO } from "../helpers/compile
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
 
 /**
- * Compose v2 for real (the current engine's `docker compose` plugin, 2.26): it accepts the
+ * Compose v2 for real (the newest engine's `docker compose` plugin, 2.40): it accepts the
  * committed docker/compose.yaml with every profile and override, and on the fixture's bake-built
  * image `up -d --wait` turns healthy (within seconds: the start interval), serves the UI on the published port, writes to the named
  * volumes, and `down` stops it cleanly.
@@ -17,7 +17,7 @@ describe("docker compose (v2) on docker/compose.yaml", { timeout: 15 * 60_000 },
   const port = "18300";
 
   before(async () => {
-    docker = await TestEngine.start("current");
+    docker = await TestEngine.start("newest");
     fixture = await docker.generateFixture();
     await docker.build(fixture, "cpu");
   });

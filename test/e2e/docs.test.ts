@@ -47,7 +47,7 @@ describe("the commands in README.md and docs/", { timeout: 20 * 60_000 }, () => 
     volumes: await client.lines(["volume", "ls", "--quiet"]),
   });
   before(async () => {
-    for (const name of ["current", "legacy"] as const) {
+    for (const name of ["newest", "legacy"] as const) {
       const docker = await TestEngine.start(name);
       const found = await inventory(docker);
       engines.push({ docker, before: new Set([...found.images, ...found.containers, ...found.volumes]) });

@@ -8,7 +8,7 @@ import { TEST_ENGINES, TestEngine, type Fixture } from "../helpers/engine.ts";
 /**
  * Issue 2's proof: the fixture's cpu and gpu images build on a real engine from the generated
  * bake file and Dockerfile, start, and serve the front end that the build produced; on the
- * current engine each is built by `docker buildx bake <target>`.
+ * newest engine each is built by `docker buildx bake <target>`.
  */
 for (const engineName of TEST_ENGINES) describe(`fixture images built from the generated files (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine;

@@ -9,7 +9,7 @@ import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
  * What a user of the images sees at run time (spec §2, §3, §7, §8), on the fixture's cpu and gpu
  * images built from the generated files: defaults, overrides, old-style commands, volumes,
  * the non-root user, docker stop, the health check and what the image does not contain. On the
- * current engine the images come from one `docker buildx bake cpu gpu`; on the legacy engine from
+ * newest engine the images come from one `docker buildx bake cpu gpu`; on the legacy engine from
  * the fallback's docker build.
  */
 for (const engineName of TEST_ENGINES) describe(`the images at run time (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {

@@ -84,7 +84,7 @@ for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock
     assert.match(await readFile(join(work, "resolve-out/docker/Dockerfile"), "utf8"), /^ {6}'loguru==0\.7\.2 --hash=sha256:[0-9a-f]{64}' \\$/m);
   });
 
-  if (engineName === "current") {
+  if (engineName === "newest") {
     it("refuses to lock a platform that the base image does not have (exit 3), writing no lock", async () => {
       const file = await config("foreign", { locked: false });
       const result = await cli("scripts/lock/cli.ts", ["cpu", "--config", file, "--out", join(work, "foreign-out"), "--source", FIXTURE_APP]);

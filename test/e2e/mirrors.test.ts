@@ -39,7 +39,7 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
   const nonce = `${Date.now()}-${process.pid}`;
 
   before(async () => {
-    docker = await TestEngine.start("current");
+    docker = await TestEngine.start("newest");
     work = await docker.tempDir("iopaint-mirrors-");
     // Build steps reach the namespace's servers at the default bridge's gateway.
     gateway = await docker.bridgeGateway();

@@ -13,7 +13,7 @@ import { TestEngine, type Fixture } from "../helpers/engine.ts";
 import { bakeInvocation, githubContext, loadWorkflow, type BakeInvocation } from "../helpers/workflow.ts";
 
 /**
- * The release path as the workflow takes it on a version tag, on the current engine against a
+ * The release path as the workflow takes it on a version tag, on the newest engine against a
  * real registry in its namespace: cpu for linux/amd64 and linux/arm64 (under QEMU emulation),
  * gpu for linux/amd64, pushed with the version and latest tags. Where the kernel has no
  * binfmt_misc the arm64 half is skipped with the reason, never pretended.
@@ -41,7 +41,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
   const repository = `iopaint-release-${process.pid}`;
 
   before(async () => {
-    docker = await TestEngine.start("current");
+    docker = await TestEngine.start("newest");
     ({ address: registry, dir: registryDir } = await engineRegistry(docker.engine));
     emulation = await ensureArm64Emulation(() => {});
     // The fixture's config with the python stand-in from the registry (one amd64 + arm64 index),

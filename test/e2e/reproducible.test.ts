@@ -25,7 +25,7 @@ interface OciImage {
 /**
  * Same inputs, same image: the fixture's cpu image built cold twice, and once more from a copy of
  * the checkout at another path with other file times, has one manifest digest, on BuildKit 0.13
- * (the current engine) with SOURCE_DATE_EPOCH and the OCI exporter's rewrite-timestamp (Docker
+ * (the newest engine) with SOURCE_DATE_EPOCH and the OCI exporter's rewrite-timestamp (Docker
  * 20.10's BuildKit has neither). Where digests differ the test names the files that differ.
  */
 describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () => {
@@ -35,7 +35,7 @@ describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () =>
   let first: OciImage;
 
   before(async () => {
-    docker = await TestEngine.start("current");
+    docker = await TestEngine.start("newest");
     fixture = await docker.generateFixture();
     work = await docker.tempDir("iopaint-reproducible-");
     first = await buildCold("first", FIXTURE_APP);

@@ -17,7 +17,7 @@ import { makeTestCa, type TestCa } from "../helpers/test-ca.ts";
  * the CUDA stand-in (Debian inside) with Ubuntu's /etc/os-release, which is all the Dockerfile
  * reads to choose the mirror's suites and components; the mirror is a signed repository made with
  * Debian's tools in Ubuntu's layout (jammy, -updates, -security; main, universe), its one package
- * in universe. On the current engine, through npm run bake.
+ * in universe. On the newest engine, through npm run bake.
  */
 const MIRROR_PORT = 8445;
 const CODENAME = "jammy";
@@ -45,7 +45,7 @@ describe("gpu on an Ubuntu base behind an Ubuntu mirror over TLS from a private 
   const image = `${imageName}:gpu-latest`;
 
   before(async () => {
-    docker = await TestEngine.start("current");
+    docker = await TestEngine.start("newest");
     work = await docker.tempDir("iopaint-ubuntu-mirror-");
     out = await docker.tempDir("iopaint-ubuntu-mirror-out-");
     docker.trackImage(image);

@@ -11,11 +11,13 @@ import { ensureEngine, fetchInEngineNetwork, isEngineName, waitForHttp, type Net
 import { FIXTURE_CONFIG, REPO } from "./compile.ts";
 
 /**
- * The engines the end-to-end suites run on: `current` builds through `docker buildx bake` itself
- * (the path users take), `legacy` through the fallback (one BuildKit `docker build` per target on
- * Docker 20.10). IOPAINT_TEST_ENGINES=current (or legacy) narrows a local run to one.
+ * The engines the full end-to-end suites run on: `newest` builds through `docker buildx bake`
+ * itself (the path users take: Docker 28.5, buildx 0.29, containerd image store), `legacy`
+ * through the fallback (one BuildKit `docker build` per target on Docker 20.10). The classic
+ * image store and buildx 0.13.1 (`newest-classic`, `trixie`) run test/e2e/engines-smoke.test.ts.
+ * IOPAINT_TEST_ENGINES=newest (or legacy) narrows a local run to one.
  */
-export const TEST_ENGINES: readonly EngineName[] = (process.env.IOPAINT_TEST_ENGINES ?? "current,legacy").split(",").map((name) => name.trim()).filter(isEngineName);
+export const TEST_ENGINES: readonly EngineName[] = (process.env.IOPAINT_TEST_ENGINES ?? "newest,legacy").split(",").map((name) => name.trim()).filter(isEngineName);
 
 /** The generated fixture files in a temp dir, and the bake variables its builds use. */
 export interface Fixture {
@@ -28,7 +30,7 @@ export interface Fixture {
 
 /**
  * The end-to-end tests' one handle on a real engine: it starts a private engine and the
- * stand-in base images, builds from generated files (with bake on the current engine, with the
+ * stand-in base images, builds from generated files (with bake on the buildx engines, with the
  * fallback's docker build on the legacy one), runs containers and removes everything it made
  * (containers, volumes, images, temp dirs) in cleanup(), which tests call from after(), so
  * failures clean up too. Published ports are reached inside the engine's network namespace only.
@@ -40,7 +42,7 @@ export class TestEngine {
   private readonly dirs = new Set<string>();
   private constructor(readonly client: Docker) {}
 
-  static async start(name: EngineName = "current"): Promise<TestEngine> {
+  static async start(name: EngineName = "newest"): Promise<TestEngine> {
     const engine = await ensureEngine(name);
     await ensureStandInBaseImages(engine);
     return new TestEngine(new Docker(engine));
@@ -50,9 +52,9 @@ export class TestEngine {
     return this.client.engine;
   }
 
-  /** Whether builds go through `docker buildx bake` (the current engine) or the fallback. */
+  /** Whether builds go through `docker buildx bake` (every engine but legacy) or the fallback. */
   get bakes(): boolean {
-    return this.engine.name === "current";
+    return this.engine.name !== "legacy";
   }
 
   /** `docker <args>`; a non-zero exit throws unless `reject: false`. */
