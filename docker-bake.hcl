@@ -15,9 +15,9 @@ variable "IOPAINT_REVISION" {
   default = ""
 }
 
-# The IOPaint checkout to build (the build context), relative to where bake runs.
+# The IOPaint checkout to build (the build context), relative to where bake runs; a path outside that directory needs --allow=fs.read=PATH on buildx 0.20 and later.
 variable "IOPAINT_SRC" {
-  default = "../IOPaint"
+  default = "IOPaint"
 }
 
 # Image repository, with a registry when pushing (ghcr.io/you/iopaint).
@@ -25,12 +25,14 @@ variable "IOPAINT_IMAGE" {
   default = "iopaint"
 }
 
-# Empty: the builder's own platform (loadable into `docker images`). "release": every platform the variant lists (needs a docker-container builder and --push).
+# Empty: the builder's own platform (loadable into `docker images`); a variant that lists one platform always builds for it (gpu: linux/amd64). "release": every platform the variant lists (needs a docker-container builder and --push).
+# Allowed: "", "release"; npm run bake refuses any other.
 variable "IOPAINT_PLATFORMS" {
   default = ""
 }
 
-# Shared build cache: "" (the builder's own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope.
+# Shared build cache: "" (the builder's own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope. Export needs a builder that can (the containerd image store or a docker-container builder).
+# Allowed: "", "gha", "registry", "local"; npm run bake refuses any other.
 variable "IOPAINT_CACHE" {
   default = ""
 }
@@ -70,9 +72,10 @@ variable "IOPAINT_CA_CERT" {
   default = ""
 }
 
-# Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "min" (the default of buildx), "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).
+# Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "auto" (buildx's default: mode=min where the builder can store attestations, none on the docker driver with the classic image store), "min", "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).
+# Allowed: "auto", "min", "max", "false"; npm run bake refuses any other.
 variable "IOPAINT_PROVENANCE" {
-  default = "min"
+  default = "auto"
 }
 
 # <image>:<target>-latest, plus <image>:<target>-<IOPAINT_VERSION> when a version is set.
@@ -124,7 +127,7 @@ target "_common" {
     APP_UID = "1000"
     APP_GID = "1000"
   }
-  attest = IOPAINT_PROVENANCE == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=${IOPAINT_PROVENANCE}"]
+  attest = IOPAINT_PROVENANCE == "auto" ? [] : IOPAINT_PROVENANCE == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=${IOPAINT_PROVENANCE}"]
   secret = IOPAINT_CA_CERT == "" ? [] : ["id=iopaint-ca,src=${IOPAINT_CA_CERT}"]
   labels = {
     "org.opencontainers.image.title" = "IOPaint"
@@ -176,7 +179,7 @@ target "_gpu" {
     "io.iopaint.torch" = "2.1.2+cu118"
     "io.iopaint.xformers" = "0.0.23.post1"
   }
-  platforms = IOPAINT_PLATFORMS == "release" ? ["linux/amd64"] : []
+  platforms = ["linux/amd64"]
   cache-from = cache_from("gpu")
   cache-to = cache_to("gpu")
 }

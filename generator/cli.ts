@@ -25,17 +25,20 @@ Commands (tsx generator/cli.ts <command>):
              or when a variant's lock (locks/<variant>.txt) is older than requirements.txt or the pins
   validate   check the config (schema and version compatibility) and write nothing
   print      the targets as docker buildx bake --print resolves them, as JSON: print [TARGET|GROUP ...]
+             in the shape this machine's buildx prints (0.20+: cache, secret and attest entries as
+             objects; older: as strings), or that of --buildx VERSION
 
 Options:
   --config FILE   the config (default ${DEFAULT_CONFIG})
   --out DIR       where generated files go (default: the repository root)
+  --buildx X      print: the shape of buildx X's --print (default: the installed buildx's, else 0.20+'s)
   -h, --help      this text
 
 Exit codes: ${ExitCode.ok} ok, ${ExitCode.failed} stale generated files or locks, ${ExitCode.badInput} invalid config or usage,
             ${ExitCode.environment} unreadable config or unwritable output, ${ExitCode.internal} internal error.`;
 
 export async function main(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } } }, "see --help");
+  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { config: { type: "string" }, out: { type: "string" }, buildx: { type: "string" }, help: { type: "boolean", short: "h" } } }, "see --help");
   const [command, ...rest] = parsed.positionals;
   if (parsed.values.help || !command) {
     console.log(HELP);
@@ -78,13 +81,20 @@ export async function main(argv: string[]): Promise<number> {
     case "print": {
       const bakeText = outputs[OUTPUT_FILES.bake];
       // hcl2-parser takes ~0.4 s to load: only print needs it, so generate and check stay fast.
-      const { printedBake, resolveBake } = await import("./bake/resolve.ts");
-      console.log(JSON.stringify(printedBake(resolveBake(bakeText, rest, process.env), rest), null, 2));
+      const { printedBake, printStyleOf, resolveBake } = await import("./bake/resolve.ts");
+      const buildx = parsed.values.buildx ?? (await installedBuildx());
+      console.log(JSON.stringify(printedBake(resolveBake(bakeText, rest, process.env), rest, buildx ? printStyleOf(buildx) : "objects"), null, 2));
       return ExitCode.ok;
     }
     default:
       fail({ kind: "usage", message: `unknown command "${command}"`, hint: "commands: generate, check, validate, print (see --help)" });
   }
+}
+
+/** The version of the buildx that `docker buildx bake` would run here, if there is one. */
+async function installedBuildx(): Promise<string | undefined> {
+  const { findDocker } = await import("../scripts/docker/discovery.ts");
+  return findDocker(process.env, "buildx").then((found) => found.tools.buildxVersion, () => undefined);
 }
 
 /**

@@ -18,7 +18,7 @@ export interface Config {
   };
   /** The IOPaint checkout the images are built from (never PyPI's iopaint). */
   source: {
-    /** Path of the IOPaint checkout (the build context), relative to the directory bake runs in. The bake variable IOPAINT_SRC overrides it without an edit. */
+    /** Path of the IOPaint checkout (the build context), relative to the directory bake runs in. Inside that directory, buildx 0.20 and later read it without an --allow=fs.read grant. The bake variable IOPAINT_SRC overrides it without an edit. */
     path: string;
     /** The checkout's pip requirements file, relative to the checkout. */
     requirements: string;

@@ -29,6 +29,11 @@ export interface PlanVariable {
   name: string;
   default: string;
   comment: string;
+  /**
+   * The only values that mean something, for an enumerated variable. The bake file's comment
+   * names them and the runner refuses any other (bake itself would ignore it without a word).
+   */
+  allowed?: readonly string[];
 }
 
 export interface PlannedVariant {
@@ -148,10 +153,10 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
     variables: [
       { name: VARIABLES.version, default: "", comment: `Release of the checkout: adds <image>:<target>-<version> beside <image>:<target>-latest, e.g. ${VARIABLES.version}=1.6.0.` },
       { name: VARIABLES.revision, default: "", comment: "Source revision for the org.opencontainers.image.revision label, e.g. the checkout's git commit." },
-      { name: VARIABLES.source, default: config.source.path, comment: "The IOPaint checkout to build (the build context), relative to where bake runs." },
+      { name: VARIABLES.source, default: config.source.path, comment: "The IOPaint checkout to build (the build context), relative to where bake runs; a path outside that directory needs --allow=fs.read=PATH on buildx 0.20 and later." },
       { name: VARIABLES.image, default: config.image.name, comment: "Image repository, with a registry when pushing (ghcr.io/you/iopaint)." },
-      { name: VARIABLES.platforms, default: "", comment: 'Empty: the builder\'s own platform (loadable into `docker images`). "release": every platform the variant lists (needs a docker-container builder and --push).' },
-      { name: VARIABLES.cache, default: "", comment: 'Shared build cache: "" (the builder\'s own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope.' },
+      { name: VARIABLES.platforms, default: "", allowed: ["", "release"], comment: 'Empty: the builder\'s own platform (loadable into `docker images`); a variant that lists one platform always builds for it (gpu: linux/amd64). "release": every platform the variant lists (needs a docker-container builder and --push).' },
+      { name: VARIABLES.cache, default: "", allowed: ["", "gha", "registry", "local"], comment: 'Shared build cache: "" (the builder\'s own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope. Export needs a builder that can (the containerd image store or a docker-container builder).' },
       { name: VARIABLES.cacheRef, default: "", comment: 'Registry repository (ghcr.io/you/iopaint-cache) or local directory (.cache/buildx) for IOPAINT_CACHE.' },
       { name: VARIABLES.pipIndex, default: config.python.index_url, comment: "Index for requirements.txt, the extra packages and the build tools: PyPI or a mirror of it." },
       { name: VARIABLES.torchIndex, default: config.python.torch_index_url, comment: `Index for torch, torchvision and xformers; ${TORCH_BUILD_PLACEHOLDER} becomes each variant's build (cpu, ${config.versions.cuda}).` },
@@ -159,7 +164,7 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
       { name: VARIABLES.debianMirror, default: config.mirrors.debian, comment: "Debian mirror for the apt-get steps on Debian bases (release suite and -updates, main); empty: the base image's sources. The runtime image keeps the base's sources." },
       { name: VARIABLES.ubuntuMirror, default: config.mirrors.ubuntu, comment: "Ubuntu mirror for the apt-get steps on Ubuntu bases (release, -updates and -security suites, main and universe); empty: the base image's sources." },
       { name: VARIABLES.caCert, default: "", comment: `A PEM file of extra CA certificates (a TLS-inspecting proxy's, an internal mirror's) that npm, pip and apt trust during the build; passed as the BuildKit secret ${CA_SECRET}, so no layer holds it.` },
-      { name: VARIABLES.provenance, default: "min", comment: 'Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "min" (the default of buildx), "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).' },
+      { name: VARIABLES.provenance, default: "auto", allowed: ["auto", "min", "max", "false"], comment: 'Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "auto" (buildx\'s default: mode=min where the builder can store attestations, none on the docker driver with the classic image store), "min", "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).' },
     ],
     labels: {
       "org.opencontainers.image.title": config.image.title,

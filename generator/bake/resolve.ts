@@ -1,3 +1,4 @@
+import { compareReleases } from "../compat/table.ts";
 import hcl from "hcl2-parser";
 import { closest, fail } from "../errors.ts";
 import type { BuildArg } from "../plan.ts";
@@ -103,17 +104,50 @@ export function resolveBake(text: string, requested: string[], env: Record<strin
 }
 
 /**
+ * How `--print` shows cache-from, cache-to, secret and attest: buildx 0.12 to 0.19 as the CSV
+ * strings the bake file gives ("type=local,dest=/x,mode=max"); buildx 0.20 and later, which made
+ * them composable attributes (docker/buildx#2953), as objects with their keys in order
+ * ({"dest": "/x", "mode": "max", "type": "local"}). Both are kept as golden files:
+ * test/fixtures/bake-print/buildx-0.13 and buildx-0.29.
+ */
+export type PrintStyle = "csv" | "objects";
+export const OBJECT_PRINT_BUILDX = "0.20.0";
+
+export function printStyleOf(buildxVersion: string): PrintStyle {
+  return compareReleases(buildxVersion, OBJECT_PRINT_BUILDX) >= 0 ? "objects" : "csv";
+}
+
+const CSV_ATTRIBUTES = ["cache-from", "cache-to", "secret", "attest"] as const;
+
+/**
+ * "type=local,dest=/x" → {"dest": "/x", "type": "local"}, as buildx 0.20+ prints an entry: every
+ * value a string but an attestation's `disabled`, which it prints as a boolean.
+ */
+function csvObject(entry: string): Record<string, string | boolean> {
+  const fields = entry.split(",").map((part): [string, string | boolean] => {
+    const at = part.indexOf("=");
+    if (at < 0) return [part, ""];
+    const [key, value] = [part.slice(0, at), part.slice(at + 1)];
+    return [key, key === "disabled" ? value === "true" : value];
+  });
+  return Object.fromEntries(fields.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
  * Pure: the resolved targets in the shape `docker buildx bake --print` prints them (checked
  * against buildx's own output: test/fixtures/bake-print/): a "default" group holding what was
- * asked for (unless that was the default group itself), and no empty args, labels or tags.
+ * asked for (unless that was the default group itself), no empty args, labels or tags, and the
+ * CSV attributes in the given buildx's style.
  */
-export function printedBake(resolved: ResolvedBake, requested: readonly string[]): { group: Record<string, { targets: string[] }>; target: Record<string, Partial<ResolvedTarget>> } {
+export function printedBake(resolved: ResolvedBake, requested: readonly string[], style: PrintStyle = "objects"): { group: Record<string, { targets: string[] }>; target: Record<string, Record<string, unknown>> } {
   const group = { ...resolved.group };
   if (requested.length && !requested.includes("default")) group.default = { targets: [...requested] };
   const target = Object.fromEntries(
     Object.entries(resolved.target).map(([name, t]) => {
       const { args, labels, tags, ...rest } = t;
-      return [name, { ...rest, ...(Object.keys(args).length ? { args } : {}), ...(Object.keys(labels).length ? { labels } : {}), ...(tags.length ? { tags } : {}) }];
+      const printed: Record<string, unknown> = { ...rest };
+      if (style === "objects") for (const key of CSV_ATTRIBUTES) if (t[key]) printed[key] = t[key].map(csvObject);
+      return [name, { ...printed, ...(Object.keys(args).length ? { args } : {}), ...(Object.keys(labels).length ? { labels } : {}), ...(tags.length ? { tags } : {}) }];
     }),
   );
   return { group, target };

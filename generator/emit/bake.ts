@@ -14,7 +14,7 @@ export function emitBake(plan: BuildPlan): string {
       `Targets: ${plan.targets.map((t) => t.name).join(", ")}. Groups: ${plan.groups.map((g) => g.name).join(", ")}.`,
       "Every variable below can be set from the environment, e.g. IOPAINT_VERSION=1.6.0 docker buildx bake all",
     ]),
-    ...plan.variables.map((v) => `${comment([v.comment])}variable ${hclString(v.name)} {\n  default = ${hclString(v.default)}\n}\n`),
+    ...plan.variables.map((v) => `${comment([v.comment, ...(v.allowed ? [allowedValues(v.allowed)] : [])])}variable ${hclString(v.name)} {\n  default = ${hclString(v.default)}\n}\n`),
     tagsFunction(),
     ...cacheFunctions(),
     ...plan.groups.map((g) => `group ${hclString(g.name)} {\n  targets = ${hclList(g.targets)}\n}\n`),
@@ -52,10 +52,23 @@ function cacheFunctions(): string[] {
   ];
 }
 
-/** The provenance attestation IOPAINT_PROVENANCE asks for ("false": explicitly none, since buildx adds one by default). */
+/**
+ * An enumerated variable's values, in its comment. Not a `validation` block: buildx 0.19 added
+ * those, and 0.13.1 (Debian 13's) fails on the whole file when it meets one.
+ */
+function allowedValues(values: readonly string[]): string {
+  return `Allowed: ${values.map((v) => JSON.stringify(v)).join(", ")}; npm run bake refuses any other.`;
+}
+
+/**
+ * The provenance attestation IOPAINT_PROVENANCE asks for. "auto" sets none, so buildx adds its
+ * own default (mode=min) where the builder can store it and leaves it out where it cannot (the
+ * docker driver on the classic image store, which refuses any explicit attest); "false" is
+ * explicitly none, since buildx would otherwise add its default.
+ */
 function attestations(): string {
   const mode = VARIABLES.provenance;
-  return `${mode} == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=\${${mode}}"]`;
+  return `${mode} == "auto" ? [] : ${mode} == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=\${${mode}}"]`;
 }
 
 function commonTarget(plan: BuildPlan): string {
@@ -83,11 +96,21 @@ function variantTarget(variant: PlannedVariant): string {
     `  inherits = ["_common"]\n` +
     `  args = ${hclMap(variant.args, { TORCH_INDEX_URL: `replace(${VARIABLES.torchIndex}, ${hclString(TORCH_BUILD_PLACEHOLDER)}, ${hclString(variant.torchBuild)})` })}\n` +
     `  labels = ${hclMap(variant.labels)}\n` +
-    `  platforms = ${VARIABLES.platforms} == "release" ? ${hclList(variant.releasePlatforms)} : []\n` +
+    `  platforms = ${platformsOf(variant)}\n` +
     `  cache-from = cache_from(${hclString(variant.name)})\n` +
     `  cache-to = cache_to(${hclString(variant.name)})\n` +
     `}\n`
   );
+}
+
+/**
+ * A variant with one platform is built for it on every host (gpu on an arm64 machine would
+ * otherwise get arm64, for which no CUDA wheels exist); one with several gets the builder's own
+ * unless IOPAINT_PLATFORMS=release asks for all.
+ */
+function platformsOf(variant: PlannedVariant): string {
+  const listed = hclList(variant.releasePlatforms);
+  return variant.releasePlatforms.length === 1 ? listed : `${VARIABLES.platforms} == "release" ? ${listed} : []`;
 }
 
 /** A public target, and its own metadata target that holds its tags (CI's metadata-action replaces them). */

@@ -20,6 +20,8 @@ import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { caCertificateProblem, checkoutProblems, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
+import { filesystemGrants, platformProblems, storageDecisions, variableProblems } from "./decisions.ts";
+import { inspectBuilder } from "../docker/builder.ts";
 import { explainFailure } from "./failure.ts";
 import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
 import { formatSummary, toJson, type TargetResult } from "./summary.ts";
@@ -121,6 +123,8 @@ async function main(argv: string[]): Promise<number> {
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
   if (options["ca-cert"] !== undefined) env[VARIABLES.caCert] = resolve(options["ca-cert"]);
   // Extra CA certificates are checked before anything runs: a wrong file would fail deep in a build.
+  const unknownValues = variableProblems(plan.variables, env);
+  if (unknownValues.length) throw new ProblemsError(unknownValues);
   const caCert = env[VARIABLES.caCert];
   if (caCert) {
     const problem = caCertificateProblem(caCert, readTextIfFile(caCert));
@@ -167,6 +171,20 @@ async function main(argv: string[]): Promise<number> {
   if (tools.mode === "buildx") for (const warning of provenanceCredentialWarnings(targets)) say(`warning: ${warning}`);
   const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
+  const store = await docker.imageStore();
+  let grants: string[] = [];
+  if (tools.mode === "buildx") {
+    const builder = await inspectBuilder(docker, env);
+    if (builder) say(`builder ${builder.name} (${builder.driver} driver${builder.driver === "docker" ? `, ${store === "containerd" ? "containerd" : "classic"} image store` : ""}; ${builder.nodes.length} node${builder.nodes.length === 1 ? "" : "s"})`);
+    const storage = storageDecisions(targets, builder, store);
+    const problems = [...platformProblems(targets, builder), ...storage.problems];
+    if (problems.length) throw new ProblemsError(problems);
+    for (const note of storage.notes) say(`note: ${note}`);
+    // buildx 0.20+ refuses to read or write a local path outside the directory bake runs in
+    // unless granted: grant exactly the ones these targets use.
+    grants = filesystemGrants(targets, outDir, tools.buildxVersion!);
+    if (grants.length) say(`granting buildx ${grants.map((g) => `--allow=${g}`).join(" ")} (paths outside ${shownPath(outDir)}, where bake runs)`);
+  }
   const gpuTargets = Object.keys(targets).filter((name) => variantOf[name].device === "cuda");
   if (gpuTargets.length && !(await docker.hasNvidiaRuntime())) {
     say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
@@ -193,13 +211,13 @@ async function main(argv: string[]): Promise<number> {
 
   // 4. Build, then the summary.
   const results: TargetResult[] = [];
-  const sizing: Sizing = { docker, store: await docker.imageStore(), always: options.sizes ?? false, signal: cancelled };
+  const sizing: Sizing = { docker, store, always: options.sizes ?? false, signal: cancelled };
   const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancelled });
   if (tools.mode === "buildx") {
     const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
     try {
       const metadataFile = join(scratch, "metadata.json");
-      const argv = bakeArgs({ file: bakeFile, targets: Object.keys(targets), progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets, platform: options.platform });
+      const argv = bakeArgs({ file: bakeFile, targets: Object.keys(targets), allow: grants, progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets, platform: options.platform });
       const result = await run(argv);
       if (result.code !== 0) return buildFailed(result, platformsOf(targets), say);
       const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;

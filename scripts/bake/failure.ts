@@ -33,6 +33,16 @@ export function explainFailure(output: string, foreignPlatforms: readonly string
   const push = pushFailure(output);
   if (push) return push;
 
+  // buildx 0.20+ stops before building when a local path lies outside the directory bake runs in.
+  if (/ERROR: additional privileges requested/.test(output)) {
+    const grants = [...new Set([...output.matchAll(/--allow=(fs(?:\.read|\.write)?=\S+?)"?(?=\s|$)/gm)].map((m) => m[1]))];
+    return {
+      message: `buildx refused to build: it was not granted ${grants.length ? grants.join(", ") : "access to a path"} (filesystem entitlements, buildx 0.20 and later), so nothing was built`,
+      hint: `keep the checkout inside the directory bake runs in (IOPaint/ in the repository root, the default layout), or pass ${grants.length ? grants.map((g) => `--allow=${g}`).join(" ") : "--allow=fs.read=PATH"} to docker buildx bake; npm run bake grants the paths it knows of itself (see docs/building.md)`,
+      exitCode: ExitCode.environment,
+    };
+  }
+
   if (/exec format error/.test(output) && foreignPlatforms.length) {
     return {
       message: `this host cannot run programs for ${foreignPlatforms.join(", ")}: a RUN step for it failed with "exec format error" (the kernel has no enabled emulator for it in binfmt_misc)`,

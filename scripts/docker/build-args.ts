@@ -23,11 +23,13 @@ export interface BakeOptions {
   metadataFile?: string;
   /** `--provenance` ("mode=min", "false"): overrides the targets' provenance attest, as CI's bake-action passes it. */
   provenance?: string;
+  /** Entitlements granted with `--allow` (`fs.read=/path/to/IOPaint`): buildx 0.17+ only. */
+  allow?: readonly string[];
 }
 
 /** Pure: the `docker buildx bake` arguments for these options. */
 export function bakeArgs(options: BakeOptions): string[] {
-  const argv = ["buildx", "bake", "--file", options.file, "--progress", options.progress ?? "plain"];
+  const argv = ["buildx", "bake", ...(options.allow ?? []).map((grant) => `--allow=${grant}`), "--file", options.file, "--progress", options.progress ?? "plain"];
   if (options.metadataFile) argv.push("--metadata-file", options.metadataFile);
   if (options.noCache) argv.push("--no-cache");
   if (options.pull) argv.push("--pull");

@@ -2,9 +2,15 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { fail } from "../../generator/errors.ts";
+import { join } from "node:path";
 import { REPO_ROOT } from "../../generator/repo.ts";
 import type { PrintCase } from "../../test/fixtures/bake-print/cases.ts";
 import type { Docker } from "../docker/docker.ts";
+
+/** Where the golden files of one buildx release line live: test/fixtures/bake-print/buildx-0.29 for 0.29.1. */
+export function goldenDir(buildxVersion: string): string {
+  return join(REPO_ROOT, "test/fixtures/bake-print", `buildx-${buildxVersion.split(".").slice(0, 2).join(".")}`);
+}
 
 /** The project's own generator, as a user runs it. */
 export async function generateInto(config: string, dir: string): Promise<void> {

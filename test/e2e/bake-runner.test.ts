@@ -37,7 +37,7 @@ for (const engineName of TEST_ENGINES) describe(`npm run bake (${engineName} eng
   it("builds cpu and gpu and reports each image's ID, size and tags as docker inspects them", async () => {
     const result = await bake(["all", "--version", "1.6.0", "--json"]);
     assert.equal(result.exitCode, 0, result.all);
-    if (docker.bakes) assert.match(result.stderr, /\(buildx 0\.13\.\d+\), daemon 26\.1\.\d+\S*; targets: cpu, gpu/);
+    if (docker.bakes) assert.match(result.stderr, /\(buildx 0\.29\.\d+\), daemon 28\.5\.\d+\S*; targets: cpu, gpu\nbuilder default \(docker driver, containerd image store; 1 node\)$/m);
     else {
       assert.match(result.stderr, /buildx is not installed: falling back to one BuildKit `docker build` per target/);
       // The fallback builds the two at once (as bake does), each line of output marked with its target.

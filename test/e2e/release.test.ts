@@ -188,7 +188,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     for (const tag of RELEASE_TAGS) docker.trackImage(`${runnerImage}:${tag}`);
     const result = await retryRegistryRace(() => runnerBake(["all", "--push", "--version", "1.6.0"], { IOPAINT_PLATFORMS: "release", IOPAINT_IMAGE: runnerImage, IOPAINT_PROVENANCE: "false" }));
     assert.equal(result.exitCode, 0, String(result.all).split("\n").slice(-30).join("\n"));
-    assert.match(String(result.all), /docker buildx bake \(buildx 0\.13/);
+    assert.match(String(result.all), /docker buildx bake \(buildx 0\.29/);
     const tags = JSON.parse((await docker.fetch(`http://${registry}/v2/${repository}-runner/tags/list`)).body) as { tags: string[] };
     assert.deepEqual(tags.tags.sort(), ["cpu-1.6.0", "cpu-latest", "gpu-1.6.0", "gpu-latest"]);
     const cpu = await manifest(`${runnerImage}:cpu-1.6.0`);

@@ -1,23 +1,34 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { printedBake, resolveBake } from "../../generator/bake/resolve.ts";
+import { readdirSync } from "node:fs";
+import { printedBake, printStyleOf, resolveBake } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
 import { PRINT_CASES } from "../fixtures/bake-print/cases.ts";
-import { compileText, readRepoFile } from "../helpers/compile.ts";
+import { compileText, readRepoFile, REPO } from "../helpers/compile.ts";
+
+/** One directory of golden files per buildx release line: buildx-0.13 (Debian 13's) and buildx-0.29 (the newest). */
+const GOLDEN_DIRS = readdirSync(`${REPO}/test/fixtures/bake-print`).filter((name) => name.startsWith("buildx-")).sort();
 
 /**
  * Our bake reader (what `npm run print` prints and the runner builds from) against real
- * `docker buildx bake --print` output kept in test/fixtures/bake-print/ (npm run goldens:bake).
- * A new bake attribute fails here until its golden files are made again.
+ * `docker buildx bake --print` output of two buildx release lines, kept in
+ * test/fixtures/bake-print/buildx-<major.minor>/ (npm run goldens:bake). A new bake attribute fails here
+ * until its golden files are made again.
  */
 describe("the bake reader equals buildx --print", () => {
-  for (const printCase of PRINT_CASES) {
-    it(`${printCase.name}: ${printCase.config} ${printCase.targets.join(" ") || "(no target)"} ${Object.entries(printCase.env).map(([k, v]) => `${k}=${v}`).join(" ")}`, () => {
-      const golden = JSON.parse(readRepoFile(`test/fixtures/bake-print/${printCase.name}.json`)) as { case: unknown; print: unknown };
-      assert.deepEqual(golden.case, printCase, "the golden file was made for this case (npm run goldens:bake)");
-      const bake = compileText(readRepoFile(printCase.config), printCase.config).outputs[OUTPUT_FILES.bake];
-      assert.deepEqual(printedBake(resolveBake(bake, printCase.targets, printCase.env), printCase.targets), golden.print);
-    });
+  it("has golden files for buildx 0.13 (CSV strings) and 0.29 (objects)", () => {
+    assert.deepEqual(GOLDEN_DIRS, ["buildx-0.13", "buildx-0.29"]);
+  });
+
+  for (const dir of GOLDEN_DIRS) {
+    for (const printCase of PRINT_CASES) {
+      it(`${dir}/${printCase.name}: ${printCase.config} ${printCase.targets.join(" ") || "(no target)"} ${Object.entries(printCase.env).map(([k, v]) => `${k}=${v}`).join(" ")}`, () => {
+        const golden = JSON.parse(readRepoFile(`test/fixtures/bake-print/${dir}/${printCase.name}.json`)) as { case: unknown; buildx: string; print: unknown };
+        assert.deepEqual(golden.case, printCase, "the golden file was made for this case (npm run goldens:bake)");
+        const bake = compileText(readRepoFile(printCase.config), printCase.config).outputs[OUTPUT_FILES.bake];
+        assert.deepEqual(printedBake(resolveBake(bake, printCase.targets, printCase.env), printCase.targets, printStyleOf(golden.buildx)), golden.print);
+      });
+    }
   }
 
   it("covers groups, dev targets, release platforms, every cache mode, overrides and internal targets", () => {

@@ -1,0 +1,131 @@
+/**
+ * What a bake needs from the buildx and builder it runs on, decided before anything builds: the
+ * filesystem paths to grant, whether provenance can be attached and a cache exported, whether
+ * every platform has a node, and whether each enumerated bake variable holds a value it knows.
+ * Pure functions of the resolved targets and what was probed (test/unit/decisions.test.ts); the
+ * runner (cli.ts) probes and prints.
+ */
+import { isAbsolute, relative, resolve } from "node:path";
+import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
+import { compareReleases } from "../../generator/compat/table.ts";
+import type { Problem } from "../../generator/errors.ts";
+import type { PlanVariable } from "../../generator/plan.ts";
+import type { Builder } from "../docker/builder.ts";
+
+/** buildx checks filesystem entitlements from 0.17 (a warning up to 0.19, a refusal from 0.20); older ones know no `fs` grant. */
+export const FS_ENTITLEMENTS_BUILDX = "0.17.0";
+
+/** What the daemon keeps images in: the containerd image store, or a classic graph driver (overlay2). */
+export type ImageStore = "containerd" | "graphdriver";
+
+/** Pure: the variables set in `env` to a value their bake file does not know (bake would ignore it without a word). */
+export function variableProblems(variables: readonly PlanVariable[], env: Record<string, string | undefined>): Problem[] {
+  return variables.flatMap((variable) => {
+    const value = env[variable.name];
+    if (value === undefined || !variable.allowed || variable.allowed.includes(value)) return [];
+    return [{
+      kind: "usage",
+      message: `${variable.name}=${JSON.stringify(value)} is not a value docker-bake.hcl knows: expected ${variable.allowed.map((v) => JSON.stringify(v)).join(", ")}`,
+      hint: `${variable.comment} Unset it for the default (${JSON.stringify(variable.default)}).`,
+    } satisfies Problem];
+  });
+}
+
+/** A local path a build reads or writes, as bake would resolve it. */
+interface LocalPath {
+  path: string;
+  access: "read" | "write";
+}
+
+/** `key=value,…` (a cache or secret entry) as a map. */
+function csvFields(entry: string): Record<string, string> {
+  return Object.fromEntries(entry.split(",").map((part) => {
+    const at = part.indexOf("=");
+    return at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
+  }));
+}
+
+function localPaths(target: ResolvedTarget, cwd: string): LocalPath[] {
+  const paths: LocalPath[] = [];
+  // A context that is a URL (git, https) or another target is not a local path.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(target.context) && !target.context.startsWith("target:")) paths.push({ path: resolve(cwd, target.context), access: "read" });
+  for (const secret of target.secret ?? []) {
+    const { src } = csvFields(secret);
+    if (src) paths.push({ path: resolve(cwd, src), access: "read" });
+  }
+  for (const entry of target["cache-from"] ?? []) {
+    const fields = csvFields(entry);
+    if (fields.type === "local" && fields.src) paths.push({ path: resolve(cwd, fields.src), access: "read" });
+  }
+  for (const entry of target["cache-to"] ?? []) {
+    const fields = csvFields(entry);
+    if (fields.type === "local" && fields.dest) paths.push({ path: resolve(cwd, fields.dest), access: "write" });
+  }
+  return paths;
+}
+
+/**
+ * Pure: the entitlements (`fs.read=PATH`, `fs.write=PATH`, each an `--allow` of bake) that grant exactly the local paths outside `cwd` (where bake runs)
+ * that the targets read or write: the checkout, a CA file, a local cache directory. None for a
+ * buildx older than 0.17, which has no such grant (and would reject the flag).
+ */
+export function filesystemGrants(targets: Record<string, ResolvedTarget>, cwd: string, buildxVersion: string): string[] {
+  if (compareReleases(buildxVersion, FS_ENTITLEMENTS_BUILDX) < 0) return [];
+  const outside = (path: string) => {
+    const rel = relative(cwd, path);
+    return rel.startsWith("..") || isAbsolute(rel);
+  };
+  const grants = new Set<string>();
+  for (const target of Object.values(targets)) {
+    for (const { path, access } of localPaths(target, cwd)) if (outside(path)) grants.add(`fs.${access}=${path}`);
+  }
+  return [...grants].sort();
+}
+
+/** Whether the builder can keep attestations and export a cache: any driver but `docker`, or `docker` on the containerd image store. */
+export function builderStoresAttestations(builder: Builder | undefined, store: ImageStore): boolean {
+  return (builder?.driver ?? "docker") !== "docker" || store === "containerd";
+}
+
+const CAPABLE_BUILDER_HINT = "turn on the containerd image store (daemon.json: {\"features\": {\"containerd-snapshotter\": true}}, then restart Docker) or build on a docker-container builder (docker buildx create --use --driver docker-container)";
+
+/**
+ * Pure: what the targets' provenance and cache settings need from this builder. Where it cannot
+ * store attestations (the docker driver on the classic image store), the default ("auto", no
+ * attest in the bake file) becomes one line saying none is attached, while an explicit
+ * IOPAINT_PROVENANCE=min|max, or a cache to export, is a problem with the fix.
+ */
+export function storageDecisions(targets: Record<string, ResolvedTarget>, builder: Builder | undefined, store: ImageStore): { problems: Problem[]; notes: string[] } {
+  if (builderStoresAttestations(builder, store)) return { problems: [], notes: [] };
+  const list = Object.values(targets);
+  const explicit = list.some((t) => (t.attest ?? []).some((a) => a.includes("type=provenance") && !a.includes("disabled=true")));
+  const defaulted = list.some((t) => !(t.attest ?? []).some((a) => a.includes("type=provenance")));
+  const exports = list.some((t) => (t["cache-to"] ?? []).length > 0);
+  const where = `the ${builder?.name ?? "default"} builder (docker driver) on the classic image store`;
+  const problems: Problem[] = [];
+  if (explicit) {
+    problems.push({ kind: "environment", message: `IOPAINT_PROVENANCE asks for a provenance attestation, which ${where} cannot store`, hint: `set IOPAINT_PROVENANCE=auto (attached where the builder can store it) or false, or ${CAPABLE_BUILDER_HINT}` });
+  }
+  if (exports) {
+    problems.push({ kind: "environment", message: `IOPAINT_CACHE exports the build cache, which ${where} cannot do`, hint: `unset IOPAINT_CACHE (the builder keeps its own cache), or ${CAPABLE_BUILDER_HINT}` });
+  }
+  const notes = defaulted && !explicit ? [`no provenance attestation: ${where} cannot store one (IOPAINT_PROVENANCE=auto); to attach one, ${CAPABLE_BUILDER_HINT}`] : [];
+  return { problems, notes };
+}
+
+/** Pure: each platform a target builds for that no node of the builder runs, natively or under emulation. */
+export function platformProblems(targets: Record<string, ResolvedTarget>, builder: Builder | undefined): Problem[] {
+  if (!builder || builder.nodes.every((node) => node.platforms.length === 0)) return [];
+  const runs = new Set(builder.nodes.flatMap((node) => node.platforms));
+  const problems: Problem[] = [];
+  for (const [name, target] of Object.entries(targets)) {
+    const missing = (target.platforms ?? []).filter((platform) => !runs.has(platform));
+    if (!missing.length) continue;
+    problems.push({
+      kind: "environment",
+      message: `${name} builds for ${missing.join(", ")}, which no node of the ${builder.name} builder (${builder.driver} driver) runs: it lists ${[...runs].join(", ")}`,
+      hint: `register QEMU's handlers (Debian/Ubuntu: apt-get install qemu-user-static; anywhere: docker run --privileged --rm tonistiigi/binfmt --install ${missing.map((p) => p.split("/")[1]).join(",")}; GitHub Actions: docker/setup-qemu-action), or build on a builder with a node of that platform`,
+    });
+  }
+  return problems;
+}
