@@ -9,27 +9,37 @@ import { generatedHeader } from "./header.ts";
  * images' defaults, so the habits of `docker run` users carry over. GPU services reserve NVIDIA
  * devices.
  *
- * It is for Compose v2 (the tests run 2.26): `healthcheck.start_interval` needs 2.20+ (an engine
- * older than 25 ignores it). There is no top-level `name`, so the volumes carry fixed names of
- * their own and keep their data whatever the project is called. There is no `build:` section:
- * the images come from docker-bake.hcl (the one build contract), and Compose resolves a relative
- * `dockerfile` against the context, which is the IOPaint checkout, not this repository.
+ * It is for Compose v2 (the tests run 2.26 and 2.40): `healthcheck.start_interval` needs 2.20+
+ * (an engine older than 25 ignores it). The top-level `name` is the image's name, so the project
+ * is not called after the file's directory (`docker`); the volumes carry fixed names of their own
+ * and keep their data whatever the project is called. There is no `build:` section: the images
+ * come from docker-bake.hcl (the one build contract), and Compose resolves a relative `dockerfile`
+ * against the context, which is the IOPaint checkout, not this repository. `pull_policy` is
+ * `never` by default, so `up` before a build says the image is missing instead of trying to pull
+ * a public `iopaint` image; IOPAINT_PULL_POLICY=missing pulls an IOPAINT_IMAGE pushed elsewhere.
  */
 export function emitCompose(plan: BuildPlan): string {
   const runtimeTargets = plan.targets.filter((t) => t.stage === "runtime");
   const volumes = plan.dockerfile.runtime.volumes;
   const lines = [
     "# Build the images first (npm run bake -- all, or docker buildx bake all), then from the repository root:",
-    `#   docker compose -f docker/compose.yaml -p iopaint --profile ${runtimeTargets[0]?.name ?? "cpu"} up -d`,
+    `#   docker compose -f docker/compose.yaml --profile ${runtimeTargets[0]?.name ?? "cpu"} up -d`,
     "# Settings, all optional: MODEL, DEVICE, PORT (inside the container), IOPAINT_ARGS (extra flags),",
-    "# IOPAINT_PORT (on the host), IOPAINT_IMAGE, IOPAINT_VERSION (which image), and",
+    "# IOPAINT_PORT (on the host), IOPAINT_IMAGE, IOPAINT_VERSION (which image), IOPAINT_PULL_POLICY",
+    "# (never by default: the images are built here; missing pulls a pushed IOPAINT_IMAGE), and",
     `# ${volumes.map(volumeVariable).join(", ")} (a volume name, or an absolute host path to bind-mount).`,
+    `name: ${jsonString(projectName(defaultOf(plan, VARIABLES.image)))}`,
     "services:",
     ...runtimeTargets.flatMap((target) => service(target, plan)),
     "volumes:",
     ...volumes.flatMap((path) => [`  ${volumeName(path)}:`, `    name: ${jsonString(volumeName(path))}`]),
   ];
   return `${generatedHeader("#", plan.configFile, "npm run generate")}${lines.join("\n")}\n`;
+}
+
+/** "ghcr.io/you/iopaint" → "iopaint": a Compose project name (lower-case letters, digits, dashes and underscores). */
+function projectName(image: string): string {
+  return (image.split("/").pop() ?? "iopaint").toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z0-9]+/, "") || "iopaint";
 }
 
 /** "/app/models" → "iopaint-models": the named volume that holds it by default. */
@@ -54,6 +64,7 @@ function service(target: PlannedTarget, plan: BuildPlan): string[] {
   const lines = [
     `  ${target.name}:`,
     `    image: ${jsonString(`\${${VARIABLES.image}:-${defaultOf(plan, VARIABLES.image)}}:${target.name}-\${${VARIABLES.version}:-latest}`)}`,
+    `    pull_policy: ${jsonString("${IOPAINT_PULL_POLICY:-never}")}`,
     `    profiles: [${jsonString(target.name)}]`,
     `    ports:`,
     `      - ${jsonString(`\${IOPAINT_PORT:-${port}}:${containerPort}`)}`,

@@ -64,20 +64,30 @@ function localPaths(target: ResolvedTarget, cwd: string): LocalPath[] {
   return paths;
 }
 
+/** The directory or file a `--set T.output=type=local|oci|tar,dest=PATH` writes. */
+function outputPaths(sets: readonly string[], cwd: string): LocalPath[] {
+  return sets.flatMap((set) => {
+    const match = /^[^.=]+\.output=(.*)$/.exec(set);
+    const dest = match ? csvFields(match[1]).dest : undefined;
+    return dest ? [{ path: resolve(cwd, dest), access: "write" as const }] : [];
+  });
+}
+
 /**
- * Pure: the entitlements (`fs.read=PATH`, `fs.write=PATH`, each an `--allow` of bake) that grant exactly the local paths outside `cwd` (where bake runs)
- * that the targets read or write: the checkout, a CA file, a local cache directory. None for a
- * buildx older than 0.17, which has no such grant (and would reject the flag).
+ * Pure: the entitlements (`fs.read=PATH`, `fs.write=PATH`, each an `--allow` of bake) that grant
+ * exactly the local paths outside `cwd` (where bake runs) that the targets read or write: the
+ * checkout, a CA file, a local cache directory, and an output given with `--set T.output=…`. None
+ * for a buildx older than 0.17, which has no such grant (and would reject the flag).
  */
-export function filesystemGrants(targets: Record<string, ResolvedTarget>, cwd: string, buildxVersion: string): string[] {
+export function filesystemGrants(targets: Record<string, ResolvedTarget>, cwd: string, buildxVersion: string, sets: readonly string[] = []): string[] {
   if (compareReleases(buildxVersion, FS_ENTITLEMENTS_BUILDX) < 0) return [];
   const outside = (path: string) => {
     const rel = relative(cwd, path);
     return rel.startsWith("..") || isAbsolute(rel);
   };
   const grants = new Set<string>();
-  for (const target of Object.values(targets)) {
-    for (const { path, access } of localPaths(target, cwd)) if (outside(path)) grants.add(`fs.${access}=${path}`);
+  for (const { path, access } of [...Object.values(targets).flatMap((t) => localPaths(t, cwd)), ...outputPaths(sets, cwd)]) {
+    if (outside(path)) grants.add(`fs.${access}=${path}`);
   }
   return [...grants].sort();
 }

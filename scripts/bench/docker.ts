@@ -41,6 +41,14 @@ export class BenchDocker {
     this.docker = new Docker(engine);
   }
 
+  private buildx?: string;
+
+  /** The engine's buildx version ("0.0.0" without buildx), asked once. */
+  async buildxVersion(): Promise<string> {
+    this.buildx ??= (await this.docker.buildxVersion()) ?? "0.0.0";
+    return this.buildx;
+  }
+
   run(args: string[], options: { cwd?: string; input?: string } = {}): Promise<{ exitCode: number; stdout: string; all: string }> {
     return this.docker.run(args, { ...options, signal: this.signal });
   }

@@ -10,6 +10,8 @@ import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
 import { parseProgress, reportOf } from "../bake/progress.ts";
 import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
+import { filesystemGrants } from "../bake/decisions.ts";
+import { resolveBake } from "../../generator/bake/resolve.ts";
 import { runBounded } from "../docker/parallel.ts";
 import { BASELINE_DOCKERFILE, baselineBuildArgs, baselinePackages, ensurePackagesImage } from "./baseline.ts";
 import { sampleOf, type BenchDocker, type BuildOutcome, type Log } from "./docker.ts";
@@ -38,6 +40,11 @@ async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, c
 }
 
 /** One timed build command (`env`: bake variables; `tags`: what it tags, where argv does not say), logged with its time and steps run. */
+/** The --allow grants a bake of `names` with these variables (and --set outputs) needs on this engine's buildx, as npm run bake gives them. */
+async function bakeGrants(ctx: PhaseContext, docker: BenchDocker, names: string[], env: Record<string, string>, sets: string[] = []): Promise<string[]> {
+  return filesystemGrants(resolveBake(ctx.fixture.bake, names, env).target, ctx.fixture.dir, await docker.buildxVersion(), sets);
+}
+
 async function timed(ctx: PhaseContext, docker: BenchDocker, label: string, argv: string[], cwd: string, env?: Record<string, string>, tags?: string[]): Promise<BuildOutcome> {
   const outcome = await docker.build(label, argv, cwd, env, tags);
   const { executed, total } = outcome.report;
@@ -91,8 +98,9 @@ export function buildxBuilder(ctx: PhaseContext, current: BenchDocker): PathBuil
     docker: current,
     async build(label, names, source, image, noCache) {
       const tags = Object.values(resolveTargets(ctx.fixture, names, source, image)).flatMap((t) => t.tags);
-      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: names, noCache });
-      const outcome = await timed(ctx, current, label, argv, ctx.fixture.dir, { IOPAINT_SRC: source, IOPAINT_IMAGE: image }, tags);
+      const env = { IOPAINT_SRC: source, IOPAINT_IMAGE: image };
+      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: names, noCache, allow: await bakeGrants(ctx, current, names, env) });
+      const outcome = await timed(ctx, current, label, argv, ctx.fixture.dir, env, tags);
       // One solve: a step the targets share is one vertex, counted once for the whole and given to each target's own sample.
       const whole = parseProgress(outcome.output, names.length > 1 ? names : []);
       const samples = Object.fromEntries(names.map((name) => [name, sampleOf({ ...outcome, report: names.length > 1 ? reportOf(whole, name) : whole })]));
@@ -241,7 +249,7 @@ export async function measureColdRunner(ctx: PhaseContext, current: BenchDocker)
   const tag = resolveTargets(ctx.fixture, ["cpu"], source, env.IOPAINT_IMAGE).cpu.tags[0];
   current.track(tag);
   const bake = async (label: string, noCache: boolean) =>
-    sampleOf(await timed(ctx, current, label, bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: ["cpu"], noCache }), ctx.fixture.dir, env));
+    sampleOf(await timed(ctx, current, label, bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: ["cpu"], noCache, allow: await bakeGrants(ctx, current, ["cpu"], env) }), ctx.fixture.dir, env));
   const newRunner = async () => {
     await current.run(["image", "rm", tag]);
     const pruned = await current.run(["builder", "prune", "--all", "--force"]);
@@ -283,7 +291,8 @@ export async function measureReproducible(ctx: PhaseContext, current: BenchDocke
     const digests: string[] = [];
     for (const run of [1, 2]) {
       const dest = join(ctx.work, `reproducible-${variant}-${run}`);
-      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: [variant], noCache: true, provenance: "false", sets: [`${variant}.output=type=oci,dest=${dest},tar=false,rewrite-timestamp=true`] });
+      const sets = [`${variant}.output=type=oci,dest=${dest},tar=false,rewrite-timestamp=true`];
+      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: [variant], noCache: true, provenance: "false", sets, allow: await bakeGrants(ctx, current, [variant], env, sets) });
       await timed(ctx, current, `${variant}, --no-cache, OCI output with rewrite-timestamp (${run}/2)`, argv, ctx.fixture.dir, env);
       const index = JSON.parse(await readFile(join(dest, "index.json"), "utf8")) as { manifests: { digest: string }[] };
       digests.push(index.manifests[0].digest);

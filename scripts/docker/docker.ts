@@ -142,6 +142,12 @@ export class Docker {
     return { problem: result.stderr.split("\n").find((line) => line.trim()) ?? (result.timedOut ? `no answer within ${timeoutMs / 1000} s` : "no answer") };
   }
 
+  /** `docker buildx version`'s number ("0.29.1"), or undefined without the plugin. */
+  async buildxVersion(): Promise<string | undefined> {
+    const result = await this.run(["buildx", "version"]);
+    return result.exitCode === 0 ? /v?(\d+\.\d+\.\d+)/.exec(result.stdout)?.[1] : undefined;
+  }
+
   async inspectImage(ref: string): Promise<ImageFacts | undefined> {
     const result = await this.run(["image", "inspect", "--format", "{{json .}}", ref]);
     if (result.exitCode !== 0) return undefined;

@@ -40,6 +40,23 @@ describe("docker compose (v2) on docker/compose.yaml", { timeout: 15 * 60_000 },
     }
   });
 
+  it("without -p the project is the file's own (iopaint-fixture), and up before a build names the missing image instead of pulling it", async () => {
+    const file = join(fixture.dir, "docker/compose.yaml");
+    const missing = `iopaint-never-built-${process.pid}`;
+    const plain = (args: string[]) => docker.docker(["compose", "-f", file, "--profile", "cpu", ...args], { reject: false, cwd: REPO, env: { IOPAINT_IMAGE: missing, IOPAINT_PORT: port } });
+    try {
+      const config = JSON.parse((await plain(["config", "--format", "json"])).stdout) as { name: string; services: { cpu: { pull_policy: string } } };
+      assert.equal(config.name, "iopaint-fixture");
+      assert.equal(config.services.cpu.pull_policy, "never");
+      const up = await plain(["up", "--detach"]);
+      assert.notEqual(up.exitCode, 0);
+      assert.match(up.all, new RegExp(`No such image: ${missing}:cpu-latest`));
+      assert.doesNotMatch(up.all, /Pulling|pull access denied/, "nothing was pulled");
+    } finally {
+      await plain(["down", "--volumes"]);
+    }
+  });
+
   it("up --wait turns healthy, serves the UI on the published port, writes to the named volumes; down exits 0", async () => {
     const file = join(fixture.dir, "docker/compose.yaml");
     const started = performance.now();

@@ -45,7 +45,9 @@ describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () =>
   /** A --no-cache build of cpu to an OCI archive with the timestamps rewritten, unpacked. */
   async function buildCold(name: string, source: string): Promise<OciImage> {
     const archive = join(work, `${name}.tar`);
-    const argv = bakeArgs({ file: join(fixture.dir, "docker-bake.hcl"), targets: ["cpu"], noCache: true, provenance: "false", sets: [`cpu.output=type=oci,dest=${archive},rewrite-timestamp=true`] });
+    const sets = [`cpu.output=type=oci,dest=${archive},rewrite-timestamp=true`];
+    const allow = await docker.bakeGrants({ cpu: { ...fixture.resolve(["cpu"]).cpu, context: source } }, fixture.dir, sets);
+    const argv = bakeArgs({ file: join(fixture.dir, "docker-bake.hcl"), targets: ["cpu"], noCache: true, provenance: "false", sets, allow });
     await docker.docker(argv, { cwd: fixture.dir, env: { ...fixture.env, IOPAINT_SRC: source, SOURCE_DATE_EPOCH: EPOCH } });
     const dir = join(work, name);
     await mkdir(dir);

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
+import { filesystemGrants } from "../../scripts/bake/decisions.ts";
 import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
 import { Docker, type EngineName, type RunResult } from "../../scripts/docker/docker.ts";
 import { netnsPath } from "../../scripts/docker/engine.ts";
@@ -91,7 +92,7 @@ export class TestEngine {
     const targets = fixture.resolve(list);
     let output = "";
     if (this.bakes) {
-      const argv = bakeArgs({ file: join(fixture.dir, "docker-bake.hcl"), targets: list, noCache: options.noCache });
+      const argv = bakeArgs({ file: join(fixture.dir, "docker-bake.hcl"), targets: list, noCache: options.noCache, allow: await this.bakeGrants(targets, fixture.dir) });
       output = await this.buildCommand(argv, fixture);
     } else {
       for (const target of Object.values(targets)) output += await this.buildCommand(dockerBuildArgs(target, fixture.dir, options).argv, fixture);
@@ -103,6 +104,17 @@ export class TestEngine {
     }
     return { output, imageIds };
   }
+
+  /**
+   * The `--allow` entitlements a bake run in `cwd` needs for these targets (and outputs given
+   * with --set), as npm run bake grants them: none on buildx older than 0.17.
+   */
+  async bakeGrants(targets: Record<string, ResolvedTarget>, cwd: string, sets: readonly string[] = []): Promise<string[]> {
+    this.buildx ??= (await this.client.buildxVersion()) ?? "0.0.0";
+    return filesystemGrants(targets, cwd, this.buildx, sets);
+  }
+
+  private buildx?: string;
 
   private async buildCommand(argv: string[], fixture: Fixture): Promise<string> {
     const result = await this.client.run(argv, { cwd: fixture.dir, env: fixture.env });

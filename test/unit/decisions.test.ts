@@ -38,6 +38,10 @@ describe("filesystem grants (buildx 0.17+ entitlements)", () => {
     assert.deepEqual(filesystemGrants({ cpu: target({ context: "../IOPaint" }) }, "/work/repo", "0.29.1"), ["fs.read=/work/IOPaint"]);
   });
 
+  it("grants writing an output given with --set T.output=…,dest=PATH (npm run lock, the reproducibility checks)", () => {
+    assert.deepEqual(filesystemGrants({ cpu: target() }, "/work/repo", "0.29.1", ["cpu.output=type=oci,dest=/tmp/out/cpu.tar,rewrite-timestamp=true", "cpu.args.X=1", "cpu.output=type=local,dest=locks-out"]), ["fs.write=/tmp/out/cpu.tar"]);
+  });
+
   it("passes no --allow to a buildx older than 0.17, which has no fs entitlement and would reject the flag", () => {
     assert.deepEqual(filesystemGrants(targets, "/work/repo", "0.13.1"), []);
     assert.equal(filesystemGrants(targets, "/work/repo", "0.17.0").length, 4);
