@@ -143,6 +143,31 @@ describe(WORKFLOW, () => {
     assert.equal(workflow.jobs.images.needs, "check");
   });
 
+  it("runs on actions that still run: the Node 24 majors (GitHub removed Node 20 from its runners on 2026-09-16), and builds with Node 24", () => {
+    const NODE24_MAJORS: Record<string, number> = {
+      "actions/checkout": 6,
+      "actions/setup-node": 6,
+      "docker/setup-qemu-action": 4,
+      "docker/setup-buildx-action": 4,
+      "docker/metadata-action": 6,
+      "docker/login-action": 4,
+      "docker/bake-action": 7,
+    };
+    const used = [...Object.values(workflow.jobs).flatMap((job) => job.steps)].map((step) => step.uses).filter((uses): uses is string => Boolean(uses));
+    assert.ok(used.length >= 8);
+    for (const uses of used) {
+      const [name, ref] = uses.split("@");
+      assert.ok(name in NODE24_MAJORS, `${uses}: an action this test does not know; add its Node 24 major`);
+      assert.equal(ref, `v${NODE24_MAJORS[name]}`, `${uses}: expected ${name}@v${NODE24_MAJORS[name]}`);
+    }
+    const setupNode = workflow.jobs.check.steps.find((step) => step.uses?.startsWith("actions/setup-node@"));
+    assert.equal(String(setupNode?.with?.["node-version"]), "24");
+    // bake-action v7 has no workdir input (merged into source): the build reads this checkout.
+    const bake = action("docker/bake-action")[0];
+    assert.equal(bake.with?.source, ".");
+    assert.equal(bake.with?.workdir, undefined);
+  });
+
   it("uses the actions docs/ci.md describes, at the versions it names", () => {
     const doc = readRepoFile("docs/ci.md");
     for (const uses of new Set(steps.map((step) => step.uses).filter(Boolean))) assert.ok(doc.includes(uses!), `docs/ci.md names ${uses}`);
