@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -13,14 +13,14 @@ import { VARIABLES, variantsByTarget, type PlannedVariant } from "../../generato
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { proxyArgs, withoutCredentials } from "../docker/proxy.ts";
-import { daemonVersion, findDocker, MIN_BUILDX } from "../docker/discovery.ts";
+import { daemonVersion, findDocker, MIN_BUILDX, type DockerTools, type Preference } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { caCertificateProblem, checkoutProblems, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
-import { filesystemGrants, platformProblems, storageDecisions, variableProblems } from "./decisions.ts";
+import { filesystemGrants, localCacheDirs, platformProblems, storageDecisions, variableProblems, type ImageStore } from "./decisions.ts";
 import { inspectBuilder } from "../docker/builder.ts";
 import { explainFailure } from "./failure.ts";
 import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
@@ -70,7 +70,10 @@ type Env = Record<string, string | undefined>;
 /** Fires on Ctrl-C or SIGTERM: the running docker command is cancelled. */
 const cancelled = cancelOnSignals("stopping the build");
 
-async function main(argv: string[]): Promise<number> {
+/** The command line, parsed and checked. */
+type Options = ReturnType<typeof parseOptions>;
+
+function parseOptions(argv: string[]) {
   const parsed = parseCommandLine({
     args: argv,
     allowPositionals: true,
@@ -98,11 +101,6 @@ async function main(argv: string[]): Promise<number> {
     },
   }, "see npm run bake -- --help");
   const options = parsed.values;
-  if (options.help) {
-    console.log(HELP);
-    return ExitCode.ok;
-  }
-  const say = (line: string) => process.stderr.write(`${line}\n`);
   const budgetMode = options.budget ?? "fail";
   const engine = options.engine ?? "auto";
   const progress = options.progress ?? "plain";
@@ -110,81 +108,118 @@ async function main(argv: string[]): Promise<number> {
   if (!["auto", "buildx", "docker-build"].includes(engine)) fail({ kind: "usage", message: `--engine must be auto, buildx or docker-build, not ${engine}` });
   if (!["plain", "tty", "auto"].includes(progress)) fail({ kind: "usage", message: `--progress must be plain, tty or auto, not ${progress}` });
   if (options.offline && options.pull) fail({ kind: "usage", message: "--offline and --pull contradict each other" });
+  return { ...options, positionals: parsed.positionals, budgetMode, engine: engine as Preference, progress };
+}
 
-  // 1. The config, and generated files that match it: the main config's in the repository, any
-  // other config's in a directory of its own, so that it never overwrites the committed files.
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** What the config and the command line ask for, before any docker command: the one value the later phases extend. */
+interface ResolvedBuild {
+  options: Options;
+  isMainConfig: boolean;
+  /** Where the generated files are and bake runs. */
+  outDir: string;
+  compiled: Awaited<ReturnType<typeof compileConfigOption>>;
+  /** The environment bake sees: the process's, with the command line's variables. */
+  env: Env;
+  /** --set overrides, the proxies' build args among them. */
+  sets: string[];
+  proxies: Record<string, string>;
+  targets: Record<string, ResolvedTarget>;
+  variantOf: Record<string, PlannedVariant>;
+  /** The checkout each variant builds from. */
+  contextOfVariant: Map<string, string>;
+}
+
+/** And what the machine offers: the build path, its docker, the builder's image store and the grants buildx needs. */
+interface PreparedBuild extends ResolvedBuild {
+  tools: DockerTools;
+  docker: Docker;
+  store: ImageStore;
+  /** `--allow` entitlements for bake (buildx 0.17+). */
+  grants: string[];
+}
+
+async function main(argv: string[]): Promise<number> {
+  const options = parseOptions(argv);
+  if (options.help) {
+    console.log(HELP);
+    return ExitCode.ok;
+  }
+  const build = await resolveBuild(options);
+  if (options.print || options["dry-run"]) return printTargets(build);
+  const prepared = await preflight(build);
+  const results = prepared.tools.mode === "buildx" ? await buildWithBake(prepared) : await buildWithFallback(prepared);
+  return typeof results === "number" ? results : report(prepared, results);
+}
+
+/** 1. Resolve: the config compiled, the variables checked, the targets as bake resolves them. */
+async function resolveBuild(options: Options): Promise<ResolvedBuild> {
+  // The main config's files in the repository, any other config's in a directory of its own, so
+  // that it never overwrites the committed files.
   const { isMainConfig, outDir } = generatedFilesDir(options.config, options.out);
-  const { loaded, plan, outputs, warnings } = await compileConfigOption(options.config, outDir);
-  for (const warning of warnings) say(`warning: ${formatProblem(warning)}`);
+  const compiled = await compileConfigOption(options.config, outDir);
+  for (const warning of compiled.warnings) say(`warning: ${formatProblem(warning)}`);
 
-  // 2. Targets, as bake resolves them.
   const env: Env = { ...process.env };
   if (options.version !== undefined) env[VARIABLES.version] = options.version;
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
   if (options["ca-cert"] !== undefined) env[VARIABLES.caCert] = resolve(options["ca-cert"]);
-  // Extra CA certificates are checked before anything runs: a wrong file would fail deep in a build.
-  const unknownValues = variableProblems(plan.variables, env);
+  const unknownValues = variableProblems(compiled.plan.variables, env);
   if (unknownValues.length) throw new ProblemsError(unknownValues);
+  // Extra CA certificates are checked before anything runs: a wrong file would fail deep in a build.
   const caCert = env[VARIABLES.caCert];
   if (caCert) {
     const problem = caCertificateProblem(caCert, readTextIfFile(caCert));
     if (problem) throw new ProblemsError([problem]);
   }
-  const bakeFile = join(outDir, OUTPUT_FILES.bake);
   // The environment's proxies reach every RUN step as BuildKit's predefined build args (never stored in the image).
   const proxies = proxyArgs(env);
   const sets = [...(options.set ?? []), ...Object.entries(proxies).map(([name, value]) => `*.args.${name}=${value}`)];
-  const targets = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], parsed.positionals, env).target, sets, options.platform);
-  const variantOf = variantsByTarget(plan);
+  const targets = applyOverrides(resolveBake(compiled.outputs[OUTPUT_FILES.bake], options.positionals, env).target, sets, options.platform);
+  const variantOf = variantsByTarget(compiled.plan);
+  const contextOfVariant = new Map(Object.entries(targets).map(([name, t]) => [variantOf[name].name, resolve(outDir, t.context)]));
+  return { options, isMainConfig, outDir, compiled, env, sets, proxies, targets, variantOf, contextOfVariant };
+}
 
-  // --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written).
-  if (options.print || options["dry-run"]) {
-    const tools = await findDocker(env, engine as "auto").then((found) => found.tools, () => undefined);
-    const commands = tools?.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { progress }).argv]])) : undefined;
-    console.log(JSON.stringify({ mode: tools?.mode ?? "unknown (no docker client found)", target: targets, ...(commands ? { commands } : {}) }, null, 2));
-    return ExitCode.ok;
-  }
+/** --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written). */
+async function printTargets({ options, env, targets, outDir }: ResolvedBuild): Promise<number> {
+  const tools = await findDocker(env, options.engine).then((found) => found.tools, () => undefined);
+  const commands = tools?.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { progress: options.progress }).argv]])) : undefined;
+  console.log(JSON.stringify({ mode: tools?.mode ?? "unknown (no docker client found)", target: targets, ...(commands ? { commands } : {}) }, null, 2));
+  return ExitCode.ok;
+}
 
+/** 2. Preflight: generated files current, the checkout and locks, then docker, the builder and what it can do. Throws the problems that stop the build. */
+async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
+  const { options, outDir, compiled, env, targets, variantOf, contextOfVariant } = build;
+  const { loaded, plan, outputs } = compiled;
   const stale = await staleOutputs(outDir, outputs);
   if (stale.length) {
     await writeOutputs(outDir, outputs);
     const where = outDir === REPO_ROOT ? " (commit them)" : ` in ${shownPath(outDir)}`;
     say(`regenerated ${stale.map((s) => s.file).join(", ")}${where}: they did not match ${loaded.file}`);
-  } else if (!isMainConfig && options.out === undefined) {
+  } else if (!build.isMainConfig && options.out === undefined) {
     say(`using the files generated from ${loaded.file} in ${shownPath(outDir)}`);
   }
 
-  // 3. The checkout, then docker.
   const problems = checkoutProblems(targets, plan, (t) => resolve(outDir, t.context));
   if (problems.length) throw new ProblemsError(problems);
   // Each variant's lock must still match requirements.txt and the pins; an unlocked one gets a notice.
-  const contextOfVariant = new Map(Object.entries(targets).map(([name, t]) => [variantOf[name].name, resolve(outDir, t.context)]));
   const locks = lockStatus(plan, contextOfVariant.keys(), (variant) => readFileSync(join(contextOfVariant.get(variant)!, plan.dockerfile.requirements)), lockCommand(options.config));
   if (locks.problems.length) throw new ProblemsError(locks.problems);
   for (const notice of locks.notices) say(`note: ${notice}`);
-  const { tools, docker } = await findDocker(env, engine as "auto");
+  const { tools, docker } = await findDocker(env, options.engine);
   if (tools.mode === "docker-build") {
     say(`${tools.reason}: falling back to one BuildKit \`docker build\` per target with ${tools.client} (Docker ${tools.clientVersion}).`);
     say("  The fallback builds one platform per image, exports no cache (cache-from/cache-to are ignored) and attaches no provenance attestation.");
   }
-  if (Object.keys(proxies).length) say(`proxy for the build's network steps (not stored in the images): ${Object.entries(proxies).map(([name, value]) => `${name}=${withoutCredentials(value)}`).join(", ")}`);
+  if (Object.keys(build.proxies).length) say(`proxy for the build's network steps (not stored in the images): ${Object.entries(build.proxies).map(([name, value]) => `${name}=${withoutCredentials(value)}`).join(", ")}`);
   if (tools.mode === "buildx") for (const warning of provenanceCredentialWarnings(targets)) say(`warning: ${warning}`);
   const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
   const store = await docker.imageStore();
-  let grants: string[] = [];
-  if (tools.mode === "buildx") {
-    const builder = await inspectBuilder(docker, env);
-    if (builder) say(`builder ${builder.name} (${builder.driver} driver${builder.driver === "docker" ? `, ${store === "containerd" ? "containerd" : "classic"} image store` : ""}; ${builder.nodes.length} node${builder.nodes.length === 1 ? "" : "s"})`);
-    const storage = storageDecisions(targets, builder, store);
-    const problems = [...platformProblems(targets, builder), ...storage.problems];
-    if (problems.length) throw new ProblemsError(problems);
-    for (const note of storage.notes) say(`note: ${note}`);
-    // buildx 0.20+ refuses to read or write a local path outside the directory bake runs in
-    // unless granted: grant exactly the ones these targets use.
-    grants = filesystemGrants(targets, outDir, tools.buildxVersion!);
-    if (grants.length) say(`granting buildx ${grants.map((g) => `--allow=${g}`).join(" ")} (paths outside ${shownPath(outDir)}, where bake runs)`);
-  }
+  const grants = tools.mode === "buildx" ? await builderPreflight(build, tools, docker, store) : [];
   const gpuTargets = Object.keys(targets).filter((name) => variantOf[name].device === "cuda");
   if (gpuTargets.length && !(await docker.hasNvidiaRuntime())) {
     say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
@@ -208,69 +243,103 @@ async function main(argv: string[]): Promise<number> {
       say(`SOURCE_DATE_EPOCH=${epoch} (${new Date(Number(epoch) * 1000).toISOString()}, the checkout's last commit): the images' timestamps`);
     }
   }
+  return { ...build, tools, docker, store, grants };
+}
 
-  // 4. Build, then the summary.
-  const results: TargetResult[] = [];
-  const sizing: Sizing = { docker, store, always: options.sizes ?? false, signal: cancelled };
-  const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancelled });
-  if (tools.mode === "buildx") {
-    const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
-    try {
-      const metadataFile = join(scratch, "metadata.json");
-      const argv = bakeArgs({ file: bakeFile, targets: Object.keys(targets), allow: grants, progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets, platform: options.platform });
-      const result = await run(argv);
-      if (result.code !== 0) return buildFailed(result, platformsOf(targets), say);
-      const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;
-      // One solve for all targets: each target's summary counts its own steps (and the shared ones it uses).
-      const names = Object.keys(targets);
-      const whole = parseProgress(result.output, names);
-      for (const name of names) results.push(await describe(name, targets[name], variantOf[name], result.seconds, names.length > 1 ? reportOf(whole, name) : whole, sizing, metadata[name]));
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
-  } else {
-    // Independent targets build at the same time, as bake would, up to one per core: one BuildKit
-    // runs them, so a step they share (the front end) runs once. The first failure stops the rest.
+/**
+ * The buildx builder's part of the preflight: which builder and driver, whether it can store
+ * provenance and export a cache and run every platform, and the filesystem grants bake needs.
+ */
+async function builderPreflight({ targets, outDir, env }: ResolvedBuild, tools: DockerTools, docker: Docker, store: ImageStore): Promise<string[]> {
+  const builder = await inspectBuilder(docker, env);
+  if (builder) say(`builder ${builder.name} (${builder.driver} driver${builder.driver === "docker" ? `, ${store === "containerd" ? "containerd" : "classic"} image store` : ""}; ${builder.nodes.length} node${builder.nodes.length === 1 ? "" : "s"})`);
+  const storage = storageDecisions(targets, builder, store);
+  const problems = [...platformProblems(targets, builder), ...storage.problems];
+  if (problems.length) throw new ProblemsError(problems);
+  for (const note of storage.notes) say(`note: ${note}`);
+  // buildx 0.20+ refuses to read or write a local path outside the directory bake runs in
+  // unless granted: grant exactly the ones these targets use.
+  for (const dir of localCacheDirs(targets, outDir)) mkdirSync(dir, { recursive: true });
+  const grants = filesystemGrants(targets, outDir, tools.buildxVersion!);
+  if (grants.length) say(`granting buildx ${grants.map((g) => `--allow=${g}`).join(" ")} (paths outside ${shownPath(outDir)}, where bake runs)`);
+  return grants;
+}
+
+function sizingOf({ docker, store, options }: PreparedBuild): Sizing {
+  return { docker, store, always: options.sizes ?? false, signal: cancelled };
+}
+
+/** 3a. Build with one `docker buildx bake` for every target; an exit code when it failed. */
+async function buildWithBake(build: PreparedBuild): Promise<TargetResult[] | number> {
+  const { options, outDir, env, targets, variantOf, docker } = build;
+  const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
+  try {
+    const metadataFile = join(scratch, "metadata.json");
+    const argv = bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: Object.keys(targets), allow: build.grants, progress: options.progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets: build.sets, platform: options.platform });
+    const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled });
+    if (result.code !== 0) return buildFailed(result, platformsOf(targets));
+    const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;
+    // One solve for all targets: each target's summary counts its own steps (and the shared ones it uses).
     const names = Object.keys(targets);
-    const atOnce = Math.min(names.length, availableParallelism());
-    if (names.length > 1) say(`building ${names.length} targets, ${atOnce} at a time; each line of their output starts with its target`);
-    const firstFailure = new AbortController();
-    const signal = AbortSignal.any([cancelled, firstFailure.signal]);
-    type Outcome = { result: TargetResult } | { failure: { output: string } } | { stopped: true };
-    const buildOne = async (name: string): Promise<Outcome> => {
-      const target = targets[name];
-      const { argv } = dockerBuildArgs(target, outDir, { progress, noCache: options["no-cache"], pull: options.pull });
-      say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
-      const lines = linePrefixer(names.length > 1 ? `[${name}] ` : "", (text) => process.stderr.write(text));
-      const step = async (args: string[]) => {
-        try {
-          return await docker.stream(args, { cwd: outDir, env, signal, onOutput: lines.push });
-        } catch (error) {
-          if (error instanceof Interrupted && !cancelled.aborted) return undefined; // another target failed
-          throw error;
-        } finally {
-          lines.flush();
-        }
-      };
-      const failed = (failure: { output: string }): Outcome => {
-        firstFailure.abort();
-        return { failure };
-      };
-      const built = await step(argv);
-      if (!built) return { stopped: true };
-      if (built.code !== 0) return failed(built);
-      for (const tag of options.push ? target.tags : []) {
-        const pushed = await step(["push", tag]);
-        if (!pushed) return { stopped: true };
-        if (pushed.code !== 0) return failed(pushed);
-      }
-      return { result: await describe(name, target, variantOf[name], built.seconds, parseProgress(built.output), sizing) };
-    };
-    const outcomes = await runBounded(names.map((name) => () => buildOne(name)), atOnce);
-    for (const outcome of outcomes) if ("failure" in outcome) return buildFailed(outcome.failure, platformsOf(targets), say);
-    for (const outcome of outcomes) if ("result" in outcome) results.push(outcome.result);
+    const whole = parseProgress(result.output, names);
+    const results: TargetResult[] = [];
+    for (const name of names) results.push(await describe(name, targets[name], variantOf[name], result.seconds, names.length > 1 ? reportOf(whole, name) : whole, sizingOf(build), metadata[name]));
+    return results;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
-  const ok = !results.some((r) => r.overBudget) || budgetMode === "warn";
+}
+
+/**
+ * 3b. The fallback: independent targets build at the same time, as bake would, up to one per
+ * core; one BuildKit runs them, so a step they share (the front end) runs once. The first
+ * failure stops the rest.
+ */
+async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] | number> {
+  const { options, outDir, env, targets, variantOf, docker, tools } = build;
+  const names = Object.keys(targets);
+  const atOnce = Math.min(names.length, availableParallelism());
+  if (names.length > 1) say(`building ${names.length} targets, ${atOnce} at a time; each line of their output starts with its target`);
+  const firstFailure = new AbortController();
+  const signal = AbortSignal.any([cancelled, firstFailure.signal]);
+  type Outcome = { result: TargetResult } | { failure: { output: string } } | { stopped: true };
+  const buildOne = async (name: string): Promise<Outcome> => {
+    const target = targets[name];
+    const { argv } = dockerBuildArgs(target, outDir, { progress: options.progress, noCache: options["no-cache"], pull: options.pull });
+    say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
+    const lines = linePrefixer(names.length > 1 ? `[${name}] ` : "", (text) => process.stderr.write(text));
+    const step = async (args: string[]) => {
+      try {
+        return await docker.stream(args, { cwd: outDir, env, signal, onOutput: lines.push });
+      } catch (error) {
+        if (error instanceof Interrupted && !cancelled.aborted) return undefined; // another target failed
+        throw error;
+      } finally {
+        lines.flush();
+      }
+    };
+    const failed = (failure: { output: string }): Outcome => {
+      firstFailure.abort();
+      return { failure };
+    };
+    const built = await step(argv);
+    if (!built) return { stopped: true };
+    if (built.code !== 0) return failed(built);
+    for (const tag of options.push ? target.tags : []) {
+      const pushed = await step(["push", tag]);
+      if (!pushed) return { stopped: true };
+      if (pushed.code !== 0) return failed(pushed);
+    }
+    return { result: await describe(name, target, variantOf[name], built.seconds, parseProgress(built.output), sizingOf(build)) };
+  };
+  const outcomes = await runBounded(names.map((name) => () => buildOne(name)), atOnce);
+  for (const outcome of outcomes) if ("failure" in outcome) return buildFailed(outcome.failure, platformsOf(targets));
+  return outcomes.flatMap((outcome) => ("result" in outcome ? [outcome.result] : []));
+}
+
+/** 4. Report: the summary table (and JSON), and the budget's verdict as the exit code. */
+function report({ options, tools }: PreparedBuild, results: TargetResult[]): number {
+  const ok = !results.some((r) => r.overBudget) || options.budgetMode === "warn";
   say("");
   say(formatSummary(results, tools.mode === "buildx" ? `docker buildx bake (buildx ${tools.buildxVersion})` : `docker build fallback (${tools.client})`, options.sizes));
   if (options.json) console.log(toJson(results, tools.mode, ok));
@@ -309,7 +378,7 @@ type BakeMetadata = Record<string, TargetMetadata | undefined>;
 /** What sizing each built image needs: the daemon's own figure where it is the budget's measure, else one `docker save` (measureImage). */
 interface Sizing {
   docker: Docker;
-  store: "containerd" | "graphdriver";
+  store: ImageStore;
   /** --sizes: measure every image, whatever its budget. */
   always: boolean;
   signal: AbortSignal;
@@ -341,7 +410,7 @@ async function describe(name: string, target: ResolvedTarget, variant: PlannedVa
   };
 }
 
-function buildFailed(result: { output: string }, platforms: string[], say: (line: string) => void): number {
+function buildFailed(result: { output: string }, platforms: string[]): number {
   const hostPlatform = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
   const failure = explainFailure(result.output, [...new Set(platforms)].filter((p) => !p.startsWith(hostPlatform)));
   say("");

@@ -92,6 +92,15 @@ export function filesystemGrants(targets: Record<string, ResolvedTarget>, cwd: s
   return [...grants].sort();
 }
 
+/**
+ * Pure: the local cache directories the targets export to. The runner makes them before the
+ * build: for a path that does not exist yet, buildx asks for access to its nearest existing
+ * parent (`fs=..`), which would be a wider grant than the directory itself.
+ */
+export function localCacheDirs(targets: Record<string, ResolvedTarget>, cwd: string): string[] {
+  return [...new Set(Object.values(targets).flatMap((t) => localPaths(t, cwd)).filter((p) => p.access === "write").map((p) => p.path))].sort();
+}
+
 /** Whether the builder can keep attestations and export a cache: any driver but `docker`, or `docker` on the containerd image store. */
 export function builderStoresAttestations(builder: Builder | undefined, store: ImageStore): boolean {
   return (builder?.driver ?? "docker") !== "docker" || store === "containerd";

@@ -35,7 +35,9 @@ export function explainFailure(output: string, foreignPlatforms: readonly string
 
   // buildx 0.20+ stops before building when a local path lies outside the directory bake runs in.
   if (/ERROR: additional privileges requested/.test(output)) {
-    const grants = [...new Set([...output.matchAll(/--allow=(fs(?:\.read|\.write)?=\S+?)"?(?=\s|$)/gm)].map((m) => m[1]))];
+    // What buildx asked for, from its line 'Pass "--allow=fs.read=… --allow=…" to grant requested privileges.'
+    const asked = /^Pass "([^"]+)" to grant requested privileges/m.exec(output)?.[1] ?? "";
+    const grants = asked.split(/\s+/).filter((flag) => flag.startsWith("--allow=")).map((flag) => flag.slice("--allow=".length));
     return {
       message: `buildx refused to build: it was not granted ${grants.length ? grants.join(", ") : "access to a path"} (filesystem entitlements, buildx 0.20 and later), so nothing was built`,
       hint: `keep the checkout inside the directory bake runs in (IOPaint/ in the repository root, the default layout), or pass ${grants.length ? grants.map((g) => `--allow=${g}`).join(" ") : "--allow=fs.read=PATH"} to docker buildx bake; npm run bake grants the paths it knows of itself (see docs/building.md)`,

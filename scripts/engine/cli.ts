@@ -9,6 +9,7 @@ import { ExitCode } from "../../generator/exit-codes.ts";
 import { shellQuoted } from "../../generator/quote.ts";
 import { runCli } from "../../generator/run-cli.ts";
 import { ensureStandInBaseImages, publishMultiPlatformPython, PYTHON_STANDIN } from "./base-images.ts";
+import { BUILDKIT_VERSION, CONTAINER_BUILDER, ensureContainerBuilder } from "./buildkit-image.ts";
 import { ensureArm64Emulation } from "./emulation.ts";
 import { DEFAULT_ENGINE, ENGINE_NAMES, engineRegistry, engineStateRoot, engineStatus, ensureEngine, isEngineName, stopEngine, type EngineName } from "./private-engine.ts";
 
@@ -22,6 +23,9 @@ const USAGE = `usage: npm run engine -- <command> [${ENGINE_NAMES.join("|")}]
                --release (buildx engines) also makes the linux/arm64 python stand-in under QEMU
                emulation and publishes python as one amd64 + arm64 index in the engine's
                registry (127.0.0.1:5000/${PYTHON_STANDIN}), for the release path
+  container-builder  (buildx engines) build BuildKit ${BUILDKIT_VERSION} from its Go module into an image
+               and create the docker-container builder ${CONTAINER_BUILDER} on the engine, as
+               docker/setup-buildx-action does in CI: BUILDX_BUILDER=${CONTAINER_BUILDER} selects it
 
 Engines (default ${DEFAULT_ENGINE}):
   newest          Docker 28.5 from Debian forky, containerd image store, buildx 0.29 and
@@ -75,6 +79,13 @@ async function main(argv: string[]): Promise<number> {
       for (const [key, value] of Object.entries({ ...engine.env, DOCKER_CLI: engine.client })) {
         process.stdout.write(`export ${key}=${shellQuoted(value)}\n`);
       }
+      return ExitCode.ok;
+    }
+    case "container-builder": {
+      if (name === "legacy") fail({ kind: "usage", message: "container-builder needs a buildx engine (newest, newest-classic, trixie)", hint: USAGE });
+      const engine = await ensureEngine(name);
+      await ensureStandInBaseImages(engine);
+      process.stdout.write(`${await ensureContainerBuilder(engine)}\n`);
       return ExitCode.ok;
     }
     case "base-images": {

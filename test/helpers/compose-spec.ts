@@ -18,8 +18,11 @@ const TOP_LEVEL = new Set(["version", "name", "services", "networks", "volumes",
 const SERVICE_KEYS = new Set([
   "image", "build", "ports", "volumes", "environment", "env_file", "profiles", "deploy", "healthcheck",
   "stop_grace_period", "stop_signal", "restart", "command", "entrypoint", "user", "working_dir",
-  "container_name", "labels", "depends_on", "networks", "init", "shm_size", "ipc", "gpus",
+  "container_name", "labels", "depends_on", "networks", "init", "shm_size", "ipc", "gpus", "pull_policy",
 ]);
+
+/** pull_policy as the Compose spec lists it (after interpolation). */
+const PULL_POLICY = /^(always|never|missing|if_not_present|build|refresh|daily|weekly|every_(\d+[wdhms])+)$/;
 
 const RESTART = /^(no|always|unless-stopped|on-failure(:\d+)?)$/;
 /** Go-style durations as the spec writes them: 1m30s, 10s, 300ms, 1h. */
@@ -90,6 +93,7 @@ function checkService(path: string, service: unknown, declaredVolumes: Doc, say:
   if (service.profiles !== undefined && !(isStringList(service.profiles) && service.profiles.every((p) => PROFILE.test(p)))) say(`${path}.profiles`, "must be a list of names ([a-zA-Z0-9][a-zA-Z0-9_.-]*)");
   if (service.stop_grace_period !== undefined && !(typeof service.stop_grace_period === "string" && DURATION.test(service.stop_grace_period))) say(`${path}.stop_grace_period`, "must be a duration like 10s");
   if (service.restart !== undefined && !(typeof service.restart === "string" && RESTART.test(service.restart))) say(`${path}.restart`, "must be no, always, on-failure[:N] or unless-stopped");
+  if (service.pull_policy !== undefined && !(typeof service.pull_policy === "string" && PULL_POLICY.test(service.pull_policy))) say(`${path}.pull_policy`, "must be always, never, missing, build, daily, weekly or every_<duration>");
   if (service.healthcheck !== undefined) checkHealthcheck(`${path}.healthcheck`, service.healthcheck, say);
   if (service.deploy !== undefined) checkDeploy(`${path}.deploy`, service.deploy, say);
 }

@@ -21,9 +21,10 @@ type Service = {
   environment: Record<string, string>;
   volumes: string[];
   stop_grace_period: string;
+  pull_policy: string;
   deploy?: { resources: { reservations: { devices: { driver: string; count: string | number; capabilities: string[] }[] } } };
 };
-type ComposeDoc = { services: Record<string, Service>; volumes: Record<string, { name: string }> };
+type ComposeDoc = { name: string; services: Record<string, Service>; volumes: Record<string, { name: string }> };
 
 /** The file as Compose reads it with these variables set (and every other one unset). */
 function resolved(env: Record<string, string> = {}): ComposeDoc {
@@ -33,8 +34,9 @@ function resolved(env: Record<string, string> = {}): ComposeDoc {
 describe("docker/compose.yaml", () => {
   it("fits the Compose spec's structure, with defaults and with every setting overridden", () => {
     assert.deepEqual(composeProblems(resolved()), []);
-    const overridden = { IOPAINT_IMAGE: "ghcr.io/you/iopaint", IOPAINT_VERSION: "1.6.0", IOPAINT_PORT: "9001", PORT: "9000", MODEL: "sd1.5", DEVICE: "cpu", IOPAINT_ARGS: "--low-mem", IOPAINT_MODELS: "/srv/iopaint/models", IOPAINT_OUTPUTS: "/srv/iopaint/outputs" };
+    const overridden = { IOPAINT_IMAGE: "ghcr.io/you/iopaint", IOPAINT_VERSION: "1.6.0", IOPAINT_PORT: "9001", PORT: "9000", MODEL: "sd1.5", DEVICE: "cpu", IOPAINT_ARGS: "--low-mem", IOPAINT_MODELS: "/srv/iopaint/models", IOPAINT_OUTPUTS: "/srv/iopaint/outputs", IOPAINT_PULL_POLICY: "missing" };
     assert.deepEqual(composeProblems(resolved(overridden)), []);
+    assert.deepEqual(composeProblems(resolved({ IOPAINT_PULL_POLICY: "sometimes" })).map((p) => p.split(":")[0]), ["services.cpu.pull_policy", "services.gpu.pull_policy"]);
   });
 
   it("has one service per runtime target, in a profile of its name, with the images' defaults", () => {
@@ -57,6 +59,8 @@ describe("docker/compose.yaml", () => {
       }
     }
     assert.deepEqual(Object.values(doc.volumes).map((v) => v.name), ["iopaint-models", "iopaint-outputs"], "fixed names, whatever the project is called");
+    assert.equal(doc.name, "iopaint", "the project is named in the file, not after its directory (docker)");
+    for (const service of Object.values(doc.services)) assert.equal(service.pull_policy, "never", "up before a build names the missing image; it pulls nothing");
   });
 
   it("follows the variables users set, as docker run -e does", () => {

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { explainFailure } from "../../scripts/bake/failure.ts";
-import { filesystemGrants, platformProblems, storageDecisions, variableProblems } from "../../scripts/bake/decisions.ts";
+import { filesystemGrants, localCacheDirs, platformProblems, storageDecisions, variableProblems } from "../../scripts/bake/decisions.ts";
 import { parseBuilderInspect, type Builder } from "../../scripts/docker/builder.ts";
 import { compileText, readRepoFile } from "../helpers/compile.ts";
 
@@ -36,6 +36,10 @@ describe("filesystem grants (buildx 0.17+ entitlements)", () => {
   it("grants nothing inside bake's directory (the recommended IOPaint/ layout) and nothing for remote caches", () => {
     assert.deepEqual(filesystemGrants({ cpu: target({ secret: ["id=iopaint-ca,src=certs/ca.pem"] }), gpu: targets.gpu }, "/src", "0.29.1"), []);
     assert.deepEqual(filesystemGrants({ cpu: target({ context: "../IOPaint" }) }, "/work/repo", "0.29.1"), ["fs.read=/work/IOPaint"]);
+  });
+
+  it("names the local cache directories to make first (buildx asks for their parent when they do not exist)", () => {
+    assert.deepEqual(localCacheDirs(targets, "/work/repo"), ["/var/cache/buildx/cpu"]);
   });
 
   it("grants writing an output given with --set T.output=…,dest=PATH (npm run lock, the reproducibility checks)", () => {
