@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -20,7 +20,8 @@ import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { caCertificateProblem, checkoutProblems, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
-import { filesystemGrants, localCacheDirs, platformProblems, storageDecisions, variableProblems, type ImageStore } from "./decisions.ts";
+import { platformProblems, storageDecisions, variableProblems, type ImageStore } from "./decisions.ts";
+import { prepareGrants } from "./grants.ts";
 import { inspectBuilder } from "../docker/builder.ts";
 import { explainFailure } from "./failure.ts";
 import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
@@ -259,8 +260,7 @@ async function builderPreflight({ targets, outDir, env }: ResolvedBuild, tools: 
   for (const note of storage.notes) say(`note: ${note}`);
   // buildx 0.20+ refuses to read or write a local path outside the directory bake runs in
   // unless granted: grant exactly the ones these targets use.
-  for (const dir of localCacheDirs(targets, outDir)) mkdirSync(dir, { recursive: true });
-  const grants = filesystemGrants(targets, outDir, tools.buildxVersion!);
+  const grants = prepareGrants(targets, outDir, tools.buildxVersion!);
   if (grants.length) say(`granting buildx ${grants.map((g) => `--allow=${g}`).join(" ")} (paths outside ${shownPath(outDir)}, where bake runs)`);
   return grants;
 }

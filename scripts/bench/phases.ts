@@ -10,7 +10,7 @@ import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
 import { parseProgress, reportOf } from "../bake/progress.ts";
 import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
-import { filesystemGrants } from "../bake/decisions.ts";
+import { prepareGrants } from "../bake/grants.ts";
 import { resolveBake } from "../../generator/bake/resolve.ts";
 import { runBounded } from "../docker/parallel.ts";
 import { BASELINE_DOCKERFILE, baselineBuildArgs, baselinePackages, ensurePackagesImage } from "./baseline.ts";
@@ -42,7 +42,7 @@ async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, c
 /** One timed build command (`env`: bake variables; `tags`: what it tags, where argv does not say), logged with its time and steps run. */
 /** The --allow grants a bake of `names` with these variables (and --set outputs) needs on this engine's buildx, as npm run bake gives them. */
 async function bakeGrants(ctx: PhaseContext, docker: BenchDocker, names: string[], env: Record<string, string>, sets: string[] = []): Promise<string[]> {
-  return filesystemGrants(resolveBake(ctx.fixture.bake, names, env).target, ctx.fixture.dir, await docker.buildxVersion(), sets);
+  return prepareGrants(resolveBake(ctx.fixture.bake, names, env).target, ctx.fixture.dir, await docker.buildxVersion(), sets);
 }
 
 async function timed(ctx: PhaseContext, docker: BenchDocker, label: string, argv: string[], cwd: string, env?: Record<string, string>, tags?: string[]): Promise<BuildOutcome> {

@@ -20,7 +20,7 @@ import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { explainFailure } from "../bake/failure.ts";
 import { checkoutProblems } from "../bake/preflight.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
-import { filesystemGrants } from "../bake/decisions.ts";
+import { prepareGrants } from "../bake/grants.ts";
 import { daemonVersion, findDocker } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
 import { checkMachine, LockResolveError, lockChanges, lockSections, type PipReport, type PlatformReports } from "./reports.ts";
@@ -144,7 +144,7 @@ async function lock(argv: string[]): Promise<number> {
       const sets = [...(options.set ?? []), `${target}.target=pip-report`, `${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`, `${target}.args.LOCK_REPORT=1`, `${target}.platform=${platform}`];
       const output = `type=local,dest=${scratch}`;
       const argv = tools.mode === "buildx"
-        ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...sets, `${target}.output=${output}`], allow: filesystemGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]) })
+        ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...sets, `${target}.output=${output}`], allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]) })
         : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, sets)[target], tags: [] }, outDir, { output }).argv;
       const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) });
       if (result.code !== 0) {

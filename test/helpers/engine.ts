@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
-import { filesystemGrants } from "../../scripts/bake/decisions.ts";
+import { prepareGrants } from "../../scripts/bake/grants.ts";
 import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
 import { Docker, type EngineName, type RunResult } from "../../scripts/docker/docker.ts";
 import { netnsPath } from "../../scripts/docker/engine.ts";
@@ -111,7 +111,7 @@ export class TestEngine {
    */
   async bakeGrants(targets: Record<string, ResolvedTarget>, cwd: string, sets: readonly string[] = []): Promise<string[]> {
     this.buildx ??= (await this.client.buildxVersion()) ?? "0.0.0";
-    return filesystemGrants(targets, cwd, this.buildx, sets);
+    return prepareGrants(targets, cwd, this.buildx, sets);
   }
 
   private buildx?: string;
