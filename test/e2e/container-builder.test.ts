@@ -10,6 +10,7 @@ import { ensureArm64Emulation, type Emulation } from "../../scripts/engine/emula
 import { engineRegistry } from "../../scripts/engine/private-engine.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
+import { isAttestation, platformsOf, rawIndex } from "../helpers/oci-index.ts";
 
 /**
  * CI's builder (issue 23): docker/setup-buildx-action gives GitHub users buildx's
@@ -21,11 +22,6 @@ import { TestEngine } from "../helpers/engine.ts";
  * amd64 and arm64, gpu for amd64, provenance attached by default), `--load` into the engine, and
  * a local and a registry cache that an emptied builder reuses.
  */
-interface Descriptor {
-  platform?: { os: string; architecture: string };
-  annotations?: Record<string, string>;
-}
-
 describe("the docker-container builder (BuildKit from the Go module) on the newest engine", { timeout: 30 * 60_000 }, () => {
   let docker: TestEngine;
   let emulation: Emulation;
@@ -74,9 +70,7 @@ describe("the docker-container builder (BuildKit from the Go module) on the newe
       env: { ...docker.engine.env, BUILDX_BUILDER: CONTAINER_BUILDER, ...env },
     });
   }
-  const manifest = async (ref: string) => JSON.parse((await docker.docker(["buildx", "imagetools", "inspect", "--raw", ref], { inEngineNetwork: true })).stdout) as { mediaType: string; manifests: Descriptor[] };
-  const isAttestation = (d: Descriptor) => d.annotations?.["vnd.docker.reference.type"] === "attestation-manifest";
-  const platformsOf = (index: { manifests: Descriptor[] }) => index.manifests.filter((d) => !isAttestation(d)).map((d) => `${d.platform?.os}/${d.platform?.architecture}`).sort();
+  const manifest = (ref: string) => rawIndex(docker, ref);
 
   it("npm run bake -- all --push: cpu for amd64 and arm64, gpu for amd64, each with a provenance attestation by default", async (t) => {
     const image = `${registry}/${repository}`;

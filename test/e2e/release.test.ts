@@ -10,6 +10,7 @@ import { ensureArm64Emulation, setArm64Emulation, type Emulation } from "../../s
 import { engineRegistry, stopEngineRegistry } from "../../scripts/engine/private-engine.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
+import { isAttestation, platformsOf, rawIndex } from "../helpers/oci-index.ts";
 import { bakeInvocation, githubContext, loadWorkflow, type BakeInvocation } from "../helpers/workflow.ts";
 
 /**
@@ -18,12 +19,6 @@ import { bakeInvocation, githubContext, loadWorkflow, type BakeInvocation } from
  * gpu for linux/amd64, pushed with the version and latest tags. Where the kernel has no
  * binfmt_misc the arm64 half is skipped with the reason, never pretended.
  */
-interface Descriptor {
-  digest: string;
-  platform?: { os: string; architecture: string };
-  annotations?: Record<string, string>;
-}
-
 describe("release path: docker buildx bake all --push, amd64 + arm64, to a registry", () => {
   let docker: TestEngine;
   let emulation: Emulation;
@@ -93,9 +88,7 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     }
   });
 
-  const manifest = async (ref: string) => JSON.parse((await docker.docker(["buildx", "imagetools", "inspect", "--raw", ref], { inEngineNetwork: true })).stdout) as { mediaType: string; manifests: Descriptor[] };
-  const isAttestation = (d: Descriptor) => d.annotations?.["vnd.docker.reference.type"] === "attestation-manifest";
-  const platformsOf = (index: { manifests: Descriptor[] }) => index.manifests.filter((d) => !isAttestation(d)).map((d) => `${d.platform?.os}/${d.platform?.architecture}`).sort();
+  const manifest = (ref: string) => rawIndex(docker, ref);
 
   it("runs the bake invocation images.yml makes for tag v1.6.0, derived with GitHub's parser", () => {
     assert.deepEqual(invocation.targets, ["all"]);
