@@ -35,6 +35,8 @@ export function variableProblems(variables: readonly PlanVariable[], env: Record
 interface LocalPath {
   path: string;
   access: "read" | "write";
+  /** A directory the build writes into (a local cache, a `type=local` or `tar=false` output), rather than a file. */
+  directory?: boolean;
 }
 
 /** `key=value,…` (a cache or secret entry) as a map. */
@@ -59,7 +61,7 @@ function localPaths(target: ResolvedTarget, cwd: string): LocalPath[] {
   }
   for (const entry of target["cache-to"] ?? []) {
     const fields = csvFields(entry);
-    if (fields.type === "local" && fields.dest) paths.push({ path: resolve(cwd, fields.dest), access: "write" });
+    if (fields.type === "local" && fields.dest) paths.push({ path: resolve(cwd, fields.dest), access: "write", directory: true });
   }
   return paths;
 }
@@ -68,8 +70,9 @@ function localPaths(target: ResolvedTarget, cwd: string): LocalPath[] {
 function outputPaths(sets: readonly string[], cwd: string): LocalPath[] {
   return sets.flatMap((set) => {
     const match = /^[^.=]+\.output=(.*)$/.exec(set);
-    const dest = match ? csvFields(match[1]).dest : undefined;
-    return dest ? [{ path: resolve(cwd, dest), access: "write" as const }] : [];
+    if (!match) return [];
+    const fields = csvFields(match[1]);
+    return fields.dest ? [{ path: resolve(cwd, fields.dest), access: "write" as const, directory: fields.type === "local" || fields.tar === "false" }] : [];
   });
 }
 
@@ -93,12 +96,15 @@ export function filesystemGrants(targets: Record<string, ResolvedTarget>, cwd: s
 }
 
 /**
- * Pure: the local cache directories the targets export to. The runner makes them before the
- * build: for a path that does not exist yet, buildx asks for access to its nearest existing
- * parent (`fs=..`), which would be a wider grant than the directory itself.
+ * Pure: the directories the build writes into (a local cache's destination, a `type=local` or
+ * `tar=false` output). They are made before the build: for a directory that does not exist yet,
+ * buildx 0.29 asks for access to its nearest existing parent (`fs.write=..`), a wider grant than
+ * the directory itself (seen for a cache directory and an OCI layout; a missing .tar file is
+ * granted as it is).
  */
-export function localCacheDirs(targets: Record<string, ResolvedTarget>, cwd: string): string[] {
-  return [...new Set(Object.values(targets).flatMap((t) => localPaths(t, cwd)).filter((p) => p.access === "write").map((p) => p.path))].sort();
+export function directoriesToMake(targets: Record<string, ResolvedTarget>, cwd: string, sets: readonly string[] = []): string[] {
+  const written = [...Object.values(targets).flatMap((t) => localPaths(t, cwd)), ...outputPaths(sets, cwd)].filter((p) => p.directory);
+  return [...new Set(written.map((p) => p.path))].sort();
 }
 
 /** Whether the builder can keep attestations and export a cache: any driver but `docker`, or `docker` on the containerd image store. */

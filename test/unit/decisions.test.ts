@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { explainFailure } from "../../scripts/bake/failure.ts";
-import { filesystemGrants, localCacheDirs, platformProblems, storageDecisions, variableProblems } from "../../scripts/bake/decisions.ts";
+import { directoriesToMake, filesystemGrants, platformProblems, storageDecisions, variableProblems } from "../../scripts/bake/decisions.ts";
 import { parseBuilderInspect, type Builder } from "../../scripts/docker/builder.ts";
 import { compileText, readRepoFile } from "../helpers/compile.ts";
 
@@ -38,8 +38,8 @@ describe("filesystem grants (buildx 0.17+ entitlements)", () => {
     assert.deepEqual(filesystemGrants({ cpu: target({ context: "../IOPaint" }) }, "/work/repo", "0.29.1"), ["fs.read=/work/IOPaint"]);
   });
 
-  it("names the local cache directories to make first (buildx asks for their parent when they do not exist)", () => {
-    assert.deepEqual(localCacheDirs(targets, "/work/repo"), ["/var/cache/buildx/cpu"]);
+  it("names the directories to make first (buildx asks for their parent when they do not exist): a local cache, a directory output, not a .tar file", () => {
+    assert.deepEqual(directoriesToMake(targets, "/work/repo", ["cpu.output=type=oci,dest=/tmp/layout,tar=false", "gpu.output=type=oci,dest=/tmp/gpu.tar", "cpu.output=type=local,dest=out/reports"]), ["/tmp/layout", "/var/cache/buildx/cpu", "/work/repo/out/reports"]);
   });
 
   it("grants writing an output given with --set T.output=…,dest=PATH (npm run lock, the reproducibility checks)", () => {
