@@ -144,11 +144,12 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     const shown = steps.map((s) => `#${s.id} [${s.stage}] ${s.state}`).join("\n");
     assert.ok(steps.length > 0, "the release shows the front end's build step");
     assert.ok(!steps.some((s) => s.stage.includes("linux/arm64")), `no front-end step for linux/arm64:\n${shown}`);
-    // The multi-platform cpu build shows its steps with the platform: one step serves both platforms.
-    assert.equal(steps.filter((s) => s.stage.includes("linux/amd64 ")).length, 1, shown);
-    // The single-platform gpu's solve shows the step apart from cpu's (CACHED, or DONE where
-    // BuildKit shared the running step between the two). What ran is counted from the build's own
-    // output: each execution of the fixture's build prints an ID of its own ("build run <uuid>").
+    // One step serves both of cpu's platforms; gpu's solve may show it again (CACHED, or DONE where
+    // BuildKit shared the running step), or, as Docker 28.5's BuildKit does, show the shared step
+    // under one of the two targets only: at most one line per target. What ran is counted from the
+    // build's own output: each execution of the fixture's build prints an ID of its own
+    // ("build run <uuid>").
+    assert.ok(steps.filter((s) => s.stage.startsWith("cpu ")).length <= 1 && steps.filter((s) => s.stage.startsWith("gpu ")).length <= 1, shown);
     const runs = new Set([...output.matchAll(/build run ([0-9a-f-]{36})/g)].map((match) => match[1]));
     t.diagnostic(`front-end build steps shown: ${steps.length} (${steps.map((s) => s.state).join(", ")}); executions: ${runs.size}`);
     assert.equal(runs.size, 1, `the front end's build ran ${runs.size} times:\n${shown}`);
