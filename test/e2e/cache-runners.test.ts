@@ -114,9 +114,9 @@ describe("cache across CI runners: an empty builder imports what the last run ex
   /**
    * With nothing changed and a registry cache: the steps that ran in the system, dependency and
    * app stages. Not the front end's: Docker 28.5's BuildKit imports a registry cache lazily and ran
-   * gpu's `npm run build` again on every new runner of both .ci/run rehearsals (cpu's came from the
-   * cache), as it does for the stages a later stage copies from after a code change
-   * (moby/buildkit#6893); shown in the test's diagnostics, not asserted.
+   * one variant's `npm run build` again (gpu's on every new runner of both .ci/run rehearsals,
+   * cpu's once here, none once), as it does for the stages a later stage copies from after a code
+   * change (moby/buildkit#6893); shown in the test's diagnostics, not asserted.
    */
   const dependencySteps = (report: BuildReport) => executedSteps(report).filter((s) => !s.stage.startsWith("runtime ") && !s.stage.startsWith("frontend ")).map(describeStep);
 
