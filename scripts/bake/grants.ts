@@ -1,9 +1,9 @@
 /**
  * The filesystem grants a bake needs, made true on disk first: the directories the build writes
  * into (a local cache, a directory output) are created, since for a missing directory buildx
- * asks for its nearest existing parent (`--allow=fs=..`) instead. Every bake the project runs (npm run bake, npm run lock, the
- * bench, the tests' engine) takes its `--allow` flags from here; the decisions are
- * decisions.ts's, pure.
+ * asks for its nearest existing parent (`--allow=fs=..`) instead. Every bake the project runs
+ * (npm run bake, npm run lock, the bench, the tests' engine) takes its `--allow` flags from
+ * here; the decisions are decisions.ts's, pure.
  */
 import { mkdirSync } from "node:fs";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";

@@ -94,8 +94,7 @@ export async function findDocker(env: Env, prefer: Preference = "auto"): Promise
     const probe = new Docker({ name: "host", dockerHost: "", client, netns: "", env: {}, describe: client });
     const version = /Docker version (\d+\.\d+\.\d+)/.exec((await probe.run(["--version"], { env })).stdout)?.[1];
     if (!version) continue;
-    const buildx = await probe.run(["buildx", "version"], { env });
-    probes.push({ client, version, buildx: buildx.exitCode === 0 ? /v?(\d+\.\d+\.\d+)/.exec(buildx.stdout)?.[1] : undefined });
+    probes.push({ client, version, buildx: await probe.buildxVersion(env) });
   }
   if (!probes.length) {
     fail({

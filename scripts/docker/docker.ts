@@ -143,8 +143,8 @@ export class Docker {
   }
 
   /** `docker buildx version`'s number ("0.29.1"), or undefined without the plugin. */
-  async buildxVersion(): Promise<string | undefined> {
-    const result = await this.run(["buildx", "version"]);
+  async buildxVersion(env?: Record<string, string | undefined>): Promise<string | undefined> {
+    const result = await this.run(["buildx", "version"], { env });
     return result.exitCode === 0 ? /v?(\d+\.\d+\.\d+)/.exec(result.stdout)?.[1] : undefined;
   }
 

@@ -23,8 +23,7 @@ for (const engineName of ["newest", "trixie"] as const) describe(`buildx --print
   before(async () => {
     docker = new Docker(await ensureEngine(engineName));
     work = await mkdtemp(join(tmpdir(), "iopaint-print-"));
-    const version = /v?(\d+\.\d+\.\d+)/.exec((await docker.check(["buildx", "version"])).stdout)![1];
-    goldens = goldenDir(version);
+    goldens = goldenDir((await docker.buildxVersion())!);
   });
   after(async () => rm(work, { recursive: true, force: true }));
 
