@@ -20,9 +20,10 @@ import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { caCertificateProblem, checkoutProblems, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
-import { platformProblems, storageDecisions, variableProblems, type ImageStore } from "./decisions.ts";
+import { platformProblems, progressMode, PROGRESS_MODES, storageDecisions, variableProblems, type ImageStore, type ProgressRequest } from "./decisions.ts";
 import { prepareGrants } from "./grants.ts";
 import { inspectBuilder } from "../docker/builder.ts";
+import { failedRecordReports, recordReport } from "../docker/build-history.ts";
 import { explainFailure } from "./failure.ts";
 import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
 import { formatSummary, toJson, type TargetResult } from "./summary.ts";
@@ -42,7 +43,8 @@ Options:
   --no-cache           build every step again
   --pull               pull newer base images first
   --set T.K=V          override a target attribute, as buildx bake --set (repeatable)
-  --progress MODE      plain (default: the summary counts cached steps from it), tty, auto
+  --progress MODE      auto (default): buildx's tty display in a terminal, plain text in CI (CI set)
+                       or when stderr is not a terminal; or plain, tty
   --print, --dry-run   show the resolved targets and build nothing (needs no daemon, no checkout; writes no file)
   --offline            build only from local images and cache: no pulls; a missing base image is named first
   --json               summary as JSON on stdout; everything else goes to stderr
@@ -104,12 +106,12 @@ function parseOptions(argv: string[]) {
   const options = parsed.values;
   const budgetMode = options.budget ?? "fail";
   const engine = options.engine ?? "auto";
-  const progress = options.progress ?? "plain";
+  const progress = options.progress ?? "auto";
   if (!["fail", "warn"].includes(budgetMode)) fail({ kind: "usage", message: `--budget must be fail or warn, not ${budgetMode}` });
   if (!["auto", "buildx", "docker-build"].includes(engine)) fail({ kind: "usage", message: `--engine must be auto, buildx or docker-build, not ${engine}` });
-  if (!["plain", "tty", "auto"].includes(progress)) fail({ kind: "usage", message: `--progress must be plain, tty or auto, not ${progress}` });
+  if (!(PROGRESS_MODES as readonly string[]).includes(progress)) fail({ kind: "usage", message: `--progress must be ${PROGRESS_MODES.join(", ")}, not ${progress}` });
   if (options.offline && options.pull) fail({ kind: "usage", message: "--offline and --pull contradict each other" });
-  return { ...options, positionals: parsed.positionals, budgetMode, engine: engine as Preference, progress };
+  return { ...options, positionals: parsed.positionals, budgetMode, engine: engine as Preference, progress: progress as ProgressRequest };
 }
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -132,13 +134,16 @@ interface ResolvedBuild {
   contextOfVariant: Map<string, string>;
 }
 
-/** And what the machine offers: the build path, its docker, the builder's image store and the grants buildx needs. */
+/** And what the machine offers: the build path, its docker, the builder and its image store, the grants buildx needs, the progress shown. */
 interface PreparedBuild extends ResolvedBuild {
   tools: DockerTools;
   docker: Docker;
+  /** The buildx builder's name (undefined for the fallback, or when buildx did not say). */
+  builder?: string;
   store: ImageStore;
   /** `--allow` entitlements for bake (buildx 0.17+). */
   grants: string[];
+  progress: "plain" | "tty";
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -186,7 +191,7 @@ async function resolveBuild(options: Options): Promise<ResolvedBuild> {
 /** --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written). */
 async function printTargets({ options, env, targets, outDir }: ResolvedBuild): Promise<number> {
   const tools = await findDocker(env, options.engine).then((found) => found.tools, () => undefined);
-  const commands = tools?.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { progress: options.progress }).argv]])) : undefined;
+  const commands = tools?.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir).argv]])) : undefined;
   console.log(JSON.stringify({ mode: tools?.mode ?? "unknown (no docker client found)", target: targets, ...(commands ? { commands } : {}) }, null, 2));
   return ExitCode.ok;
 }
@@ -219,8 +224,10 @@ async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
   if (tools.mode === "buildx") for (const warning of provenanceCredentialWarnings(targets)) say(`warning: ${warning}`);
   const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
+  const progress = progressMode(options.progress, { terminal: Boolean(process.stderr.isTTY), env, fallback: tools.mode === "docker-build" });
+  if (progress.note) say(`note: ${progress.note}`);
   const store = await docker.imageStore();
-  const grants = tools.mode === "buildx" ? await builderPreflight(build, tools, docker, store) : [];
+  const { grants, builder } = tools.mode === "buildx" ? await builderPreflight(build, tools, docker, store) : { grants: [], builder: undefined };
   const gpuTargets = Object.keys(targets).filter((name) => variantOf[name].device === "cuda");
   if (gpuTargets.length && !(await docker.hasNvidiaRuntime())) {
     say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
@@ -244,14 +251,14 @@ async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
       say(`SOURCE_DATE_EPOCH=${epoch} (${new Date(Number(epoch) * 1000).toISOString()}, the checkout's last commit): the images' timestamps`);
     }
   }
-  return { ...build, tools, docker, store, grants };
+  return { ...build, tools, docker, builder, store, grants, progress: progress.mode };
 }
 
 /**
  * The buildx builder's part of the preflight: which builder and driver, whether it can store
  * provenance and export a cache and run every platform, and the filesystem grants bake needs.
  */
-async function builderPreflight({ targets, outDir, env }: ResolvedBuild, tools: DockerTools, docker: Docker, store: ImageStore): Promise<string[]> {
+async function builderPreflight({ targets, outDir, env }: ResolvedBuild, tools: DockerTools, docker: Docker, store: ImageStore): Promise<{ grants: string[]; builder?: string }> {
   const builder = await inspectBuilder(docker, env);
   if (builder) say(`builder ${builder.name} (${builder.driver} driver${builder.driver === "docker" ? `, ${store === "containerd" ? "containerd" : "classic"} image store` : ""}; ${builder.nodes.length} node${builder.nodes.length === 1 ? "" : "s"})`);
   const storage = storageDecisions(targets, builder, store);
@@ -262,28 +269,40 @@ async function builderPreflight({ targets, outDir, env }: ResolvedBuild, tools: 
   // unless granted: grant exactly the ones these targets use.
   const grants = prepareGrants(targets, outDir, tools.buildxVersion!);
   if (grants.length) say(`granting buildx ${grants.map((g) => `--allow=${g}`).join(" ")} (paths outside ${shownPath(outDir)}, where bake runs)`);
-  return grants;
+  return { grants, builder: builder?.name };
 }
 
 function sizingOf({ docker, store, options }: PreparedBuild): Sizing {
   return { docker, store, always: options.sizes ?? false, signal: cancelled };
 }
 
-/** 3a. Build with one `docker buildx bake` for every target; an exit code when it failed. */
+/**
+ * 3a. Build with one `docker buildx bake` for every target; an exit code when it failed. Each
+ * target's steps come from buildx's record of its build (the metadata file names it), else from
+ * the plain progress (buildx before 0.20); with tty progress on such a buildx, none are counted.
+ */
 async function buildWithBake(build: PreparedBuild): Promise<TargetResult[] | number> {
   const { options, outDir, env, targets, variantOf, docker } = build;
   const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
   try {
     const metadataFile = join(scratch, "metadata.json");
-    const argv = bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: Object.keys(targets), allow: build.grants, progress: options.progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets: build.sets, platform: options.platform });
-    const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled });
-    if (result.code !== 0) return buildFailed(result, platformsOf(targets));
+    const argv = bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: Object.keys(targets), allow: build.grants, progress: build.progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets: build.sets, platform: options.platform });
+    const started = new Date(Date.now() - 2000);
+    const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, terminal: build.progress === "tty" });
+    if (result.code !== 0) {
+      // On a terminal nothing was kept, and a failed bake writes no metadata file: its records are
+      // the failed ones since it started (`started` has a margin for a builder whose clock is behind).
+      const records = build.progress === "tty" ? await failedRecordReports(docker, started, build.builder, { env }) : [];
+      return buildFailed(result, platformsOf(targets), records);
+    }
     const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;
-    // One solve for all targets: each target's summary counts its own steps (and the shared ones it uses).
     const names = Object.keys(targets);
-    const whole = parseProgress(result.output, names);
+    const recorded = await Promise.all(names.map((name) => { const ref = metadata[name]?.["buildx.build.ref"]; return ref ? recordReport(docker, ref, { env }) : undefined; }));
+    // Without records, one plain text for all targets: each target counts its own steps (and the shared ones it uses).
+    const whole = build.progress === "plain" ? parseProgress(result.output, names) : undefined;
+    const reportFor = (name: string, i: number) => recorded[i] ?? (whole && names.length > 1 ? reportOf(whole, name) : whole);
     const results: TargetResult[] = [];
-    for (const name of names) results.push(await describe(name, targets[name], variantOf[name], result.seconds, names.length > 1 ? reportOf(whole, name) : whole, sizingOf(build), metadata[name]));
+    for (const [i, name] of names.entries()) results.push(await describe(name, targets[name], variantOf[name], result.seconds, reportFor(name, i), sizingOf(build), metadata[name]));
     return results;
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -305,7 +324,7 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
   type Outcome = { result: TargetResult } | { failure: { output: string } } | { stopped: true };
   const buildOne = async (name: string): Promise<Outcome> => {
     const target = targets[name];
-    const { argv } = dockerBuildArgs(target, outDir, { progress: options.progress, noCache: options["no-cache"], pull: options.pull });
+    const { argv } = dockerBuildArgs(target, outDir, { progress: build.progress, noCache: options["no-cache"], pull: options.pull });
     say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
     const lines = linePrefixer(names.length > 1 ? `[${name}] ` : "", (text) => process.stderr.write(text));
     const step = async (args: string[]) => {
@@ -372,6 +391,8 @@ function shownPath(dir: string): string {
 /** What `--metadata-file` holds for one target (buildx writes one object per target). */
 interface TargetMetadata {
   "containerimage.config.digest"?: string;
+  /** builder/node/record: the build's record in buildx's history (buildx 0.20+). */
+  "buildx.build.ref"?: string;
 }
 type BakeMetadata = Record<string, TargetMetadata | undefined>;
 
@@ -384,7 +405,7 @@ interface Sizing {
   signal: AbortSignal;
 }
 
-async function describe(name: string, target: ResolvedTarget, variant: PlannedVariant, seconds: number, report: BuildReport, sizing: Sizing, metadata?: TargetMetadata): Promise<TargetResult> {
+async function describe(name: string, target: ResolvedTarget, variant: PlannedVariant, seconds: number, report: BuildReport | undefined, sizing: Sizing, metadata?: TargetMetadata): Promise<TargetResult> {
   const image = target.tags.length ? await sizing.docker.inspectImage(target.tags[0]) : undefined;
   const budget = { bytes: variant.sizeBudgetBytes, text: variant.sizeBudget, measure: variant.sizeBudgetMeasure };
   // inspect's Size is the compressed content on the containerd store, the unpacked layers on a
@@ -404,15 +425,15 @@ async function describe(name: string, target: ResolvedTarget, variant: PlannedVa
     ...(sizes ? { sizes } : {}),
     tags: target.tags,
     seconds,
-    steps: { total: report.total, cached: report.cached, executed: report.executed },
+    ...(report ? { steps: { total: report.total, cached: report.cached, executed: report.executed } } : {}),
     budget,
     overBudget,
   };
 }
 
-function buildFailed(result: { output: string }, platforms: string[]): number {
+function buildFailed(result: { output: string }, platforms: string[], records: BuildReport[] = []): number {
   const hostPlatform = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
-  const failure = explainFailure(result.output, [...new Set(platforms)].filter((p) => !p.startsWith(hostPlatform)));
+  const failure = explainFailure(result.output, [...new Set(platforms)].filter((p) => !p.startsWith(hostPlatform)), records);
   say("");
   say(`error: ${failure.message}`);
   if (failure.hint) say(`  hint: ${failure.hint}`);

@@ -1,7 +1,8 @@
 /**
  * What a bake needs from the buildx and builder it runs on, decided before anything builds: the
  * filesystem paths to grant, whether provenance can be attached and a cache exported, whether
- * every platform has a node, and whether each enumerated bake variable holds a value it knows.
+ * every platform has a node, whether each enumerated bake variable holds a value it knows, and
+ * which progress the user sees.
  * Pure functions of the resolved targets and what was probed (test/unit/decisions.test.ts); the
  * runner (cli.ts) probes and prints.
  */
@@ -153,4 +154,23 @@ export function platformProblems(targets: Record<string, ResolvedTarget>, builde
     });
   }
   return problems;
+}
+
+/** What `--progress` may ask for; `auto` is resolved by progressMode. */
+export const PROGRESS_MODES = ["auto", "plain", "tty"] as const;
+export type ProgressRequest = (typeof PROGRESS_MODES)[number];
+
+/**
+ * Pure: the progress buildx shows. `auto` (the default) is buildx's own tty display in a
+ * terminal, plain text in CI (CI set, as GitHub Actions, GitLab and most CI services do) and
+ * whenever stderr is not a terminal; the docker build fallback always shows plain text, which
+ * it reads for its summary. `tty` without a terminal would make buildx fail, so it is plain, with
+ * a note.
+ */
+export function progressMode(requested: ProgressRequest, where: { terminal: boolean; env: Record<string, string | undefined>; fallback: boolean }): { mode: "plain" | "tty"; note?: string } {
+  const inCi = Boolean(where.env.CI) && where.env.CI !== "false";
+  if (requested === "plain" || (requested === "auto" && (!where.terminal || inCi || where.fallback))) return { mode: "plain" };
+  if (where.fallback) return { mode: "plain", note: "the docker build fallback shows plain progress (--progress tty needs buildx)" };
+  if (!where.terminal) return { mode: "plain", note: "--progress tty needs a terminal on stderr; showing plain progress" };
+  return { mode: "tty" };
 }

@@ -1,11 +1,11 @@
 /**
- * Why a build command failed, from its output: a build step, a push the registry did not take,
- * a platform the host cannot run, or a lost daemon. Pure: text in, one message, a hint and the
- * exit code out. Recognised from what buildx, BuildKit and `docker push` print (captured from
+ * Why a build command failed, from its output or buildx's record of it: a build step, a push
+ * the registry did not take, a platform the host cannot run, or a lost daemon. Pure: text in,
+ * one message, a hint and the exit code out. Recognised from what buildx, BuildKit and `docker push` print (captured from
  * real runs in test/fixtures/progress/, checked in test/unit/failure.test.ts).
  */
 import { ExitCode } from "../../generator/exit-codes.ts";
-import { describeFailure, parseProgress } from "./progress.ts";
+import { describeFailure, parseProgress, type BuildReport } from "./progress.ts";
 
 export interface FailureExplanation {
   message: string;
@@ -26,10 +26,15 @@ const UNREACHABLE_SERVER = /(EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|ENETUNRE
 const UNREACHABLE = /(connection refused|no such host|i\/o timeout|network is unreachable|no route to host|server misbehaving)/;
 
 /**
- * `output`: what the command printed (plain progress). `foreignPlatforms`: the platforms being
- * built that are not the host's, for which an "exec format error" means no emulator.
+ * `printed`: what the command printed (plain progress; "" when it wrote to the terminal itself).
+ * `foreignPlatforms`: the platforms being built that are not the host's, for which an "exec
+ * format error" means no emulator. `records`: the failed builds as buildx's history keeps them
+ * (scripts/docker/build-history.ts), read where the printed text is not enough.
  */
-export function explainFailure(output: string, foreignPlatforms: readonly string[] = []): FailureExplanation {
+export function explainFailure(printed: string, foreignPlatforms: readonly string[] = [], records: readonly BuildReport[] = []): FailureExplanation {
+  const recorded = records.find((r) => r.failed);
+  // What the failed step printed counts as printed: a push or an emulator error shows up there.
+  const output = [printed, ...(recorded ? recorded.failed!.output : [])].join("\n");
   const push = pushFailure(output);
   if (push) return push;
 
@@ -53,7 +58,7 @@ export function explainFailure(output: string, foreignPlatforms: readonly string
     };
   }
 
-  const report = parseProgress(output);
+  const report = recorded ?? parseProgress(printed);
   if (report.failed) {
     const image = /^\[internal\] load metadata for (\S+)/.exec(report.failed.name)?.[1];
     const stepOutput = report.failed.output.join("\n");
@@ -71,6 +76,7 @@ export function explainFailure(output: string, foreignPlatforms: readonly string
   if (/Cannot connect to the Docker daemon|connection refused|EOF\s*$/m.test(output)) {
     return { message: "the connection to the Docker daemon was lost during the build (did it stop or restart?)", exitCode: ExitCode.failed };
   }
+  if (!output.trim()) return { message: "the build failed (buildx's own message is above)", exitCode: ExitCode.failed };
   return { message: `the build failed:\n${lastLines(output, 10)}`, exitCode: ExitCode.failed };
 }
 

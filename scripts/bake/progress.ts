@@ -1,10 +1,13 @@
 /**
- * Reads BuildKit's plain progress output (`--progress=plain`, the same from docker build and
- * buildx): which build steps ran, which came from the cache, which failed and what they printed.
+ * Reads what BuildKit reports about a build: which steps ran, which came from the cache, which
+ * failed and what they printed. Two sources, one result: the plain progress text
+ * (`--progress=plain`, the same from docker build and buildx) and the solve status that buildx
+ * keeps in its build history (`docker buildx history logs --progress rawjson REF`, buildx 0.20+).
  * Pure: text in, facts out. Tests decide cache reuse from this, never from timing.
  *
- * A bake of several targets prefixes each step with its target ("[gpu builder 3/5]"); a step
- * that several targets share is solved once and shown once, under one of their names.
+ * A bake of several targets prefixes each plain step with its target ("[gpu builder 3/5]"); a
+ * step that several targets share is solved once and shown once, under one of their names. The
+ * history has one record per target, with every step that target needed.
  */
 export interface BuildStep {
   /** BuildKit's vertex number in this build ("#12"). */
@@ -31,10 +34,6 @@ export interface BuildReport {
   contextBytes: number;
 }
 
-// "[builder 7/9] RUN …", "[2/5] RUN …" (a stage without a name) or "[internal] load …", each
-// maybe with a target first ("[cpu builder 7/9]", "[cpu internal]"); "[cpu] exporting…" is not a step.
-const STEP = /^#(\d+) (\[(?:(?:([^\]]+?) )?(\d+\/\d+)|(?:([^\] ]+) )?internal)\] ?(.*)|.*)$/;
-
 /** `targets`: the names a multi-target bake may put before a stage name. */
 export function parseProgress(text: string, targets: readonly string[] = []): BuildReport {
   const steps = new Map<number, BuildStep>();
@@ -43,22 +42,13 @@ export function parseProgress(text: string, targets: readonly string[] = []): Bu
     if (!match) continue;
     const id = Number(match[1]);
     const rest = match[2];
-    const header = STEP.exec(line);
     let step = steps.get(id);
-    if (!step && header?.[6] !== undefined) {
-      const internal = header[4] === undefined;
-      let target = internal ? header[5] ?? "" : "";
-      let stage = internal ? "" : [header[3], header[4]].filter(Boolean).join(" ");
-      const first = stage.split(" ")[0];
-      if (!internal && stage.includes(" ") && targets.includes(first)) {
-        target = first;
-        stage = stage.slice(first.length + 1);
-      }
-      step = { id, target, stage, name: internal ? `[internal] ${header[6]}` : header[6], state: "running", output: [] };
-      steps.set(id, step);
+    if (!step) {
+      // Only "[…]" titles: a line such as "#30 exporting to image" is not a Dockerfile step.
+      const started = rest.startsWith("[") ? stepNamed(id, rest, targets) : undefined;
+      if (started) steps.set(id, started);
       continue;
     }
-    if (!step) continue;
     if (rest === "CACHED") step.state = "cached";
     // CANCELED: BuildKit had started the vertex and stopped it (moby/buildkit#4330); in a build that
     // succeeds its work may still be what another target's twin vertex shows as CACHED (seen in a
@@ -73,6 +63,70 @@ export function parseProgress(text: string, targets: readonly string[] = []): Bu
     else step.output.push(rest.replace(/^\d+\.\d+ /, ""));
   }
   return summarize([...steps.values()]);
+}
+
+/** One vertex of BuildKit's solve status (moby/buildkit client.Vertex, as buildx's rawjson writes it). */
+interface RawVertex {
+  digest: string;
+  name?: string;
+  cached?: boolean;
+  completed?: string;
+  error?: string;
+}
+
+/**
+ * `docker buildx history logs --progress rawjson REF`: BuildKit's solve status as JSON, one or
+ * more objects of vertexes (repeated as their state changes), statuses (transfers) and logs
+ * (base64). One record is one target's build, so no target prefixes.
+ */
+export function parseSolveStatus(text: string): BuildReport {
+  const steps = new Map<string, BuildStep>();
+  const errors = new Map<string, string>();
+  const contextBytes = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    const status = JSON.parse(line) as { vertexes?: RawVertex[]; statuses?: { vertex: string; id: string; current?: number }[]; logs?: { vertex: string; data: string }[] };
+    for (const vertex of status.vertexes ?? []) {
+      let step = steps.get(vertex.digest);
+      if (!step) {
+        step = stepNamed(steps.size + 1, vertex.name ?? "", []) ?? { id: steps.size + 1, target: "", stage: "", name: vertex.name ?? "", state: "running", output: [] };
+        steps.set(vertex.digest, step);
+      }
+      if (vertex.error) {
+        step.state = "error";
+        errors.set(vertex.digest, `ERROR: ${vertex.error}`);
+      } else if (vertex.cached) step.state = "cached";
+      else if (vertex.completed && step.state === "running") step.state = "done";
+    }
+    for (const log of status.logs ?? []) {
+      const step = steps.get(log.vertex);
+      if (step) step.output.push(...Buffer.from(log.data, "base64").toString("utf8").split(/\r?\n/).filter((l, i, all) => l || i < all.length - 1));
+    }
+    for (const transfer of status.statuses ?? []) if (transfer.id === "transferring context:") contextBytes.set(transfer.vertex, transfer.current ?? 0);
+  }
+  // The error last, after what the step printed, as plain progress shows it.
+  for (const [digest, error] of errors) steps.get(digest)!.output.push(error);
+  const report = summarize([...steps.values()]);
+  return { ...report, contextBytes: [...contextBytes.values()].reduce((sum, bytes) => sum + bytes, 0) };
+}
+
+// "[builder 7/9] RUN …", "[2/5] RUN …" (a stage without a name) or "[internal] load …", each
+// maybe with a target first ("[cpu builder 7/9]", "[cpu internal]"); "[cpu] exporting…" is not a step.
+const STEP = /^(\[(?:(?:([^\]]+?) )?(\d+\/\d+)|(?:([^\] ]+) )?internal)\] ?(.*)|.*)$/;
+
+/** A step from the line that names it ("[cpu builder 7/9] RUN …"); undefined for an untitled vertex. */
+function stepNamed(id: number, title: string, targets: readonly string[]): BuildStep | undefined {
+  const header = STEP.exec(title);
+  if (header?.[5] === undefined) return title && !title.startsWith("[") ? { id, target: "", stage: "", name: title, state: "running", output: [] } : undefined;
+  const internal = header[3] === undefined;
+  let target = internal ? header[4] ?? "" : "";
+  let stage = internal ? "" : [header[2], header[3]].filter(Boolean).join(" ");
+  const first = stage.split(" ")[0];
+  if (!internal && stage.includes(" ") && targets.includes(first)) {
+    target = first;
+    stage = stage.slice(first.length + 1);
+  }
+  return { id, target, stage, name: internal ? `[internal] ${header[5]}` : header[5], state: "running", output: [] };
 }
 
 function summarize(all: BuildStep[]): BuildReport {

@@ -103,12 +103,18 @@ export class Docker {
 
   /**
    * Runs a long command (a build) with its output passed on as it comes (`onOutput`, default:
-   * our stderr) and kept for the report.
+   * our stderr) and kept for the report; with `terminal`, on our own stdout and stderr, unkept.
    */
-  async stream(args: readonly string[], options: RunOptions & { onOutput?: (chunk: string) => void } = {}): Promise<{ code: number; output: string; seconds: number }> {
+  async stream(args: readonly string[], options: RunOptions & { onOutput?: (chunk: string) => void; terminal?: boolean } = {}): Promise<{ code: number; output: string; seconds: number }> {
     const onOutput = options.onOutput ?? ((chunk: string) => process.stderr.write(chunk));
     let output = "";
     const started = performance.now();
+    if (options.terminal) {
+      // The command writes to our terminal itself (buildx's tty progress needs one), so nothing is kept.
+      const result = await execa(this.engine.client, args, { ...this.common(options), stdin: "ignore", stdout: "inherit", stderr: "inherit" });
+      if (options.signal?.aborted) throw new Interrupted();
+      return { code: result.exitCode ?? 1, output, seconds: (performance.now() - started) / 1000 };
+    }
     const child = execa(this.engine.client, args, { ...this.common(options), stdin: "ignore", all: true, buffer: false });
     child.all?.on("data", (chunk: Buffer) => {
       const text = chunk.toString();

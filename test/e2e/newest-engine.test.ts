@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
+import { parseProgress } from "../../scripts/bake/progress.ts";
 
 /**
  * What buildx 0.20+ changed for users (issue 23), on the newest engine (Docker 28.5, buildx 0.29):
@@ -83,5 +84,58 @@ describe("buildx 0.29 as users run it (newest engine)", { timeout: 20 * 60_000 }
       assert.match(result.stderr, new RegExp(`^error: ${name}="${value}" is not a value docker-bake\\.hcl knows: expected `, "m"));
       assert.doesNotMatch(result.stderr, /^#\d+ /m, "nothing was built");
     }
+  });
+
+  /**
+   * npm run bake in a terminal, as `script` gives it one (a pty; util-linux): stdout and stderr
+   * both land in the pty, so the transcript holds buildx's display and the summary table.
+   */
+  const inTerminal = (args: string[], env: Record<string, string> = {}) => {
+    const command = [process.execPath, "--import", "tsx", "scripts/bake/cli.ts", ...args].map((word) => `'${word}'`).join(" ");
+    const environment: Record<string, string | undefined> = { ...process.env, ...docker.engine.env, IOPAINT_IMAGE: image, IOPAINT_SRC: join(layout, "IOPaint"), ...env };
+    if (!("CI" in env)) delete environment.CI;
+    return execa("script", ["-qec", command, "/dev/null"], { cwd: REPO, reject: false, env: environment, extendEnv: false });
+  };
+  /** The summary's STEPS column for one target ("23/23 cached"). */
+  const stepsOf = (transcript: string, target: string) => new RegExp(`^${target} .*  (\\d+)/(\\d+) cached  `, "m").exec(transcript.replace(/\r/g, ""))?.slice(1, 3).map(Number);
+
+  it("in a terminal, buildx's own tty display; the summary counts each target's steps from buildx's build record, as the plain text counts them", async () => {
+    const runner = (args: string[]) => execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", ...args, "--config", FIXTURE_CONFIG, "--out", layout, "--json", "--progress", "plain"], {
+      cwd: REPO,
+      reject: false,
+      env: { ...docker.engine.env, IOPAINT_IMAGE: image, IOPAINT_SRC: join(layout, "IOPaint") },
+    });
+    type Summary = { targets: { target: string; steps: { total: number; cached: number; executed: number } }[] };
+    const plain = await runner(["cpu"]);
+    assert.equal(plain.exitCode, 0, plain.stderr);
+    // The summary's counts come from the record; the plain text the same run printed counts the same.
+    const cpu = (JSON.parse(plain.stdout) as Summary).targets[0].steps;
+    const { total, cached, executed } = parseProgress(plain.stderr);
+    assert.deepEqual(cpu, { total, cached, executed });
+
+    const tty = await inTerminal(["cpu", "cpu-dev", "--config", FIXTURE_CONFIG, "--out", layout]);
+    assert.equal(tty.exitCode, 0, tty.stdout);
+    // buildx's tty display: "[+] Building", " => [cpu builder 1/5] …" lines redrawn with ANSI escapes, no plain "#12 DONE" lines.
+    assert.match(tty.stdout, /\[\+\] Building/);
+    assert.match(tty.stdout, /\x1b\[/);
+    assert.doesNotMatch(tty.stdout, /^#\d+ (DONE|CACHED)/m);
+    // Built a moment ago, so all cached; each target's record has every step it needs, the ones
+    // it shares with the other target included (plain text shows a shared step once).
+    assert.deepEqual(stepsOf(tty.stdout, "cpu"), [cpu.total, cpu.total], tty.stdout.slice(-1500));
+    const dev = stepsOf(tty.stdout, "cpu-dev");
+    assert.ok(dev && dev[0] === dev[1] && dev[1] > 0, tty.stdout.slice(-1500));
+  });
+
+  it("in a terminal with CI set, plain progress; a failed step is explained from buildx's record when the display was tty", async () => {
+    const ci = await inTerminal(["cpu", "--config", FIXTURE_CONFIG, "--out", layout], { CI: "true" });
+    assert.equal(ci.exitCode, 0, ci.stdout);
+    assert.match(ci.stdout, /^#\d+ \[internal\] load build definition/m);
+
+    const failed = await inTerminal(["cpu", "--config", FIXTURE_CONFIG, "--out", layout, "--set", "cpu.args.TORCH_VERSION=9.9.9"]);
+    assert.equal(failed.exitCode, 1, failed.stdout);
+    const text = failed.stdout.replace(/\r/g, "");
+    assert.match(text, /\[\+\] Building/);
+    assert.match(text, /^error: the build failed at step \[builder \d+\/\d+\] RUN /m);
+    assert.match(text, /^ {2}\| installed versions differ from the pins: torch 2\.1\.2\+cpu \(pinned 9\.9\.9\)$/m);
   });
 });

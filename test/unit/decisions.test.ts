@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { explainFailure } from "../../scripts/bake/failure.ts";
-import { directoriesToMake, filesystemGrants, platformProblems, storageDecisions, variableProblems } from "../../scripts/bake/decisions.ts";
+import { directoriesToMake, filesystemGrants, platformProblems, progressMode, storageDecisions, variableProblems } from "../../scripts/bake/decisions.ts";
 import { parseBuilderInspect, type Builder } from "../../scripts/docker/builder.ts";
 import { compileText, readRepoFile } from "../helpers/compile.ts";
 
@@ -155,5 +155,23 @@ describe("enumerated bake variables", () => {
     for (const variable of plan.variables.filter((v) => v.allowed)) {
       assert.match(bake, new RegExp(`# Allowed: ${variable.allowed!.map((v) => JSON.stringify(v)).join(", ")}; npm run bake refuses any other\\.\\nvariable "${variable.name}"`));
     }
+  });
+});
+
+describe("the progress shown", () => {
+  const terminal = { terminal: true, env: {}, fallback: false };
+  it("auto: buildx's tty display in a terminal, plain in CI, when piped, and on the fallback", () => {
+    assert.deepEqual(progressMode("auto", terminal), { mode: "tty" });
+    assert.deepEqual(progressMode("auto", { ...terminal, env: { CI: "true" } }), { mode: "plain" });
+    assert.deepEqual(progressMode("auto", { ...terminal, env: { CI: "false" } }), { mode: "tty" });
+    assert.deepEqual(progressMode("auto", { ...terminal, terminal: false }), { mode: "plain" });
+    assert.deepEqual(progressMode("auto", { ...terminal, fallback: true }), { mode: "plain" });
+  });
+
+  it("plain always; tty where it can be shown, else plain with a note saying why", () => {
+    assert.deepEqual(progressMode("plain", terminal), { mode: "plain" });
+    assert.deepEqual(progressMode("tty", { ...terminal, env: { CI: "true" } }), { mode: "tty" });
+    assert.match(progressMode("tty", { ...terminal, terminal: false }).note ?? "", /needs a terminal/);
+    assert.match(progressMode("tty", { ...terminal, fallback: true }).note ?? "", /fallback shows plain progress/);
   });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { explainFailure } from "../../scripts/bake/failure.ts";
+import { parseSolveStatus } from "../../scripts/bake/progress.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { readRepoFile } from "../helpers/compile.ts";
 
@@ -79,5 +80,14 @@ describe("explaining a failed build command", () => {
     assert.equal(failure.exitCode, ExitCode.failed);
     assert.match(failure.message, /^the build failed at step \[builder /);
     assert.equal(failure.hint, undefined);
+  });
+
+  it("with tty progress (nothing kept), the failed step from buildx's record; with no record, points at buildx's own message", () => {
+    const record = parseSolveStatus(output("history-failed-rawjson-buildx-0.29.json"));
+    const failure = explainFailure("", [], [record]);
+    assert.equal(failure.exitCode, ExitCode.failed);
+    assert.match(failure.message, /^the build failed at step \[builder 4\/5\] RUN /);
+    assert.match(failure.message, /\| installed versions differ from the pins: torch 2\.1\.2\+cpu \(pinned 9\.9\.9\)/);
+    assert.deepEqual(explainFailure(""), { message: "the build failed (buildx's own message is above)", exitCode: ExitCode.failed });
   });
 });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeFailure, parseProgress, reportOf } from "../../scripts/bake/progress.ts";
+import { describeFailure, parseProgress, parseSolveStatus, reportOf } from "../../scripts/bake/progress.ts";
+import { failedSince } from "../../scripts/docker/build-history.ts";
 import { readRepoFile } from "../helpers/compile.ts";
 
 // Real output of Docker 20.10's BuildKit (docker build --progress=plain) on the private engine.
@@ -63,5 +64,40 @@ describe("BuildKit progress", () => {
     const report = parseProgress("#7 [cpu internal] load build context\n#7 transferring context: 2.5kB done\n#7 DONE 0.0s\n#52 [cpu] exporting to image\n#52 DONE 1.0s\n", ["cpu", "gpu"]);
     assert.deepEqual(report.steps.map((s) => [s.target, s.name]), [["cpu", "[internal] load build context"]]);
     assert.equal(report.contextBytes, 2500);
+  });
+});
+
+// buildx 0.29.1's build history on Docker 28.5 (newest engine): one record, as rawjson and as plain.
+describe("buildx's build records", () => {
+  const raw = readRepoFile("test/fixtures/progress/history-cpu-rawjson-buildx-0.29.json");
+  const plain = readRepoFile("test/fixtures/progress/history-cpu-plain-buildx-0.29.log");
+
+  it("reads a record's solve status (rawjson) to the same steps, states, output and context size as its plain text", () => {
+    const fromRaw = parseSolveStatus(raw);
+    const fromPlain = parseProgress(plain);
+    assert.deepEqual([fromRaw.total, fromRaw.cached, fromRaw.executed, fromRaw.contextBytes], [fromPlain.total, fromPlain.cached, fromPlain.executed, fromPlain.contextBytes]);
+    assert.ok(fromRaw.total >= 20 && fromRaw.executed > 0, JSON.stringify(fromRaw.total));
+    const byStep = (steps: typeof fromRaw.steps) => new Map(steps.filter((s) => s.stage).map((s) => [`${s.stage} ${s.name}`, s.state]));
+    assert.deepEqual(byStep(fromRaw.steps), byStep(fromPlain.steps));
+    const torch = (steps: typeof fromRaw.steps) => steps.find((s) => s.stage === "builder 1/5")!.output;
+    assert.deepEqual(torch(fromRaw.steps), torch(fromPlain.steps));
+    assert.ok(torch(fromRaw.steps).some((line) => /^Successfully installed torch-2\.1\.2\+cpu/.test(line)));
+  });
+
+  it("names a failed record's step, with the error after what the step printed", () => {
+    const report = parseSolveStatus(readRepoFile("test/fixtures/progress/history-failed-rawjson-buildx-0.29.json"));
+    assert.equal(report.failed?.stage, "builder 4/5");
+    const [printed, error] = report.failed!.output.slice(-2);
+    assert.equal(printed, "installed versions differ from the pins: torch 2.1.2+cpu (pinned 9.9.9)");
+    assert.match(error, /^ERROR: process "\/bin\/sh -c .*" did not complete successfully: exit code: 1$/);
+  });
+
+  it("finds a failed bake's records by time: failed ones created since it started, not older ones or successes", () => {
+    const listing = [
+      { ref: "default/default/new-error", status: "Error", created_at: "2026-12-04T22:04:21.5Z" },
+      { ref: "default/default/new-ok", status: "Completed", created_at: "2026-12-04T22:04:21.6Z" },
+      { ref: "default/default/old-error", status: "Error", created_at: "2026-12-04T22:00:00Z" },
+    ].map((r) => JSON.stringify({ cached_steps: 0, total_steps: 1, ...r })).join("\n");
+    assert.deepEqual(failedSince(`${listing}\n`, new Date("2026-12-04T22:04:20Z")), ["default/default/new-error"]);
   });
 });
