@@ -117,6 +117,7 @@ target "_common" {
   args = {
     NODE_IMAGE = "node:22-bookworm-slim"
     PYTHON_VERSION = "3.10"
+    BUILDER_PIP = "pip==26.3"
     PIP_INDEX_URL = IOPAINT_PIP_INDEX_URL
     NPM_REGISTRY = IOPAINT_NPM_REGISTRY
     DEBIAN_MIRROR = IOPAINT_DEBIAN_MIRROR

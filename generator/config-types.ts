@@ -37,6 +37,8 @@ export interface Config {
     xformers?: string;
     /** PyTorch CUDA build tag used by variants with torch_build = "cuda". */
     cuda: string;
+    /** pip release installed into the builder's virtualenv before anything else (the base image's own may be too old: Ubuntu 22.04 has 22.0.2). Unset: the newest pip 22.2 or later. The runtime image keeps no pip. */
+    pip?: string;
   };
   /** Package indexes pip installs from. */
   python: {

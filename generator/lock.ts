@@ -4,21 +4,21 @@
  * pip's own requirements format. Pure: text in, a lock out (or a located problem), and back.
  *
  * The lock has one section per install step of the builder (docker/Dockerfile), so a locked build
- * keeps the unlocked build's layers: torch first from the torch index, then the variant's extra
- * packages, then requirements.txt, then the tools that build the checkout's package. Its header records the inputs it was resolved from; `npm run
- * check` and the runner's preflight compare them with the config and the checkout (staleInputs).
+ * keeps the unlocked build's layers: the torch stack first, then the packages (the variant's extra
+ * packages, requirements.txt and what they need), then the tools that build the checkout's
+ * package. Its header records the inputs it was resolved from; `npm run check` and the runner's
+ * preflight compare them with the config and the checkout (staleInputs).
  */
 import { createHash } from "node:crypto";
 import type { Problem } from "./errors.ts";
 
-export const LOCK_SECTIONS = ["torch", "extras", "requirements", "build"] as const;
+export const LOCK_SECTIONS = ["torch", "packages", "build"] as const;
 export type LockSection = (typeof LOCK_SECTIONS)[number];
 
 const SECTION_TITLES: Record<LockSection, string> = {
-  torch: "torch: installed first, from the torch index (TORCH_INDEX_URL)",
-  extras: "extras: the variant's extra packages (PIP_INDEX_URL)",
-  requirements: "requirements: requirements.txt and what it needs (PIP_INDEX_URL)",
-  build: "build: what builds the checkout's package, outside the image's virtualenv (PIP_INDEX_URL)",
+  torch: "torch: the pinned torch stack and what it needs, installed first into a layer of its own",
+  packages: "packages: the extra packages, requirements.txt and what they need, beside the torch stack",
+  build: "build: what builds the checkout's package, outside the image's virtualenv",
 };
 
 export interface LockedDistribution {

@@ -82,7 +82,7 @@ export interface DockerfilePlan {
  * compile), the Dockerfile emitter declares them by these names, and whatever reads a resolved
  * target's args (preflight, the bench) names them through this type.
  */
-export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "PIP_INDEX_URL", "NPM_REGISTRY", "DEBIAN_MIRROR", "UBUNTU_MIRROR", "TORCH_VERSION", "TORCHVISION_VERSION", "BUILD_REQUIRES", "APP_UID", "APP_GID"] as const;
+export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "BUILDER_PIP", "PIP_INDEX_URL", "NPM_REGISTRY", "DEBIAN_MIRROR", "UBUNTU_MIRROR", "TORCH_VERSION", "TORCHVISION_VERSION", "BUILD_REQUIRES", "APP_UID", "APP_GID"] as const;
 export const VARIANT_ARGS = ["BASE_IMAGE", "TORCH_INDEX_URL", "XFORMERS_VERSION", "RUNTIME_PACKAGES", "BUILD_PACKAGES", "EXTRA_PYTHON_PACKAGES", "DEVICE", "PYTHON_LOCK"] as const;
 export type CommonArg = (typeof COMMON_ARGS)[number];
 export type VariantArg = (typeof VARIANT_ARGS)[number];
@@ -137,6 +137,9 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
   const args: Record<CommonArg, string> = {
     NODE_IMAGE: config.frontend.image,
     PYTHON_VERSION: config.versions.python,
+    // --dry-run and --report, which the resolve stage uses, came with pip 22.2. (Not PIP_*: pip reads
+    // those from the environment as its own options, and build args are in the environment.)
+    BUILDER_PIP: config.versions.pip ? `pip==${config.versions.pip}` : "pip>=22.2",
     PIP_INDEX_URL: config.python.index_url,
     NPM_REGISTRY: config.mirrors.npm_registry,
     DEBIAN_MIRROR: config.mirrors.debian,

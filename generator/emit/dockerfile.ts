@@ -1,4 +1,4 @@
-import { LOCK_SECTIONS, sectionRequirements, type LockSection } from "../lock.ts";
+import { LOCK_SECTIONS, sectionRequirements } from "../lock.ts";
 import { CA_SECRET, lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
 import { dockerfileWord, jsonString, shellQuoted } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
@@ -10,6 +10,8 @@ export interface ContainerScripts {
 }
 
 const VENV = "/opt/venv";
+/** The packages beside the torch stack, installed into a prefix of their own: the runtime adds them as one layer. */
+const PACKAGES_PREFIX = "/opt/packages";
 const APP_PREFIX = "/opt/app";
 /** The tools that build the checkout's package: beside the virtualenv, so the runtime never has them. */
 const BUILD_TOOLS = "/opt/build-tools";
@@ -31,15 +33,15 @@ const PIP_STEP_END = ` && rm -f ${PIP_CA_BUNDLE}`;
 const LOCK_DIR = "/tmp/lock";
 const REPORT_DIR = "/tmp/pip-report";
 const REQUIREMENTS = "/tmp/requirements.txt";
+/** Every pip step looks in both indexes: the resolve picks each file from one of them, and a lock's hashes hold for either. */
+const INDEXES = '--index-url "$PIP_INDEX_URL" --extra-index-url "$TORCH_INDEX_URL"';
 /** 1980-01-01, the earliest time a zip (a wheel) can hold. */
 const BYTECODE_EPOCH = 315532800;
 
-/** pip's --report for one install step, only when the build is `npm run lock`'s (LOCK_REPORT set). */
-const report = (section: LockSection) => `\${LOCK_REPORT:+--report ${REPORT_DIR}/${section}.json}`;
-
 /**
- * A variant's lock stage: its lock's sections as hash-checked requirement files, or, without a
- * lock, the unlocked stage under the variant's name (so `FROM ${PYTHON_LOCK}` always resolves).
+ * A variant's lock stage: its lock's sections as hash-checked requirement files (torch.txt,
+ * packages.txt, build.txt: nothing left to resolve), or, without a lock, the unlocked stage under
+ * the variant's name (so `FROM ${PYTHON_LOCK}` always resolves).
  */
 function lockStageLines(variant: PlannedVariant): string[] {
   const stage = lockStage(variant.name);
@@ -64,6 +66,8 @@ function lockStageLines(variant: PlannedVariant): string[] {
 export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): string {
   const { frontend, runtime, requirements, argDefaults } = plan.dockerfile;
   const arg = (name: BuildArg) => `ARG ${name}=${dockerfileWord(argDefaults[name])}`;
+  // ARGs are per stage: every stage that runs pip declares both indexes.
+  const indexArgs = [arg("PIP_INDEX_URL"), arg("TORCH_INDEX_URL")];
   const webDir = `${SRC}/${frontend.dir}`;
   const { user } = runtime;
   const health = runtime.healthcheck;
@@ -72,12 +76,14 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "# Stages, in the order a change invalidates them:",
       "#   frontend     the web UI, built once on the build platform and shared by every variant and platform",
       "#   system       the variant's base image plus its runtime system packages",
-      "#   python       the variant's interpreter in a virtualenv, with its build packages",
+      "#   python       the variant's interpreter in a virtualenv with a pinned pip, and its build packages",
       `#   lock-<variant> what the builder installs: the variant's lock (locks/<variant>.txt), or \`${UNLOCKED_STAGE}\` pins`,
-      "#   builder      the pinned torch stack, the extra packages, requirements.txt, then the build tools (these stay here)",
+      "#   resolve      without a lock: the pins, the extra packages and requirements.txt resolved together, exact",
+      "#   torch        the torch stack alone: a layer that a requirements.txt change leaves as it is",
+      "#   packages     everything else, into a prefix of its own; builder: both, checked, and the build tools",
       "#   app          the checkout installed as a package, with the built UI inside, into a separate prefix",
       "#   scripts      the entrypoint and health check (docker/entrypoint.sh, docker/healthcheck.sh)",
-      "#   runtime      the service image: system + virtualenv + app; no compilers, Node or caches",
+      "#   runtime      the service image: system + torch stack + packages + app; no pip, compilers, Node or caches",
       "#   development  builder + app + source, run as root, for debugging",
       "",
       "# Defaults are the default target's values, so a plain `docker build` gives that image; bake sets them all.",
@@ -109,7 +115,7 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       ...installMissingPackages("RUNTIME_PACKAGES"),
     ],
     [
-      "# ---- python: the variant's interpreter in a virtualenv, with its build packages ----",
+      "# ---- python: the variant's interpreter in a virtualenv with a pinned pip, and its build packages ----",
       "FROM system AS python",
       arg("BUILD_PACKAGES"),
       arg("DEBIAN_MIRROR"),
@@ -121,13 +127,18 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "# a changing one would invalidate every step below; the image's own timestamps come from the",
       "# SOURCE_DATE_EPOCH build arg that buildx passes from the environment (docs/reproducible.md).",
       `ENV SOURCE_DATE_EPOCH=${BYTECODE_EPOCH}`,
-      `RUN python\${PYTHON_VERSION} -m venv ${VENV}`,
       `ENV PATH=${VENV}/bin:$PATH PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1`,
+      "# The base's own pip may be old (Ubuntu 22.04's is 22.0.2, before --dry-run and --report): the pinned one.",
+      arg("PIP_INDEX_URL"),
+      arg("BUILDER_PIP"),
+      `RUN python\${PYTHON_VERSION} -m venv ${VENV}`,
+      ...PIP_STEP,
+      `    pip install --index-url "$PIP_INDEX_URL" "$BUILDER_PIP"${PIP_STEP_END}`,
     ],
     [
-      `# ---- locks: what the builder installs, as pip requirement files in ${LOCK_DIR} (${LOCK_SECTIONS.join(", ")}) ----`,
-      `# ${UNLOCKED_STAGE}: the pins and requirements.txt as they are, for pip to resolve at build time; set -f,`,
-      "# since a requirement such as rembg[cpu] is not a file pattern.",
+      `# ---- locks: what the builder installs, as pip requirement files in ${LOCK_DIR} ----`,
+      `# ${UNLOCKED_STAGE}: the pins, the extra packages and the build requirements as they are, for the`,
+      "# resolve stage; set -f, since a requirement such as rembg[cpu] is not a file pattern.",
       `FROM python AS ${UNLOCKED_STAGE}`,
       arg("TORCH_VERSION"),
       arg("TORCHVISION_VERSION"),
@@ -137,51 +148,79 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       `RUN mkdir ${LOCK_DIR} \\`,
       ` && printf '%s\\n' "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} > ${LOCK_DIR}/torch.txt \\`,
       ` && set -f && for requirement in $EXTRA_PYTHON_PACKAGES; do echo "$requirement"; done > ${LOCK_DIR}/extras.txt \\`,
-      ` && echo "-r ${REQUIREMENTS}" > ${LOCK_DIR}/requirements.txt \\`,
       ` && for requirement in $BUILD_REQUIRES; do echo "$requirement"; done > ${LOCK_DIR}/build.txt`,
       ...plan.variants.flatMap((variant) => ["", ...lockStageLines(variant)]),
     ],
     [
-      "# ---- builder: the virtualenv the runtime copies (same base, so its interpreter links hold) ----",
-      "FROM ${PYTHON_LOCK} AS builder",
-      arg("PIP_INDEX_URL"),
-      arg("TORCH_INDEX_URL"),
+      "# ---- resolve: one resolve of everything, so that every package fits every other (pip check) ----",
+      `# With a lock, ${LOCK_DIR}/packages.txt exists and nothing is resolved. Without, pip resolves the pins,`,
+      "# the extra packages and requirements.txt together (metadata only), then the torch stack alone",
+      "# under that result; each becomes exact pins (`pins REPORT`: one name==version per line, sorted).",
+      "# The reports are what `npm run lock` reads.",
+      "FROM ${PYTHON_LOCK} AS resolve",
+      ...indexArgs,
+      `COPY ${requirements} ${REQUIREMENTS}`,
+      ...PIP_STEP,
+      `    pins() { python -c ${shellQuoted(PINS_OF_REPORT)} "$1"; }; \\`,
+      `    mkdir -p ${REPORT_DIR}; \\`,
+      `    if [ ! -f ${LOCK_DIR}/packages.txt ]; then \\`,
+      `      pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/all.json \\`,
+      `        -r ${LOCK_DIR}/torch.txt -r ${LOCK_DIR}/extras.txt -r ${REQUIREMENTS} \\`,
+      `      && pins ${REPORT_DIR}/all.json > ${LOCK_DIR}/all.txt \\`,
+      `      && pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/torch.json \\`,
+      `        -r ${LOCK_DIR}/torch.txt -c ${LOCK_DIR}/all.txt \\`,
+      `      && pins ${REPORT_DIR}/torch.json > ${LOCK_DIR}/torch.txt \\`,
+      `      && { grep -vxFf ${LOCK_DIR}/torch.txt ${LOCK_DIR}/all.txt || true; } > ${LOCK_DIR}/packages.txt \\`,
+      `      && pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/build.json -r ${LOCK_DIR}/build.txt \\`,
+      `      && pins ${REPORT_DIR}/build.json > ${LOCK_DIR}/build.txt; \\`,
+      `    fi${PIP_STEP_END}`,
+    ],
+    [
+      "# ---- pip-report: what the resolve chose, for `npm run lock` (never an image) ----",
+      "FROM scratch AS pip-report",
+      `COPY --from=resolve ${REPORT_DIR}/ /`,
+    ],
+    [
+      "# ---- torch: the torch stack alone, from exact pins; only a change of those rebuilds it ----",
+      "FROM python AS torch",
+      ...indexArgs,
       arg("TORCH_VERSION"),
       arg("TORCHVISION_VERSION"),
       arg("XFORMERS_VERSION"),
-      `# \`npm run lock\` sets LOCK_REPORT=1: each install then reports what pip chose to ${REPORT_DIR} (pip 22.2+).`,
-      "ARG LOCK_REPORT=",
-      "# torch, torchvision and xformers come from the variant's own index with exact pins, and stay",
-      "# pinned as constraints while the rest installs, so nothing can swap the torch build.",
+      `COPY --from=resolve ${LOCK_DIR}/torch.txt ${LOCK_DIR}/torch.txt`,
       ...PIP_STEP,
-      `    if [ -n "$LOCK_REPORT" ]; then mkdir -p ${REPORT_DIR} && pip install --index-url "$PIP_INDEX_URL" "pip>=22.2"; fi \\`,
-      ` && pip install --index-url "$TORCH_INDEX_URL" -r ${LOCK_DIR}/torch.txt ${report("torch")} \\`,
-      ` && pip freeze --all | grep -iE '^(torch|torchvision|xformers)==' > ${VENV}/torch-constraints.txt \\`,
-      PIP_STEP_END,
-      "# The variant's extra packages (IOPaint's plugins by default), under the same pins. Before",
-      "# requirements.txt: they change less.",
-      ...PIP_STEP,
-      `    if [ -s ${LOCK_DIR}/extras.txt ]; then \\`,
-      `      pip install --index-url "$PIP_INDEX_URL" -r ${LOCK_DIR}/extras.txt -c ${VENV}/torch-constraints.txt ${report("extras")}; fi \\`,
-      PIP_STEP_END,
-      `COPY ${requirements} ${REQUIREMENTS}`,
-      ...PIP_STEP,
-      `    if [ -s ${LOCK_DIR}/requirements.txt ]; then \\`,
-      `      pip install --index-url "$PIP_INDEX_URL" -r ${LOCK_DIR}/requirements.txt -c ${VENV}/torch-constraints.txt ${report("requirements")}; fi \\`,
-      " && pip check \\",
+      `    pip install ${INDEXES} --no-deps -r ${LOCK_DIR}/torch.txt \\`,
       ` && python -c ${shellQuoted(VERIFY_PINS)} \\`,
       '      "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION" \\',
       PIP_STEP_END,
-      "# What builds the checkout's package (source.build_requires), installed once here instead of",
-      "# by pip's build isolation at each code change, and kept out of the virtualenv the runtime copies.",
-      ...PIP_STEP,
-      `    pip install --index-url "$PIP_INDEX_URL" --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt ${report("build")} \\`,
-      PIP_STEP_END,
     ],
     [
-      "# ---- pip-report: what pip chose in the builder, for `npm run lock` (built with LOCK_REPORT=1; never an image) ----",
-      "FROM scratch AS pip-report",
-      `COPY --from=builder ${REPORT_DIR}/ /`,
+      `# ---- packages: the rest, into ${PACKAGES_PREFIX}, which the runtime adds as one layer over the torch stack ----`,
+      "FROM torch AS packages",
+      ...indexArgs,
+      `COPY --from=resolve ${LOCK_DIR}/packages.txt ${LOCK_DIR}/packages.txt`,
+      ...PIP_STEP,
+      `    pip install ${INDEXES} --no-deps --ignore-installed --prefix=${PACKAGES_PREFIX} -r ${LOCK_DIR}/packages.txt${PIP_STEP_END}`,
+    ],
+    [
+      "# ---- builder: the whole virtualenv, checked, and what builds the checkout's package ----",
+      "FROM packages AS builder",
+      ...indexArgs,
+      `COPY --from=resolve ${LOCK_DIR}/build.txt ${LOCK_DIR}/build.txt`,
+      "# The build tools (source.build_requires) are installed once here instead of by pip's build",
+      "# isolation at each code change, and kept out of the virtualenv the runtime copies.",
+      ...PIP_STEP,
+      `    cp -a ${PACKAGES_PREFIX}/. ${VENV}/ \\`,
+      " && pip check \\",
+      ` && pip install ${INDEXES} --no-deps --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt${PIP_STEP_END}`,
+    ],
+    [
+      "# ---- venv: the runtime's virtualenv under the packages: the torch stack without pip or setuptools ----",
+      "FROM torch AS venv",
+      "# Unless the torch stack itself needs one of them (then it is in torch.txt).",
+      `RUN for tool in pip setuptools wheel; do grep -qi "^$tool==" ${LOCK_DIR}/torch.txt || echo "$tool"; done > /tmp/tools \\`,
+      ` && python -m pip uninstall --yes --quiet $(cat /tmp/tools) \\`,
+      ` && rm -rf ${LOCK_DIR} /tmp/tools`,
     ],
     [
       "# ---- app: the checkout, with the built UI where the package serves it from ----",
@@ -210,8 +249,10 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       ` && mkdir -p ${[runtime.workdir, ...runtime.volumes].join(" ")} \\`,
       ` && chown "$APP_UID:$APP_GID" ${[runtime.workdir, ...runtime.volumes].join(" ")}`,
       `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
-      "# Dependencies in one large layer that a code change leaves alone, then the app in a small one.",
-      `COPY --from=builder ${VENV} ${VENV}`,
+      "# The torch stack (gigabytes, changed only with its pins), then the other packages, then the app",
+      "# (a code change touches that one small layer alone).",
+      `COPY --from=venv ${VENV} ${VENV}`,
+      `COPY --from=packages ${PACKAGES_PREFIX}/ ${VENV}/`,
       `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,
       ...serviceEnvironment(plan, arg("DEVICE")),
       `WORKDIR ${runtime.workdir}`,
@@ -236,6 +277,12 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
   ];
   return `${generatedHeader("#", plan.configFile, "npm run generate")}\n${sections.map((lines) => lines.join("\n")).join("\n\n")}\n`;
 }
+
+/** A pip report (`--report`) as exact pins: PEP 503 names, one `name==version` per line, sorted. */
+const PINS_OF_REPORT = [
+  "import json, re, sys",
+  'print("\\n".join(sorted(re.sub(r"[-_.]+", "-", i["metadata"]["name"]).lower() + "==" + i["metadata"]["version"] for i in json.load(open(sys.argv[1]))["install"])))',
+].join("; ");
 
 /** Checks after the install that pip kept the pinned releases (local labels like +cpu aside). */
 const VERIFY_PINS = [

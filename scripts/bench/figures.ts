@@ -83,6 +83,6 @@ export interface Figures {
   cacheBytes: Partial<Record<"legacy" | "newest", number>>;
 }
 
-/** The stages whose steps a code-only change must leave alone. */
-export const DEPENDENCY_STAGES = ["system", "builder"] as const;
+/** The stages whose steps a code-only change must leave alone (docker/Dockerfile's system and Python dependency stages). */
+export const DEPENDENCY_STAGES = ["system", "python", "resolve", "torch", "packages", "venv", "builder"] as const;
 export const FRONTEND_STAGE = "frontend";

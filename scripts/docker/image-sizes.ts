@@ -16,7 +16,8 @@ export interface Bytes {
   compressed: number;
 }
 
-export type ImagePart = "base image" | "system packages" | "virtualenv" | "app" | "other";
+/** "torch stack" and "packages": the runtime's two virtualenv layers (docker/Dockerfile's torch and packages stages). */
+export type ImagePart = "base image" | "system packages" | "torch stack" | "packages" | "app" | "other";
 
 export interface ImageSizes extends Bytes {
   parts: (Bytes & { part: ImagePart })[];
@@ -28,21 +29,22 @@ export interface ImageSizes extends Bytes {
 export function partOf(createdBy: string, index: number, baseLayers: number): ImagePart {
   if (index < baseLayers) return "base image";
   if (/\/opt\/app\//.test(createdBy)) return "app";
-  if (/COPY .*\/opt\/venv/.test(createdBy)) return "virtualenv";
+  if (/\/opt\/packages\//.test(createdBy)) return "packages";
+  if (/COPY .*\/opt\/venv/.test(createdBy)) return "torch stack";
   if (/^(\|\d+ .*)?(RUN|\/bin\/sh -c)/.test(createdBy.replace(/^\/bin\/sh -c #\(nop\) /, ""))) return "system packages";
   return "other";
 }
 
 /** Pure: per-layer sizes and their history, summed by part (in a fixed order, empty parts left out). */
 export function summarizeSizes(layers: readonly (Bytes & { createdBy: string; packages: Map<string, number> })[], baseLayers: number): ImageSizes {
-  const order: ImagePart[] = ["base image", "system packages", "virtualenv", "app", "other"];
+  const order: ImagePart[] = ["base image", "system packages", "torch stack", "packages", "app", "other"];
   const byPart = new Map<ImagePart, Bytes>();
   const packages = new Map<string, number>();
   layers.forEach((layer, i) => {
     const part = partOf(layer.createdBy, i, baseLayers);
     const sum = byPart.get(part) ?? { unpacked: 0, compressed: 0 };
     byPart.set(part, { unpacked: sum.unpacked + layer.unpacked, compressed: sum.compressed + layer.compressed });
-    if (part === "virtualenv") for (const [name, bytes] of layer.packages) packages.set(name, (packages.get(name) ?? 0) + bytes);
+    if (part === "torch stack" || part === "packages") for (const [name, bytes] of layer.packages) packages.set(name, (packages.get(name) ?? 0) + bytes);
   });
   return {
     unpacked: layers.reduce((n, l) => n + l.unpacked, 0),

@@ -1,6 +1,6 @@
 /**
- * Pure: pip's installation reports (`pip install --report`, one per install step of the builder and
- * per platform) to a variant's lock sections. A distribution that every platform installs at one
+ * Pure: pip's installation reports (`pip install --dry-run --report` in the Dockerfile's resolve
+ * stage, per platform) to a variant's lock sections. A distribution that every platform installs at one
  * version gets one line with the hashes of every file seen; one that differs by platform gets a
  * line per version with a `platform_machine` marker, so pip on each platform takes its own.
  */
@@ -23,6 +23,16 @@ export interface PlatformReports {
 }
 
 export class LockResolveError extends Error {}
+
+/**
+ * Pure: the resolve stage's reports (everything resolved together, the torch stack alone under
+ * that result, the build tools) as one report per lock section: the packages are everything
+ * that is not the torch stack's.
+ */
+export function sectionReports(all: PipReport, torch: PipReport, build: PipReport): Record<LockSection, PipReport> {
+  const inTorch = new Set(torch.install.map((entry) => normalizeName(entry.metadata.name)));
+  return { torch, packages: { ...all, install: all.install.filter((entry) => !inTorch.has(normalizeName(entry.metadata.name))) }, build };
+}
 
 /** `sha256:<hex>` of a reported file, or an error that says why a lock cannot pin it. */
 function fileHash(entry: PipReport["install"][number]): string {

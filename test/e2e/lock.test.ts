@@ -7,6 +7,7 @@ import { parseLock, type PythonLock } from "../../generator/lock.ts";
 import { PYTHON_STANDIN, WHEELHOUSE_FIXTURE_DIR } from "../../scripts/engine/base-images.ts";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
+import { installedDistributions } from "../helpers/python.ts";
 
 const FIXTURE_LOCK = join(REPO, "test/fixtures/locks/cpu.txt");
 const FIXTURE_APP = join(REPO, "test/fixtures/app");
@@ -63,18 +64,12 @@ for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock
     return execa(process.execPath, ["--import", "tsx", script, ...args], { cwd: REPO, reject: false, all: true, env: { ...docker.engine.env, ...env } });
   }
 
-  /** What pip has installed in an image: name → version (PEP 503 names). */
-  async function installed(image: string): Promise<Map<string, string>> {
-    const freeze = (await docker.docker(["run", "--rm", "--entrypoint", "pip", image, "list", "--format", "freeze"])).stdout;
-    return new Map(freeze.trim().split("\n").map((line) => line.split("==")).map(([name, version]) => [name.toLowerCase().replace(/[-_.]+/g, "-"), version]));
-  }
-
   it("npm run lock resolves the fixture's cpu variant, in its build environment, to the committed lock", async () => {
     const file = await config("resolve", { locked: false, platforms: '["linux/amd64"]' });
     const result = await cli("scripts/lock/cli.ts", ["cpu", "--config", file, "--out", join(work, "resolve-out"), "--source", FIXTURE_APP]);
     assert.equal(result.exitCode, 0, result.all);
     assert.match(result.stderr, /== cpu on linux\/amd64: resolving in iopaint-standin\/python:3\.11-bookworm \(Python 3\.11, torch from file:\/\/\/opt\/wheelhouse\/cpu\)/);
-    assert.match(result.stderr, /^ {3}#\d+ \[builder 5\/5\] RUN /m);
+    assert.match(result.stderr, /^ {3}#\d+ \[resolve 2\/2\] RUN /m);
     assert.match(result.stderr, /wrote \S*locks\/cpu\.txt: 26 distributions for linux\/amd64; new lock/);
     const written = parseLock(await readFile(join(work, "resolve/locks/cpu.txt"), "utf8"), "cpu.txt", "cpu").lock!;
     // Same choices and hashes as the committed lock, which was resolved on amd64 and arm64.
@@ -99,11 +94,11 @@ for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock
     const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", join(work, "locked-newer-out"), "--source", FIXTURE_APP]);
     assert.equal(result.exitCode, 0, result.all);
     assert.doesNotMatch(result.stderr, /is unlocked/);
-    const versions = await installed("iopaint-fixture:cpu-latest");
-    // The virtualenv holds the locked torch, extras and requirements; the build section built the
-    // app in the builder and stays out of the image (pip and setuptools are the venv's own).
-    const { torch, extras, requirements } = committed.sections;
-    assert.deepEqual(new Map([...versions].filter(([name]) => !["iopaint", "pip", "setuptools"].includes(name))), new Map([...torch, ...extras, ...requirements].map((d) => [d.name, d.version])));
+    const versions = await installedDistributions(docker, "iopaint-fixture:cpu-latest");
+    // The virtualenv holds the locked torch stack and packages, and no pip or setuptools; the build
+    // section built the app in the builder and stays out of the image.
+    const { torch, packages } = committed.sections;
+    assert.deepEqual(new Map([...versions].filter(([name]) => name !== "iopaint")), new Map([...torch, ...packages].map((d) => [d.name, d.version])));
     assert.deepEqual(committed.sections.build.map((d) => d.name), ["setuptools", "wheel"]);
     const buildTools = await docker.docker(["run", "--rm", "--entrypoint", "ls", "iopaint-fixture:cpu-latest", "/opt/build-tools"], { reject: false });
     assert.notEqual(buildTools.exitCode, 0, "the build tools are not in the runtime image");
@@ -115,7 +110,7 @@ for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock
     const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", join(work, "unlocked-newer-out"), "--source", FIXTURE_APP]);
     assert.equal(result.exitCode, 0, result.all);
     assert.match(result.stderr, /^note: cpu is unlocked \(no locks\/cpu\.txt beside the config\): pip resolves its dependencies at build time; `npm run lock -- --config \S+ cpu` pins every one$/m);
-    const versions = await installed("iopaint-fixture:cpu-latest");
+    const versions = await installedDistributions(docker, "iopaint-fixture:cpu-latest");
     assert.equal(versions.get("loguru"), "0.7.3");
     assert.equal(versions.get("typing-extensions"), "4.11.0");
   });
@@ -124,9 +119,9 @@ for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock
     const file = await config("tampered", { base: tamperedBase, locked: true });
     const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", join(work, "tampered-out"), "--source", FIXTURE_APP]);
     assert.equal(result.exitCode, 1, result.all);
-    assert.match(result.stderr, /error: the build failed at step \[builder 4\/5\] RUN .*pip install/);
+    assert.match(result.stderr, /error: the build failed at step \[packages 2\/2\] RUN .*pip install/);
     assert.match(result.stderr, /\| ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE/);
-    const expected = committed.sections.requirements.find((d) => d.name === "loguru")!.hashes[0].slice("sha256:".length);
+    const expected = committed.sections.packages.find((d) => d.name === "loguru")!.hashes[0].slice("sha256:".length);
     assert.match(result.stderr, new RegExp(`\\| +loguru==0\\.7\\.2 from file:///opt/wheelhouse/pypi/loguru/loguru-0\\.7\\.2-py3-none-any\\.whl[^\\n]*\\n[^\\n]*\\| +Expected sha256 ${expected}`));
   });
 

@@ -119,11 +119,11 @@ describe("buildx 0.29 as users run it (newest engine)", { timeout: 20 * 60_000 }
     assert.match(tty.stdout, /\[\+\] Building/);
     assert.match(tty.stdout, /\x1b\[/);
     assert.doesNotMatch(tty.stdout, /^#\d+ (DONE|CACHED)/m);
-    // Built a moment ago, so all cached; each target's record has every step it needs, the ones
-    // it shares with the other target included (plain text shows a shared step once).
+    // cpu was built a moment ago, so all cached. Each target's record has every step it needs, the
+    // ones it shares with the other target included (plain text shows a shared step once).
     assert.deepEqual(stepsOf(tty.stdout, "cpu"), [cpu.total, cpu.total], tty.stdout.slice(-1500));
     const dev = stepsOf(tty.stdout, "cpu-dev");
-    assert.ok(dev && dev[0] === dev[1] && dev[1] > 0, tty.stdout.slice(-1500));
+    assert.ok(dev && dev[1] > 0 && dev[0] <= dev[1], tty.stdout.slice(-1500));
   });
 
   it("in a terminal with CI set, plain progress; a failed step is explained from buildx's record when the display was tty", async () => {
@@ -135,7 +135,8 @@ describe("buildx 0.29 as users run it (newest engine)", { timeout: 20 * 60_000 }
     assert.equal(failed.exitCode, 1, failed.stdout);
     const text = failed.stdout.replace(/\r/g, "");
     assert.match(text, /\[\+\] Building/);
-    assert.match(text, /^error: the build failed at step \[builder \d+\/\d+\] RUN /m);
+    // The fixture is locked, so the torch stage installs the locked torch and its check of the pins fails.
+    assert.match(text, /^error: the build failed at step \[torch \d+\/\d+\] RUN /m);
     assert.match(text, /^ {2}\| installed versions differ from the pins: torch 2\.1\.2\+cpu \(pinned 9\.9\.9\)$/m);
   });
 });

@@ -8,7 +8,7 @@ import { ProblemsError } from "../../generator/errors.ts";
 import { loadConfigFile } from "../../generator/load.ts";
 import { formatLock, parseLock, staleInputs, withoutCredentials, type PythonLock } from "../../generator/lock.ts";
 import { lockStatus } from "../../generator/lock-status.ts";
-import { lockChanges, checkMachine, LockResolveError, lockSections, type PipReport } from "../../scripts/lock/reports.ts";
+import { lockChanges, checkMachine, LockResolveError, lockSections, sectionReports, type PipReport } from "../../scripts/lock/reports.ts";
 import { FIXTURE_CONFIG, readRepoFile, REPO, scripts } from "../helpers/compile.ts";
 
 const FIXTURE_LOCK = "test/fixtures/locks/cpu.txt";
@@ -47,8 +47,7 @@ describe("the lock file", () => {
       indexes: "torch https://download.pytorch.org/whl/cpu, packages https://pypi.org/simple",
       sections: {
         torch: [{ name: "torch", version: "2.1.2+cpu", hashes: [HASH_A, HASH_B] }],
-        extras: [],
-        requirements: [{ name: "numpy", version: "1.26.4", marker: 'platform_machine == "aarch64"', hashes: [HASH_B] }],
+        packages: [{ name: "numpy", version: "1.26.4", marker: 'platform_machine == "aarch64"', hashes: [HASH_B] }],
         build: [{ name: "setuptools", version: "66.1.1", hashes: [HASH_A] }],
       },
     };
@@ -59,9 +58,9 @@ describe("the lock file", () => {
 
   const broken: [what: string, edit: (text: string) => string, line: number, message: RegExp][] = [
     ["a hash cut short", (t) => t.replace(/(torchvision==0\.16\.2\+cpu \\\n {4}--hash=sha256:)[0-9a-f]{64}/, "$1abc"), 17, /expected NAME==VERSION/],
-    ["an unknown section", (t) => t.replace("### extras", "### plugins"), 20, /unknown section "plugins"/],
+    ["an unknown section", (t) => t.replace("### packages", "### plugins"), 20, /unknown section "plugins"/],
     ["a header line missing", (t) => t.replace(/^# pins: .*\n/m, ""), 1, /the header lacks "# pins:"/],
-    ["a requirement without a pin", (t) => t.replace("loguru==0.7.2 \\", "loguru>=0.7 \\"), 39, /expected NAME==VERSION/],
+    ["a requirement without a pin", (t) => t.replace("loguru==0.7.2 \\", "loguru>=0.7 \\"), 33, /expected NAME==VERSION/],
   ];
   for (const [what, edit, line, message] of broken) {
     it(`names the line and the command that rewrites it for ${what}`, () => {
@@ -78,7 +77,7 @@ describe("the lock file", () => {
     try {
       await writeFile(join(dir, "fixture.toml"), readRepoFile(FIXTURE_CONFIG));
       await mkdir(join(dir, "locks"));
-      await writeFile(join(dir, "locks/cpu.txt"), readRepoFile(FIXTURE_LOCK).replace("### extras", "### plugins"));
+      await writeFile(join(dir, "locks/cpu.txt"), readRepoFile(FIXTURE_LOCK).replace("### packages", "### plugins"));
       const loaded = await loadConfigFile(join(dir, "fixture.toml"), "my/fixture.toml");
       assert.throws(() => compile(loaded, scripts), (error: ProblemsError) => error.exitCode === 2 && error.problems[0].location?.file === "my/locks/cpu.txt");
     } finally {
@@ -105,10 +104,10 @@ describe("the lock file", () => {
 describe("lock sections from pip's reports", () => {
   it("merges platforms that agree into one line with every file's hash", () => {
     const sections = lockSections([
-      { platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2+cpu", HASH_A]]), requirements: report("x86_64", [["PyYAML", "6.0.1", HASH_A], ["rich", "13.7.1", HASH_B]]) } },
-      { platform: "linux/arm64", reports: { torch: report("aarch64", [["torch", "2.1.2", HASH_B]]), requirements: report("aarch64", [["pyyaml", "6.0.1", HASH_B], ["rich", "13.7.1", HASH_B]]) } },
+      { platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2+cpu", HASH_A]]), packages: report("x86_64", [["PyYAML", "6.0.1", HASH_A], ["rich", "13.7.1", HASH_B]]) } },
+      { platform: "linux/arm64", reports: { torch: report("aarch64", [["torch", "2.1.2", HASH_B]]), packages: report("aarch64", [["pyyaml", "6.0.1", HASH_B], ["rich", "13.7.1", HASH_B]]) } },
     ]);
-    assert.deepEqual(sections.requirements, [
+    assert.deepEqual(sections.packages, [
       { name: "pyyaml", version: "6.0.1", hashes: [HASH_A, HASH_B] },
       { name: "rich", version: "13.7.1", hashes: [HASH_B] },
     ]);
@@ -117,14 +116,24 @@ describe("lock sections from pip's reports", () => {
       { name: "torch", version: "2.1.2", marker: 'platform_machine == "aarch64"', hashes: [HASH_B] },
       { name: "torch", version: "2.1.2+cpu", marker: 'platform_machine == "x86_64"', hashes: [HASH_A] },
     ]);
-    assert.deepEqual(sections.extras, []);
+    assert.deepEqual(sections.build, []);
+  });
+
+  it("splits the resolve's reports: the torch stack's own, the rest as packages, the build tools", () => {
+    const all = report("x86_64", [["torch", "2.1.2", HASH_A], ["sympy", "1.14.0", HASH_A], ["Pillow", "9.5.0", HASH_B]]);
+    const torch = report("x86_64", [["torch", "2.1.2", HASH_A], ["sympy", "1.14.0", HASH_A]]);
+    const build = report("x86_64", [["wheel", "0.45.1", HASH_B]]);
+    const split = sectionReports(all, torch, build);
+    assert.equal(split.torch, torch);
+    assert.equal(split.build, build);
+    assert.deepEqual(split.packages.install.map((entry) => entry.metadata.name), ["Pillow"]);
   });
 
   it("refuses a file without a hash and a distribution that is not from an index", () => {
     assert.throws(() => lockSections([{ platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2"]]) } }]), (e: Error) => e instanceof LockResolveError && /gave no sha256 for torch 2\.1\.2/.test(e.message));
     const local = report("x86_64", [["iopaint", "1.6.0"]]);
     local.install[0].download_info = { url: "file:///src", dir_info: {} };
-    assert.throws(() => lockSections([{ platform: "linux/amd64", reports: { requirements: local } }]), /not a file from an index/);
+    assert.throws(() => lockSections([{ platform: "linux/amd64", reports: { packages: local } }]), /not a file from an index/);
   });
 
   it("refuses a platform that the resolve did not really run on", () => {
@@ -133,8 +142,8 @@ describe("lock sections from pip's reports", () => {
   });
 
   it("says what changed since the previous lock", () => {
-    const before = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], extras: [], requirements: [{ name: "loguru", version: "0.7.2", hashes: [HASH_A] }, { name: "click", version: "8.1.7", hashes: [HASH_A] }], build: [] };
-    const after = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], extras: [], requirements: [{ name: "loguru", version: "0.7.3", hashes: [HASH_B] }, { name: "rich", version: "13.7.1", hashes: [HASH_B] }], build: [] };
+    const before = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], packages: [{ name: "loguru", version: "0.7.2", hashes: [HASH_A] }, { name: "click", version: "8.1.7", hashes: [HASH_A] }], build: [] };
+    const after = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], packages: [{ name: "loguru", version: "0.7.3", hashes: [HASH_B] }, { name: "rich", version: "13.7.1", hashes: [HASH_B] }], build: [] };
     assert.deepEqual(lockChanges(before, after), ["- click 8.1.7", "~ loguru 0.7.2 → 0.7.3", "+ rich 13.7.1"]);
   });
 });
@@ -173,10 +182,12 @@ describe("the Dockerfile's lock stages", () => {
     const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
     const dockerfile = compile(loaded, scripts, FIXTURE_CONFIG).outputs[OUTPUT_FILES.dockerfile];
     const lockCpu = /^FROM python AS lock-cpu\n((?:(?:RUN| &&| {6}).*\n)*)/m.exec(dockerfile)![1];
-    for (const section of ["torch", "extras", "requirements", "build"]) assert.match(lockCpu, new RegExp(`^ {6}> /tmp/lock/${section}\\.txt`, "m"));
+    for (const section of ["torch", "packages", "build"]) assert.match(lockCpu, new RegExp(`^ {6}> /tmp/lock/${section}\\.txt`, "m"));
     assert.match(lockCpu, /^ {6}'loguru==0\.7\.2 --hash=sha256:[0-9a-f]{64}' \\$/m);
-    assert.equal(lockCpu.match(/'--require-hashes'/g)?.length, 4);
+    assert.equal(lockCpu.match(/'--require-hashes'/g)?.length, 3);
     assert.match(dockerfile, /^FROM unlocked AS lock-gpu$/m);
-    assert.match(dockerfile, /^FROM \$\{PYTHON_LOCK\} AS builder$/m);
+    // The resolve starts from the lock stage (and resolves nothing when packages.txt is there).
+    assert.match(dockerfile, /^FROM \$\{PYTHON_LOCK\} AS resolve$/m);
+    assert.match(dockerfile, /^ {4}if \[ ! -f \/tmp\/lock\/packages\.txt \]; then \\$/m);
   });
 });
