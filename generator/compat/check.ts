@@ -96,6 +96,8 @@ export function checkCompatibility(config: Config, table: CompatTable): { errors
       errors.push({ kind: "compat", message: `variant "${name}" asks for xformers, which is published only for CUDA builds`, location: { path: `${path}.xformers` }, hint: `set xformers = false, or torch_build = "cuda"` });
     }
     errors.push(...baseImageProblems(name, variant.base_image, variant.torch_build, config, table));
+    const duplicate = duplicatedCudaLibraries(variant.base_image, variant.torch_build);
+    if (duplicate) warnings.push({ ...duplicate, location: { path: `${path}.base_image` } });
   }
   errors.push(...nodeImageProblems(config.frontend.image));
   return { errors, warnings };
@@ -148,6 +150,24 @@ function nodeImageProblems(image: string): Problem[] {
 }
 
 /** "registry:5000/nvidia/cuda:11.8.0-runtime@sha256:…" → repository and tag ("latest" when none). */
+/**
+ * PyTorch's CUDA wheels (its own index, cu118 among them) carry the CUDA libraries they use
+ * (cuBLAS, cuDNN, …) inside torch/lib (PyTorch maintainers, pytorch/pytorch#113972), so an
+ * nvidia/cuda runtime, cudnn or devel base holds a second copy. Sizes as users report them for
+ * 11.8.0 on Ubuntu 22.04, unpacked: runtime about 2.4 to 2.6 GB, base about 240 MB
+ * (../shared/iopaint-facts.md).
+ */
+function duplicatedCudaLibraries(image: string, torchBuild: string): Omit<Problem, "location"> | undefined {
+  const match = /^(?:docker\.io\/)?nvidia\/cuda:([\d.]+)-((?:cudnn\d*-)?(?:runtime|devel))-(.+)$/.exec(image.split("@")[0]);
+  if (torchBuild !== "cuda" || !match) return undefined;
+  const [, release, flavour, os] = match;
+  return {
+    kind: "compat",
+    message: `${image} duplicates the CUDA libraries that PyTorch's CUDA wheels carry in torch/lib: its ${flavour} libraries are a second copy (for 11.8.0 on Ubuntu 22.04, users report about 2.4 to 2.6 GB unpacked for runtime against about 240 MB for base)`,
+    hint: `the torch wheels need only the driver, which the NVIDIA Container Toolkit mounts: base_image = "nvidia/cuda:${release}-base-${os}" (about 240 MB) saves that; see docs/building.md, "The gpu image's base"`,
+  };
+}
+
 export function splitImage(image: string): { repository: string; tag: string } {
   const withoutDigest = image.split("@")[0];
   const slash = withoutDigest.lastIndexOf("/");

@@ -28,7 +28,7 @@ describe("buildx 0.29 as users run it (newest engine)", { timeout: 20 * 60_000 }
     outside = join(await docker.tempDir("iopaint-outside-"), "IOPaint");
     await mkdir(outside);
     await cp(join(REPO, "test/fixtures/app"), outside, { recursive: true });
-    for (const tag of ["cpu-latest", "gpu-latest"]) docker.trackImage(`${image}:${tag}`);
+    for (const tag of ["cpu-latest", "gpu-latest", "cpu-dev-latest"]) docker.trackImage(`${image}:${tag}`);
   });
   after(async () => docker?.cleanup());
 

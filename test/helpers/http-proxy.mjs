@@ -1,6 +1,7 @@
-// node http-proxy.mjs PORT: a forward HTTP proxy on 0.0.0.0:PORT (absolute-URI requests and
-// CONNECT tunnels), logging each request it forwards ("GET http://host/path", "CONNECT host:443"),
-// for the tests' builds behind a proxy (test/helpers/netns-server.ts). Anything else gets 200.
+// node http-proxy.mjs PORT|SOCKET: a forward HTTP proxy on 0.0.0.0:PORT, or on a Unix socket
+// (absolute-URI requests and CONNECT tunnels), logging each request it forwards ("GET
+// http://host/path", "CONNECT host:443"), for the tests' builds behind a proxy
+// (test/helpers/netns-server.ts). Anything else gets 200.
 import { createServer, request } from "node:http";
 import { connect } from "node:net";
 
@@ -31,4 +32,6 @@ server.on("connect", (incoming, client, head) => {
   upstream.on("error", () => client.end("HTTP/1.1 502 Bad Gateway\r\n\r\n"));
   client.on("error", () => upstream.destroy());
 });
-server.listen(Number(port), "0.0.0.0");
+// A socket file is how a namespace without a route out reaches this proxy (tcp-to-unix.mjs).
+if (/^\d+$/.test(port)) server.listen(Number(port), "0.0.0.0");
+else server.listen(port);

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { netnsPath, type Engine } from "../../scripts/docker/engine.ts";
 import { waitForHttp } from "../../scripts/engine/private-engine.ts";
 
@@ -48,9 +48,38 @@ export function staticServerArgv(dir: string, port: number, tls?: { key: string;
   return [process.execPath, new URL("./static-server.mjs", import.meta.url).pathname, dir, String(port), ...(tls ? [tls.key, tls.cert] : [])];
 }
 
-/** The forward HTTP proxy (http-proxy.mjs), on `port`. */
-export function httpProxyArgv(port: number): string[] {
+/** The forward HTTP proxy (http-proxy.mjs), on `port` or a Unix socket. */
+export function httpProxyArgv(port: number | string): string[] {
   return [process.execPath, new URL("./http-proxy.mjs", import.meta.url).pathname, String(port)];
+}
+
+/**
+ * A forward proxy to the outside for builds in an engine's namespace, which has no route out: the
+ * proxy runs in the host's namespace on a socket file, and a forwarder in the engine's namespace
+ * takes `port` to it. What the host reaches (its package indexes, its mirrors) builds then reach
+ * through HTTP_PROXY/HTTPS_PROXY = http://<bridge gateway>:<port>, and through nothing else.
+ */
+export async function startOutboundProxy(engine: Engine, port: number, dir: string): Promise<NetnsServer> {
+  const socket = `${dir}/proxy.sock`;
+  const logFile = `${dir}/proxy.log`;
+  const out = openSync(logFile, "a");
+  const proxy = spawn(process.execPath, [new URL("./http-proxy.mjs", import.meta.url).pathname, socket], { detached: true, stdio: ["ignore", out, out] });
+  closeSync(out);
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(socket)) {
+    if (Date.now() > deadline || proxy.exitCode !== null) throw new Error(`the proxy did not listen on ${socket}:\n${readFileSync(logFile, "utf8")}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const forwarder = await startNetnsServer(engine, [process.execPath, new URL("./tcp-to-unix.mjs", import.meta.url).pathname, String(port), socket], { port, logFile: `${dir}/forwarder.log` });
+  return {
+    port,
+    logFile,
+    log: () => readFileSync(logFile, "utf8"),
+    stop: async () => {
+      await forwarder.stop();
+      if (proxy.pid && proxy.exitCode === null) process.kill(-proxy.pid, "SIGTERM");
+    },
+  };
 }
 
 async function waitForLog(pattern: RegExp, log: () => string, exited: () => string | undefined): Promise<void> {

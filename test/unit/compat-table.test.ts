@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { compareReleases, compatTable as table } from "../../generator/compat/table.ts";
+import { compileText, editedConfig, MAIN_CONFIG, readRepoFile } from "../helpers/compile.ts";
 
 const claimed = ["2.0.0", "2.0.1", "2.1.0", "2.1.1", "2.1.2", "2.2.0", "2.2.1", "2.2.2", "2.3.0", "2.3.1", "2.4.0", "2.4.1", "2.5.0", "2.5.1"];
 
@@ -39,5 +40,20 @@ describe("compatibility table", () => {
       const [, minor] = release.split(".").map(Number);
       assert.match(entry.torchvision, new RegExp(`^0\\.${minor + 15}\\.`), `torch ${release}`);
     }
+  });
+});
+
+describe("the gpu image's base", () => {
+  it("warns, with the line, the size it costs and the -base- image, when an nvidia/cuda runtime base duplicates torch's CUDA libraries", () => {
+    const { warnings } = compileText(readRepoFile(MAIN_CONFIG));
+    const [duplicate] = warnings.filter((w) => w.location?.path === "variants.gpu.base_image");
+    assert.match(duplicate.message, /^nvidia\/cuda:11\.8\.0-runtime-ubuntu22\.04 duplicates the CUDA libraries that PyTorch's CUDA wheels carry in torch\/lib: .*about 2\.4 to 2\.6 GB unpacked for runtime against about 240 MB for base/);
+    assert.match(duplicate.hint ?? "", /base_image = "nvidia\/cuda:11\.8\.0-base-ubuntu22\.04"/);
+    assert.equal(duplicate.location?.line, 96);
+  });
+
+  it("says nothing for the -base- image or a CPU variant", () => {
+    const { warnings } = compileText(editedConfig('base_image = "nvidia/cuda:11.8.0-runtime-ubuntu22.04"', 'base_image = "nvidia/cuda:11.8.0-base-ubuntu22.04"'));
+    assert.deepEqual(warnings.filter((w) => /duplicates the CUDA libraries/.test(w.message)), []);
   });
 });

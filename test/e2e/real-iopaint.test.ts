@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { execa } from "execa";
+import { CUDA_STANDIN, NODE_STANDIN, PYTHON_STANDIN } from "../../scripts/engine/base-images.ts";
+import { readDebianMirror } from "../../scripts/engine/host.ts";
+import { REPO } from "../helpers/compile.ts";
+import { TestEngine } from "../helpers/engine.ts";
+import { startOutboundProxy, type NetnsServer } from "../helpers/netns-server.ts";
+import { machinePipIndex, pipSetting, pipWheel, realCheckout, realTestConfig } from "../helpers/real-iopaint.ts";
+
+/** Inside a container: a 64×48 PNG and a mask (a 16×16 square) posted to /api/v1/inpaint, the answer compared with PIL. */
+const INPAINT = String.raw`
+import base64, io, json, urllib.request
+import numpy as np
+from PIL import Image
+image = Image.fromarray(np.fromfunction(lambda y, x, c: (x * 4 + y * 5 * c) % 256, (48, 64, 3)).astype("uint8"))
+mask = Image.new("L", image.size, 0)
+mask.paste(255, (24, 16, 40, 32))
+def png(picture):
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+request = urllib.request.Request("http://127.0.0.1:8080/api/v1/inpaint", data=json.dumps({"image": png(image), "mask": png(mask)}).encode(), headers={"Content-Type": "application/json"})
+with urllib.request.urlopen(request, timeout=120) as answer:
+    body, kind = answer.read(), answer.headers["Content-Type"]
+result = Image.open(io.BytesIO(body))
+before, after = np.asarray(image, dtype=int), np.asarray(result.convert("RGB"), dtype=int)
+inside = int(np.abs(after[16:32, 24:40] - before[16:32, 24:40]).sum())
+print(json.dumps({"type": kind, "format": result.format, "size": list(result.size), "inside": inside, "outside": int(np.abs(after - before).sum()) - inside}))
+`;
+
+/**
+ * IOPaint 1.6.0 as it is on PyPI, with its real requirements.txt unmodified and the default
+ * plugins, built through the generated Dockerfile on the newest engine (issue 24). The checkout
+ * comes from test/helpers/real-iopaint.ts. The builds reach PyPI only through the project's own
+ * settings: the index this machine's pip uses (IOPAINT_PIP_INDEX_URL through the config), the CA
+ * bundle pip trusts (--ca-cert), the machine's Debian mirror (IOPAINT_DEBIAN_MIRROR) and, since
+ * the engine's namespace has no route out, a proxy (HTTPS_PROXY) at its gateway. The one
+ * declared difference from config/iopaint.toml besides the stand-in base images: torch,
+ * torchvision and xformers come from PyPI (their CUDA 12.1 builds) instead of PyTorch's index.
+ */
+describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000 }, () => {
+  let docker: TestEngine;
+  let proxy: NetnsServer;
+  let built: { exitCode?: number; stderr: string; stdout: string };
+  const images = { cpu: "iopaint-real:cpu-latest", gpu: "iopaint-real:gpu-latest" };
+
+  before(async () => {
+    docker = await TestEngine.start("newest");
+    for (const image of Object.values(images)) docker.trackImage(image);
+    const work = await docker.tempDir("iopaint-real-");
+    const checkout = await realCheckout();
+    const config = join(work, "real.toml");
+    await writeFile(config, realTestConfig(await readFile(join(REPO, "config/iopaint.toml"), "utf8"), await machinePipIndex(), { python: PYTHON_STANDIN, cuda: CUDA_STANDIN, node: NODE_STANDIN }));
+    proxy = await startOutboundProxy(docker.engine, 3128, work);
+    const proxyUrl = `http://${await docker.bridgeGateway()}:3128`;
+    const caCert = await pipSetting("cert");
+    built = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "gpu", "--config", config, "--out", join(work, "out"), "--source", checkout, "--json", "--sizes", "--budget", "warn", ...(caCert ? ["--ca-cert", caCert] : [])], {
+      cwd: REPO,
+      reject: false,
+      env: { ...docker.engine.env, IOPAINT_DEBIAN_MIRROR: readDebianMirror(), HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: "" },
+    });
+  });
+  after(async () => {
+    await proxy?.stop();
+    await docker?.cleanup();
+    // Tens of gigabytes of build cache (two torch stacks, unpacked and as layers, and pip's
+    // downloads) that no later test reuses: given back, so that the disk holds the rest of the run.
+    await docker?.docker(["builder", "prune", "--all", "--force"], { reject: false });
+  });
+
+  it("builds cpu and gpu: one resolve of the pins, the plugins and requirements.txt, and pip check clean in the builder", () => {
+    assert.equal(built.exitCode, 0, built.stderr.split("\n").slice(-60).join("\n"));
+    assert.match(built.stderr, /^#\d+ \d+\.\d+ No broken requirements found\.$/m);
+    // What the resolve chose, as the build log shows it.
+    assert.match(built.stderr, /Would install .*\bPillow-9\.5\.0\b/);
+    const summary = JSON.parse(built.stdout) as { targets: { target: string; sizes: { unpacked: number; compressed: number; parts: { part: string; unpacked: number; compressed: number }[] } }[] };
+    for (const target of summary.targets) console.log(`# ${target.target}: ${JSON.stringify(target.sizes.parts)}`);
+  });
+
+  for (const variant of ["cpu", "gpu"] as const) {
+    it(`${variant}: torch, numpy, cv2, rembg and iopaint import with the numpy it resolved; pip check in the image is clean`, async () => {
+      const image = images[variant];
+      const imported = await docker.docker(["run", "--rm", "--entrypoint", "python", image, "-c", "import torch, numpy, cv2, rembg, iopaint; print(torch.__version__, numpy.__version__, cv2.__version__)"]);
+      assert.match(String(imported.stdout), /^2\.1\.2\S* 1\.\d+\.\d+ \d+\.\d+\.\d+$/m);
+      // The image has no pip: pip runs from its wheel, by the image's interpreter, on its virtualenv.
+      const wheel = await pipWheel("26.3");
+      const check = await docker.docker(["run", "--rm", "-v", `${wheel}:/tmp/pip.whl:ro`, "--entrypoint", "python", image, "/tmp/pip.whl/pip", "check"], { reject: false });
+      assert.equal(check.exitCode, 0, check.all);
+      assert.match(String(check.stdout), /No broken requirements found/);
+      if (variant === "gpu") {
+        const xformers = await docker.docker(["run", "--rm", "--entrypoint", "python", image, "-c", "import xformers; print(xformers.__version__)"]);
+        assert.equal(String(xformers.stdout).trim().split("\n").pop(), "0.0.23.post1");
+      }
+    });
+
+    it(`${variant}: iopaint start --model=cv2 --device=cpu answers, serves the UI and inpaints as user 1000, and stops within 10 s`, async () => {
+      const port = variant === "cpu" ? 18300 : 18301;
+      const container = await docker.run(images[variant], { publish: `127.0.0.1:${port}:8080`, args: ["--model=cv2", "--device=cpu"] });
+      const base = `http://127.0.0.1:${port}`;
+      await docker.waitForHttp(`${base}/api/v1/model`, container, 180_000);
+      assert.equal((JSON.parse((await docker.fetch(`${base}/api/v1/model`)).body) as { name: string }).name, "cv2");
+      assert.match((await docker.fetch(`${base}/`)).body, /<html/i);
+      assert.equal(String((await docker.docker(["exec", container, "id", "-u"])).stdout).trim(), "1000");
+      const inpainted = JSON.parse(String((await docker.docker(["exec", container, "python", "-c", INPAINT])).stdout).trim().split("\n").pop()!) as { type: string; format: string; size: number[]; inside: number; outside: number };
+      assert.deepEqual([inpainted.type, inpainted.format, inpainted.size], ["image/png", "PNG", [64, 48]], JSON.stringify(inpainted));
+      assert.ok(inpainted.inside > 0, `the masked square changed: ${JSON.stringify(inpainted)}`);
+      const started = Date.now();
+      await docker.docker(["stop", "--time", "10", container]);
+      const seconds = (Date.now() - started) / 1000;
+      assert.ok(seconds < 10, `docker stop took ${seconds} s`);
+      assert.equal(await docker.inspect<number>(".State.ExitCode", container), 0);
+    });
+  }
+});

@@ -1,0 +1,106 @@
+/**
+ * IOPaint 1.6.0's real Python side, as a checkout the generated Dockerfile builds: fetched from
+ * PyPI by this machine's own pip (its index, proxy and CA settings) into a cache, never committed.
+ *
+ * PyPI's sdist of 1.6.0 lacks the requirements.txt its setup.py reads, so the checkout is the
+ * wheel's `iopaint/` tree plus what a git checkout has beside it, rebuilt from the wheel's
+ * metadata: requirements.txt (its Requires-Dist lines, which setup.py took from requirements.txt),
+ * README.md (its long description) and a setup.py of ours that packages it as upstream's does
+ * (test/fixtures/real-iopaint/setup.py). The front end is the fixture's `web_app/`: IOPaint's own
+ * lives only in its git repository.
+ */
+import { cp, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { REPO } from "./compile.ts";
+
+export const REAL_IOPAINT_VERSION = "1.6.0";
+
+/** Where fetched packages are kept between runs (git-ignored). */
+export const REAL_CACHE = join(REPO, ".cache/real-iopaint");
+
+/** The checkout (made once, then reused): `${REAL_CACHE}/IOPaint-1.6.0`. */
+export async function realCheckout(): Promise<string> {
+  const checkout = join(REAL_CACHE, `IOPaint-${REAL_IOPAINT_VERSION}`);
+  if (existsSync(join(checkout, "setup.py"))) return checkout;
+  const downloads = join(REAL_CACHE, "downloads");
+  await execa("python3", ["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", downloads, `iopaint==${REAL_IOPAINT_VERSION}`]);
+  const wheel = (await readdir(downloads)).find((name) => name.toLowerCase().startsWith(`iopaint-${REAL_IOPAINT_VERSION}-`) && name.endsWith(".whl"));
+  if (!wheel) throw new Error(`pip download left no IOPaint ${REAL_IOPAINT_VERSION} wheel in ${downloads}`);
+
+  const partial = `${checkout}.partial`;
+  await rm(partial, { recursive: true, force: true });
+  await execa("python3", ["-m", "zipfile", "--extract", join(downloads, wheel), partial]);
+  const distInfo = join(partial, `IOPaint-${REAL_IOPAINT_VERSION}.dist-info`);
+  const metadata = await readFile(join(distInfo, "METADATA"), "utf8");
+  await writeFile(join(partial, "requirements.txt"), `${requirementsOf(metadata).join("\n")}\n`);
+  await writeFile(join(partial, "README.md"), longDescriptionOf(metadata));
+  await cp(join(REPO, "test/fixtures/real-iopaint/setup.py"), join(partial, "setup.py"));
+  await cp(join(REPO, "test/fixtures/app/web_app"), join(partial, "web_app"), { recursive: true });
+  // The wheel's built UI and metadata are not part of a checkout: the image builds its own.
+  await rm(join(partial, "iopaint/web_app"), { recursive: true, force: true });
+  await rm(distInfo, { recursive: true, force: true });
+  await rename(partial, checkout);
+  return checkout;
+}
+
+/** Pure: a wheel's METADATA Requires-Dist lines as requirements.txt lines ("torch >=2.0.0" → "torch>=2.0.0"). */
+export function requirementsOf(metadata: string): string[] {
+  return [...metadata.matchAll(/^Requires-Dist: (.+)$/gm)].map((match) => match[1].replace(/\s+(?=[<>=!~])/g, "").trim());
+}
+
+/** Pure: the body after METADATA's headers (the long description). */
+export function longDescriptionOf(metadata: string): string {
+  const blank = metadata.search(/\r?\n\r?\n/);
+  return blank < 0 ? "" : metadata.slice(blank).trimStart();
+}
+
+/** The pip wheel of a given release, fetched once (for `pip check` in an image that has no pip). */
+export async function pipWheel(version: string): Promise<string> {
+  const dir = join(REAL_CACHE, "pip");
+  await mkdir(dir, { recursive: true });
+  await execa("python3", ["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", dir, `pip==${version}`]);
+  const wheel = (await readdir(dir)).find((name) => name.startsWith(`pip-${version}-`) && name.endsWith(".whl"));
+  if (!wheel) throw new Error(`pip download left no pip ${version} wheel in ${dir}`);
+  return join(dir, wheel);
+}
+
+/** A setting of this machine's pip (`pip config list`: its files, then PIP_* variables), e.g. "index-url", "cert". */
+export async function pipSetting(key: string): Promise<string | undefined> {
+  const listed = (await execa("python3", ["-m", "pip", "config", "list"])).stdout;
+  const values = new Map([...listed.matchAll(/^([^.\n]*)\.([\w-]+)='(.*)'$/gm)].map((match) => [`${match[1]}.${match[2]}`, match[3]]));
+  return values.get(`:env:.${key}`) ?? values.get(`global.${key}`) ?? values.get(`install.${key}`);
+}
+
+/** The index this machine's pip is configured with (its own default when none is set). */
+export async function machinePipIndex(): Promise<string> {
+  return (await pipSetting("index-url")) ?? (await execa("python3", ["-c", "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"])).stdout.trim();
+}
+
+/**
+ * Pure: config/iopaint.toml as the real-packages test builds it. Declared differences, each
+ * checked to apply: torch, torchvision and xformers from `index` (PyPI's CUDA 12.1 builds, which
+ * run on a CPU too; PyTorch's index is out of reach here) like every other package; the local
+ * stand-in base images for Docker Hub's, so Python 3.11 (Debian's) for 3.10 and its packages for
+ * Ubuntu's python3.10; an image name of its own.
+ */
+export function realTestConfig(config: string, index: string, standIns: { python: string; cuda: string; node: string }): string {
+  const replacements: [from: RegExp, to: string][] = [
+    [/^name = "iopaint"/m, 'name = "iopaint-real"'],
+    [/^python = "3\.10"/m, 'python = "3.11"'],
+    [/^index_url = ".*"/m, `index_url = "${index}"`],
+    [/^torch_index_url = ".*"/m, `torch_index_url = "${index}"`],
+    [/^image = "node:[^"]+"/m, `image = "${standIns.node}"`],
+    [/^base_image = "python:3\.10-slim"/m, `base_image = "${standIns.python}"`],
+    [/^base_image = "nvidia\/cuda:[^"]+"/m, `base_image = "${standIns.cuda}"`],
+    [/"python3\.10", /, '"python3.11", '],
+    [/"python3\.10-venv"/, '"python3.11-venv"'],
+  ];
+  let text = config.replace(/^#:schema .*\n/, "");
+  for (const [from, to] of replacements) {
+    if (!from.test(text)) throw new Error(`config/iopaint.toml has no ${from}: update realTestConfig`);
+    text = text.replace(from, to);
+  }
+  return text;
+}
