@@ -297,7 +297,8 @@ async function buildWithBake(build: PreparedBuild): Promise<TargetResult[] | num
     }
     const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;
     const names = Object.keys(targets);
-    const recorded = await Promise.all(names.map((name) => { const ref = metadata[name]?.["buildx.build.ref"]; return ref ? recordReport(docker, ref, { env }) : undefined; }));
+    const refs = names.map((name) => metadata[name]?.["buildx.build.ref"]);
+    const recorded = await Promise.all(refs.map((ref) => (ref ? recordReport(docker, ref, { env }) : undefined)));
     // Without records, one plain text for all targets: each target counts its own steps (and the shared ones it uses).
     const whole = build.progress === "plain" ? parseProgress(result.output, names) : undefined;
     const reportFor = (name: string, i: number) => recorded[i] ?? (whole && names.length > 1 ? reportOf(whole, name) : whole);
