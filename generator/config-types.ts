@@ -132,7 +132,7 @@ export interface Config {
 
 export interface Variant {
   description: string;
-  /** Runtime base image; the builder stage starts from it too, so the virtualenv matches. It must provide python<versions.python> or install it through runtime_packages. */
+  /** Runtime base image; the Python stages start from it too, so the virtualenv matches. It must provide python<versions.python> or install it through runtime_packages. */
   base_image: string;
   /** Which PyTorch build: cpu, or cuda (the versions.cuda tag). */
   torch_build: "cpu" | "cuda";
@@ -144,7 +144,7 @@ export interface Variant {
   platforms: string[];
   /** Debian/Ubuntu packages the service needs at run time (installed only when missing from the base). */
   runtime_packages: string[];
-  /** Packages only the builder stage needs (compilers, venv); never in the runtime image. */
+  /** Packages only the Python stages need (compilers, venv); never in the runtime image. */
   build_packages: string[];
   /** Python packages installed beside requirements.txt, under the same torch pins. The default is IOPaint 1.6.0's plugin set (what `iopaint install-plugins-packages` installs, and the old images had), so that `--enable-remove-bg` and AnyText's OCR work; [] for a slimmer image without them. */
   extra_python_packages: string[];
