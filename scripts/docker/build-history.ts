@@ -1,8 +1,8 @@
 /**
  * What buildx's build history (buildx 0.20+) says about a finished build: each target's steps,
  * from the record's solve status (`docker buildx history logs --progress rawjson`), whatever
- * progress the user watched. On an older buildx, or a builder that keeps no history, every
- * function returns undefined and the caller reads the plain progress it captured instead.
+ * progress the user watched. On an older buildx, or a builder that keeps no history, there is no
+ * record (undefined, or no reports) and the caller reads the plain progress it captured instead.
  */
 import type { Docker } from "./docker.ts";
 import { parseSolveStatus, type BuildReport } from "../bake/progress.ts";

@@ -63,7 +63,8 @@ export async function startOutboundProxy(engine: Engine, port: number, dir: stri
   const socket = `${dir}/proxy.sock`;
   const logFile = `${dir}/proxy.log`;
   const out = openSync(logFile, "a");
-  const proxy = spawn(process.execPath, [new URL("./http-proxy.mjs", import.meta.url).pathname, socket], { detached: true, stdio: ["ignore", out, out] });
+  const [node, ...args] = httpProxyArgv(socket);
+  const proxy = spawn(node, args, { detached: true, stdio: ["ignore", out, out] });
   closeSync(out);
   const deadline = Date.now() + 10_000;
   while (!existsSync(socket)) {

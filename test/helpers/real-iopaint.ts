@@ -24,14 +24,11 @@ export const REAL_CACHE = join(REPO, ".cache/real-iopaint");
 export async function realCheckout(): Promise<string> {
   const checkout = join(REAL_CACHE, `IOPaint-${REAL_IOPAINT_VERSION}`);
   if (existsSync(join(checkout, "setup.py"))) return checkout;
-  const downloads = join(REAL_CACHE, "downloads");
-  await execa("python3", ["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", downloads, `iopaint==${REAL_IOPAINT_VERSION}`]);
-  const wheel = (await readdir(downloads)).find((name) => name.toLowerCase().startsWith(`iopaint-${REAL_IOPAINT_VERSION}-`) && name.endsWith(".whl"));
-  if (!wheel) throw new Error(`pip download left no IOPaint ${REAL_IOPAINT_VERSION} wheel in ${downloads}`);
+  const wheel = await downloadWheel("iopaint", REAL_IOPAINT_VERSION, join(REAL_CACHE, "downloads"));
 
   const partial = `${checkout}.partial`;
   await rm(partial, { recursive: true, force: true });
-  await execa("python3", ["-m", "zipfile", "--extract", join(downloads, wheel), partial]);
+  await execa("python3", ["-m", "zipfile", "--extract", wheel, partial]);
   const distInfo = join(partial, `IOPaint-${REAL_IOPAINT_VERSION}.dist-info`);
   const metadata = await readFile(join(distInfo, "METADATA"), "utf8");
   await writeFile(join(partial, "requirements.txt"), `${requirementsOf(metadata).join("\n")}\n`);
@@ -57,12 +54,16 @@ export function longDescriptionOf(metadata: string): string {
 }
 
 /** The pip wheel of a given release, fetched once (for `pip check` in an image that has no pip). */
-export async function pipWheel(version: string): Promise<string> {
-  const dir = join(REAL_CACHE, "pip");
+export function pipWheel(version: string): Promise<string> {
+  return downloadWheel("pip", version, join(REAL_CACHE, "pip"));
+}
+
+/** One release's wheel, by this machine's pip (a file already in `dir` is reused), as its path. */
+async function downloadWheel(name: string, version: string, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  await execa("python3", ["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", dir, `pip==${version}`]);
-  const wheel = (await readdir(dir)).find((name) => name.startsWith(`pip-${version}-`) && name.endsWith(".whl"));
-  if (!wheel) throw new Error(`pip download left no pip ${version} wheel in ${dir}`);
+  await execa("python3", ["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--dest", dir, `${name}==${version}`]);
+  const wheel = (await readdir(dir)).find((file) => file.toLowerCase().startsWith(`${name}-${version}-`) && file.endsWith(".whl"));
+  if (!wheel) throw new Error(`pip download left no ${name} ${version} wheel in ${dir}`);
   return join(dir, wheel);
 }
 
