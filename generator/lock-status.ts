@@ -1,7 +1,9 @@
 /**
  * Pure: whether each variant's lock still matches what it was resolved from, for `npm run check`
  * and the bake runner's preflight. A stale lock is a problem that names the command to run; a
- * variant without a lock gets a one-line notice and builds as before (pip resolves).
+ * variant without a lock gets a one-line notice and builds as before (pip resolves). For a build
+ * (`forBuild`), a lock that only requirements.txt or the extra packages moved past is a notice:
+ * the Dockerfile's resolve stage adds what they gained, with the lock held, in a layer of its own.
  */
 import type { Problem } from "./errors.ts";
 import { lockFileName, staleInputs } from "./lock.ts";
@@ -17,7 +19,7 @@ export interface LockStatus {
  * undefined where there is no checkout to read (then only the pins, extras and platforms count).
  * `lockCommand`: how the user runs `npm run lock` for this config (with its --config, if any).
  */
-export function lockStatus(plan: BuildPlan, variants: Iterable<string>, requirementsOf: (variant: string) => Uint8Array | string | undefined, lockCommand = "npm run lock --"): LockStatus {
+export function lockStatus(plan: BuildPlan, variants: Iterable<string>, requirementsOf: (variant: string) => Uint8Array | string | undefined, lockCommand = "npm run lock --", forBuild = false): LockStatus {
   const status: LockStatus = { problems: [], notices: [] };
   for (const name of new Set(variants)) {
     const variant = plan.variants.find((v) => v.name === name);
@@ -26,8 +28,11 @@ export function lockStatus(plan: BuildPlan, variants: Iterable<string>, requirem
       status.notices.push(`${name} is unlocked (no ${lockFileName(name)} beside the config): pip resolves its dependencies at build time; \`${lockCommand} ${name}\` pins every one`);
       continue;
     }
-    const stale = staleInputs(variant.lock, lockInputsOf(plan, variant, requirementsOf(name)));
-    if (stale.length) {
+    const current = lockInputsOf(plan, variant, requirementsOf(name));
+    const stale = staleInputs(variant.lock, current);
+    if (forBuild && stale.length && !staleInputs(variant.lock, { ...current, requirements: undefined, extras: undefined }).length) {
+      status.notices.push(`${stale.map((line) => line.replace(/:.*/, "")).join(" and ")} changed since the lock of ${name}: the build installs the lock and resolves what they add beyond it, with every locked release held, into a layer of its own; \`${lockCommand} ${name}\` pins it`);
+    } else if (stale.length) {
       status.problems.push({
         kind: "drift",
         message: `the lock of ${name} is out of date: ${stale.join("; ")}`,

@@ -12,7 +12,14 @@ export interface ContainerScripts {
 const VENV = "/opt/venv";
 /** The packages beside the torch stack, installed into a prefix of their own: the runtime adds them as one layer. */
 const PACKAGES_PREFIX = "/opt/packages";
+/** With a lock: what requirements.txt gained since it was made, resolved against it, in a small layer of its own. */
+const ADDITIONS_PREFIX = "/opt/additions";
 const APP_PREFIX = "/opt/app";
+/**
+ * The app's *.dist-info, moved out of APP_PREFIX: its METADATA names requirements.txt's lines, so
+ * apart from the code a requirements.txt change leaves the code's layer as it was.
+ */
+const APP_RECORD = "/opt/app-record";
 /** The tools that build the checkout's package: beside the virtualenv, so the runtime never has them. */
 const BUILD_TOOLS = "/opt/build-tools";
 const SRC = "/src";
@@ -33,6 +40,8 @@ const PIP_STEP_END = ` && rm -f ${PIP_CA_BUNDLE}`;
 const LOCK_DIR = "/tmp/lock";
 const REPORT_DIR = "/tmp/pip-report";
 const REQUIREMENTS = "/tmp/requirements.txt";
+/** A locked variant's recorded inputs, in the form the resolve stage writes the build's own (`requirements sha256:…`, `extras …`). */
+const LOCKED_INPUTS = `${LOCK_DIR}/inputs.txt`;
 /** Every pip step looks in both indexes: the resolve picks each file from one of them, and a lock's hashes hold for either. */
 const INDEXES = '--index-url "$PIP_INDEX_URL" --extra-index-url "$TORCH_INDEX_URL"';
 /** 1980-01-01, the earliest time a zip (a wheel) can hold. */
@@ -46,9 +55,14 @@ const BYTECODE_EPOCH = 315532800;
 function lockStageLines(variant: PlannedVariant): string[] {
   const stage = lockStage(variant.name);
   if (!variant.lock) return [`# ${stage}: no lock (locks/${variant.name}.txt beside the config); \`npm run lock -- ${variant.name}\` makes one.`, `FROM ${UNLOCKED_STAGE} AS ${stage}`];
-  const { sections } = variant.lock;
+  const { sections, inputs } = variant.lock;
   const count = LOCK_SECTIONS.reduce((n, section) => n + sections[section].length, 0);
-  const run = [`RUN mkdir ${LOCK_DIR} \\`];
+  const run = [
+    `RUN mkdir ${LOCK_DIR} \\`,
+    // What the resolve stage compares with the build's requirements.txt and extra packages.
+    ` && printf '%s\\n' ${shellQuoted(`requirements ${inputs.requirements}`)} ${shellQuoted(`extras ${inputs.extras}`)} > ${LOCKED_INPUTS} \\`,
+    ` && echo ${shellQuoted(variant.name)} > ${LOCK_DIR}/variant \\`,
+  ];
   for (const section of LOCK_SECTIONS) {
     const file = `${LOCK_DIR}/${section}.txt`;
     if (!sections[section].length) run.push(` && : > ${file} \\`);
@@ -78,10 +92,13 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "#   system       the variant's base image plus its runtime system packages",
       "#   python       the variant's interpreter in a virtualenv with a pinned pip, and its build packages",
       `#   lock-<variant> what the builder installs: the variant's lock (locks/<variant>.txt), or \`${UNLOCKED_STAGE}\` pins`,
-      "#   resolve      without a lock: the pins, the extra packages and requirements.txt resolved together, exact",
+      "#   resolve      without a lock: the pins, the extra packages and requirements.txt resolved together, exact;",
+      "#                with one: what requirements.txt gained since it, resolved with the lock held",
       "#   torch        the torch stack alone: a layer that a requirements.txt change leaves as it is",
-      "#   packages     everything else, into a prefix of its own; builder: both, checked, and the build tools",
-      "#   app          the checkout installed as a package, with the built UI inside, into a separate prefix",
+      "#   packages     everything else (with a lock: the lock's), into a prefix of its own",
+      "#   additions    with a lock, what requirements.txt gained since, into a small prefix of its own",
+      "#   builder      the torch stack, packages and additions in one virtualenv, checked, and the build tools",
+      "#   app          the checkout installed as a package, with the built UI inside: its code and its record apart",
       "#   scripts      the entrypoint and health check (docker/entrypoint.sh, docker/healthcheck.sh)",
       "#   runtime      the service image: system + torch stack + packages + app; no pip, compilers, Node or caches",
       "#   development  builder + app + source, run as root, for debugging",
@@ -153,16 +170,20 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
     ],
     [
       "# ---- resolve: one resolve of everything, so that every package fits every other (pip check) ----",
-      `# With a lock, ${LOCK_DIR}/packages.txt exists and nothing is resolved. Without, pip resolves the pins,`,
-      "# the extra packages and requirements.txt together (metadata only), then the torch stack alone",
-      "# under that result; each becomes exact pins (`pins REPORT`: one name==version per line, sorted).",
-      "# The reports are what `npm run lock` reads.",
+      "# Without a lock, pip resolves the pins, the extra packages and requirements.txt together (metadata",
+      "# only), then the torch stack alone under that result; each becomes exact pins (`pins REPORT`: one",
+      "# name==version per line, sorted). The reports are what `npm run lock` reads. With a lock, nothing",
+      "# is resolved while requirements.txt and the extra packages are the ones it was made from; after",
+      "# they change, pip resolves them with every locked release held, and what they need beyond the",
+      "# lock goes to additions.txt, hash-checked (`additions REPORT LOCKED`), for a layer of its own.",
       "FROM ${PYTHON_LOCK} AS resolve",
       ...indexArgs,
+      arg("EXTRA_PYTHON_PACKAGES"),
       `COPY ${requirements} ${REQUIREMENTS}`,
       ...PIP_STEP,
       `    pins() { python -c ${shellQuoted(PINS_OF_REPORT)} "$1"; }; \\`,
-      `    mkdir -p ${REPORT_DIR}; \\`,
+      `    additions() { python -c ${shellQuoted(ADDITIONS_OF_REPORT)} "$1" "$2"; }; \\`,
+      `    mkdir -p ${REPORT_DIR} && : > ${LOCK_DIR}/additions.txt; \\`,
       `    if [ ! -f ${LOCK_DIR}/packages.txt ]; then \\`,
       `      pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/all.json \\`,
       `        -r ${LOCK_DIR}/torch.txt -r ${LOCK_DIR}/extras.txt -r ${REQUIREMENTS} \\`,
@@ -173,6 +194,15 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       `      && { grep -vxFf ${LOCK_DIR}/torch.txt ${LOCK_DIR}/all.txt || true; } > ${LOCK_DIR}/packages.txt \\`,
       `      && pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/build.json -r ${LOCK_DIR}/build.txt \\`,
       `      && pins ${REPORT_DIR}/build.json > ${LOCK_DIR}/build.txt; \\`,
+      `    elif ! printf 'requirements sha256:%s\\nextras %s\\n' "$(sha256sum ${REQUIREMENTS} | cut -d' ' -f1)" "\${EXTRA_PYTHON_PACKAGES:-none}" | cmp -s - ${LOCKED_INPUTS}; then \\`,
+      `      echo "requirements.txt or the extra packages changed since the lock of $(cat ${LOCK_DIR}/variant): resolving what they add, with every locked release held"; \\`,
+      `      sed -e '/^--/d' -e 's/ --hash=[^ ]*//g' ${LOCK_DIR}/torch.txt ${LOCK_DIR}/packages.txt > ${LOCK_DIR}/locked.txt \\`,
+      `      && set -f && for requirement in $EXTRA_PYTHON_PACKAGES; do echo "$requirement"; done > ${LOCK_DIR}/extras.txt \\`,
+      `      && { pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/additions.json \\`,
+      `             -c ${LOCK_DIR}/locked.txt -r ${LOCK_DIR}/extras.txt -r ${REQUIREMENTS} \\`,
+      `           || { echo "error: requirements.txt needs releases other than the lock of $(cat ${LOCK_DIR}/variant) holds (pip's conflict above): run npm run lock -- $(cat ${LOCK_DIR}/variant)" >&2; exit 1; }; } \\`,
+      `      && additions ${REPORT_DIR}/additions.json ${LOCK_DIR}/locked.txt > ${LOCK_DIR}/additions.txt \\`,
+      `      && echo "beyond the lock, in a layer of their own until npm run lock pins them:" && sed 's/ .*//; s/^/  /' ${LOCK_DIR}/additions.txt; \\`,
       `    fi${PIP_STEP_END}`,
     ],
     [
@@ -203,14 +233,24 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       `    pip install ${INDEXES} --no-deps --ignore-installed --prefix=${PACKAGES_PREFIX} -r ${LOCK_DIR}/packages.txt${PIP_STEP_END}`,
     ],
     [
+      `# ---- additions: with a lock, what requirements.txt gained since, into ${ADDITIONS_PREFIX} (empty otherwise) ----`,
+      "FROM python AS additions",
+      ...indexArgs,
+      `COPY --from=resolve ${LOCK_DIR}/additions.txt ${LOCK_DIR}/additions.txt`,
+      ...PIP_STEP,
+      `    mkdir -p ${ADDITIONS_PREFIX} \\`,
+      ` && if [ -s ${LOCK_DIR}/additions.txt ]; then pip install ${INDEXES} --no-deps --ignore-installed --prefix=${ADDITIONS_PREFIX} -r ${LOCK_DIR}/additions.txt; fi${PIP_STEP_END}`,
+    ],
+    [
       "# ---- builder: the whole virtualenv, checked, and what builds the checkout's package ----",
       "FROM packages AS builder",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/build.txt ${LOCK_DIR}/build.txt`,
+      `COPY --from=additions ${ADDITIONS_PREFIX} ${ADDITIONS_PREFIX}`,
       "# The build tools (source.build_requires) are installed once here instead of by pip's build",
       "# isolation at each code change, and kept out of the virtualenv the runtime copies.",
       ...PIP_STEP,
-      `    cp -a ${PACKAGES_PREFIX}/. ${VENV}/ \\`,
+      `    cp -a ${PACKAGES_PREFIX}/. ${ADDITIONS_PREFIX}/. ${VENV}/ \\`,
       " && pip check \\",
       ` && pip install ${INDEXES} --no-deps --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt${PIP_STEP_END}`,
     ],
@@ -228,8 +268,11 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       `COPY . ${SRC}`,
       `COPY --from=frontend ${webDir}/${frontend.output} ${SRC}/${frontend.copyTo}`,
       "# A PEP 517 build with the builder's build tools, no build isolation and no index: a code change",
-      "# runs this step alone and fetches nothing. Into its own prefix: the runtime adds it as one small layer.",
-      `RUN PYTHONPATH=${BUILD_TOOLS} pip install --no-index --no-deps --no-build-isolation --use-pep517 --prefix=${APP_PREFIX} ${SRC}`,
+      "# runs this step alone and fetches nothing. Into a prefix of its own, and its *.dist-info apart:",
+      "# the runtime adds the code as one layer and the record as another. With a fixed hash seed the",
+      "# same code compiles to the same bytes, so after a requirements.txt change the code's layer is reused.",
+      `RUN PYTHONPATH=${BUILD_TOOLS} PYTHONHASHSEED=0 pip install --no-index --no-deps --no-build-isolation --use-pep517 --prefix=${APP_PREFIX} ${SRC} \\`,
+      ` && cd ${APP_PREFIX} && find . -name '*.dist-info' -type d -prune -exec sh -c 'mkdir -p "${APP_RECORD}/\${1%/*}" && mv "$1" "${APP_RECORD}/$1"' record {} \\;`,
     ],
     [
       "# ---- scripts: entrypoint and health check, embedded from docker/*.sh by the generator ----",
@@ -249,11 +292,14 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       ` && mkdir -p ${[runtime.workdir, ...runtime.volumes].join(" ")} \\`,
       ` && chown "$APP_UID:$APP_GID" ${[runtime.workdir, ...runtime.volumes].join(" ")}`,
       `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
-      "# The torch stack (gigabytes, changed only with its pins), then the other packages, then the app",
-      "# (a code change touches that one small layer alone).",
+      "# In the order they change: the torch stack (gigabytes, changed only with its pins), the other",
+      "# packages (with a lock, changed only with it), the app's code, what requirements.txt gained",
+      "# beyond the lock, the app's record. A code change or an added package touches small layers alone.",
       `COPY --from=venv ${VENV} ${VENV}`,
       `COPY --from=packages ${PACKAGES_PREFIX}/ ${VENV}/`,
       `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,
+      `COPY --from=additions ${ADDITIONS_PREFIX}/ ${VENV}/`,
+      `COPY --from=app ${APP_RECORD}/ ${VENV}/`,
       ...serviceEnvironment(plan, arg("DEVICE")),
       `WORKDIR ${runtime.workdir}`,
       `VOLUME [${runtime.volumes.map(jsonString).join(", ")}]`,
@@ -268,6 +314,7 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "FROM builder AS development",
       `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
       `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,
+      `COPY --from=app ${APP_RECORD}/ ${VENV}/`,
       `COPY --from=app ${SRC} ${SRC}`,
       ...serviceEnvironment(plan, arg("DEVICE")),
       `WORKDIR ${SRC}`,
@@ -282,6 +329,19 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
 const PINS_OF_REPORT = [
   "import json, re, sys",
   'print("\\n".join(sorted(re.sub(r"[-_.]+", "-", i["metadata"]["name"]).lower() + "==" + i["metadata"]["version"] for i in json.load(open(sys.argv[1]))["install"])))',
+].join("; ");
+
+/**
+ * A pip report's distributions that a lock's pins (LOCKED: name==version lines) lack, as
+ * requirements with the sha256 the index gave (pip's hash check then holds them as it holds the lock).
+ */
+const ADDITIONS_OF_REPORT = [
+  "import json, re, sys",
+  'norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()',
+  'locked = {norm(line.split("==")[0]) for line in open(sys.argv[2]) if "==" in line}',
+  'new = [i for i in json.load(open(sys.argv[1]))["install"] if norm(i["metadata"]["name"]) not in locked]',
+  'digest = lambda i: i["download_info"].get("archive_info", {}).get("hashes", {}).get("sha256")',
+  'sys.stdout.write("".join(sorted(norm(i["metadata"]["name"]) + "==" + i["metadata"]["version"] + (" --hash=sha256:" + digest(i) if all(map(digest, new)) else "") + "\\n" for i in new)))',
 ].join("; ");
 
 /** Checks after the install that pip kept the pinned releases (local labels like +cpu aside). */

@@ -19,7 +19,7 @@ import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
 import { lastCommitTime } from "../engine/host.ts";
-import { caCertificateProblem, checkoutProblems, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
+import { assertCaCertificate, checkoutProblems, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
 import { platformProblems, progressMode, PROGRESS_MODES, storageDecisions, variableProblems, type ImageStore, type ProgressRequest } from "./decisions.ts";
 import { prepareGrants } from "./grants.ts";
 import { inspectBuilder } from "../docker/builder.ts";
@@ -173,12 +173,8 @@ async function resolveBuild(options: Options): Promise<ResolvedBuild> {
   if (options["ca-cert"] !== undefined) env[VARIABLES.caCert] = resolve(options["ca-cert"]);
   const unknownValues = variableProblems(compiled.plan.variables, env);
   if (unknownValues.length) throw new ProblemsError(unknownValues);
-  // Extra CA certificates are checked before anything runs: a wrong file would fail deep in a build.
   const caCert = env[VARIABLES.caCert];
-  if (caCert) {
-    const problem = caCertificateProblem(caCert, readTextIfFile(caCert));
-    if (problem) throw new ProblemsError([problem]);
-  }
+  if (caCert) assertCaCertificate(caCert);
   // The environment's proxies reach every RUN step as BuildKit's predefined build args (never stored in the image).
   const proxies = proxyArgs(env);
   const sets = [...(options.set ?? []), ...Object.entries(proxies).map(([name, value]) => `*.args.${name}=${value}`)];
@@ -211,8 +207,8 @@ async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
 
   const problems = checkoutProblems(targets, plan, (t) => resolve(outDir, t.context));
   if (problems.length) throw new ProblemsError(problems);
-  // Each variant's lock must still match requirements.txt and the pins; an unlocked one gets a notice.
-  const locks = lockStatus(plan, contextOfVariant.keys(), (variant) => readFileSync(join(contextOfVariant.get(variant)!, plan.dockerfile.requirements)), lockCommand(options.config));
+  // Each variant's lock must still match the pins; an unlocked one, or one that requirements.txt moved past, gets a notice.
+  const locks = lockStatus(plan, contextOfVariant.keys(), (variant) => readFileSync(join(contextOfVariant.get(variant)!, plan.dockerfile.requirements)), lockCommand(options.config), true);
   if (locks.problems.length) throw new ProblemsError(locks.problems);
   for (const notice of locks.notices) say(`note: ${notice}`);
   const { tools, docker } = await findDocker(env, options.engine);
@@ -367,15 +363,6 @@ function report({ options, tools }: PreparedBuild, results: TargetResult[]): num
     say(ok ? "warning: over budget, accepted because of --budget warn" : "error: an image is over its size budget\n  hint: make the image smaller, raise size_budget in the config, or pass --budget warn to accept it this once");
   }
   return ok ? ExitCode.ok : ExitCode.overBudget;
-}
-
-/** A file's text, or undefined when it is not a readable file. */
-function readTextIfFile(file: string): string | undefined {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return undefined;
-  }
 }
 
 /** Every platform the targets build for (none listed: the builder's own). */

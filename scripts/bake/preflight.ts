@@ -1,7 +1,7 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
-import type { Problem } from "../../generator/errors.ts";
+import { ProblemsError, type Problem } from "../../generator/errors.ts";
 import type { BuildPlan } from "../../generator/plan.ts";
 import type { Docker } from "../docker/docker.ts";
 import { withoutCredentials } from "../docker/proxy.ts";
@@ -52,6 +52,18 @@ export function caCertificateProblem(file: string, text: string | undefined): Pr
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) return { kind: "usage", message: `${file} holds a private key; the build needs only the CA's certificate`, hint };
   if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) return { kind: "usage", message: `${file} is not a PEM certificate file (no -----BEGIN CERTIFICATE----- block)`, hint };
   return undefined;
+}
+
+/** Checks the extra CA certificates (IOPAINT_CA_CERT) before anything runs, since a wrong file would fail deep in a build. */
+export function assertCaCertificate(file: string): void {
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    text = undefined;
+  }
+  const problem = caCertificateProblem(file, text);
+  if (problem) throw new ProblemsError([problem]);
 }
 
 /**

@@ -84,5 +84,5 @@ export interface Figures {
 }
 
 /** The stages whose steps a code-only change must leave alone (docker/Dockerfile's system and Python dependency stages). */
-export const DEPENDENCY_STAGES = ["system", "python", "resolve", "torch", "packages", "venv", "builder"] as const;
+export const DEPENDENCY_STAGES = ["system", "python", "resolve", "torch", "packages", "additions", "venv", "builder"] as const;
 export const FRONTEND_STAGE = "frontend";

@@ -16,11 +16,13 @@ export interface Bytes {
   compressed: number;
 }
 
-/** "torch stack" and "packages": the runtime's two virtualenv layers (docker/Dockerfile's torch and packages stages). */
+/** "torch stack" and "packages": the runtime's dependency layers (docker/Dockerfile's torch stage; its packages and additions stages). */
 export type ImagePart = "base image" | "system packages" | "torch stack" | "packages" | "app" | "other";
 
 export interface ImageSizes extends Bytes {
   parts: (Bytes & { part: ImagePart })[];
+  /** Every layer, bottom first (the order of the image's RootFS.Layers), with the step that made it. */
+  layers: (Bytes & { createdBy: string })[];
   /** The virtualenv's largest site-packages entries, unpacked bytes, largest first. */
   largestPackages: { name: string; unpacked: number }[];
 }
@@ -28,8 +30,8 @@ export interface ImageSizes extends Bytes {
 /** Pure: which part of the image a layer belongs to, from its history's created_by. */
 export function partOf(createdBy: string, index: number, baseLayers: number): ImagePart {
   if (index < baseLayers) return "base image";
-  if (/\/opt\/app\//.test(createdBy)) return "app";
-  if (/\/opt\/packages\//.test(createdBy)) return "packages";
+  if (/\/opt\/app(-record)?\//.test(createdBy)) return "app";
+  if (/\/opt\/(packages|additions)\//.test(createdBy)) return "packages";
   if (/COPY .*\/opt\/venv/.test(createdBy)) return "torch stack";
   if (/^(\|\d+ .*)?(RUN|\/bin\/sh -c)/.test(createdBy.replace(/^\/bin\/sh -c #\(nop\) /, ""))) return "system packages";
   return "other";
@@ -50,6 +52,7 @@ export function summarizeSizes(layers: readonly (Bytes & { createdBy: string; pa
     unpacked: layers.reduce((n, l) => n + l.unpacked, 0),
     compressed: layers.reduce((n, l) => n + l.compressed, 0),
     parts: order.filter((part) => byPart.has(part)).map((part) => ({ part, ...byPart.get(part)! })),
+    layers: layers.map(({ unpacked, compressed, createdBy }) => ({ unpacked, compressed, createdBy })),
     largestPackages: [...packages].map(([name, unpacked]) => ({ name, unpacked })).sort((a, b) => b.unpacked - a.unpacked).slice(0, 5),
   };
 }

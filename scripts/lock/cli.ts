@@ -19,7 +19,8 @@ import { compileConfigOption, compileLoaded, DEFAULT_CONFIG, generatedFilesDir, 
 import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { explainFailure } from "../bake/failure.ts";
-import { checkoutProblems } from "../bake/preflight.ts";
+import { assertCaCertificate, checkoutProblems } from "../bake/preflight.ts";
+import { proxyArgs } from "../docker/proxy.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { prepareGrants } from "../bake/grants.ts";
 import { daemonVersion, findDocker } from "../docker/discovery.ts";
@@ -38,6 +39,8 @@ say when).
 
 Options:
   --source DIR         the IOPaint checkout whose requirements.txt to lock (sets IOPAINT_SRC)
+  --ca-cert FILE       extra CA certificates (PEM) that pip trusts while resolving, as npm run bake
+                       (sets IOPAINT_CA_CERT); HTTP(S)_PROXY and NO_PROXY reach pip as in a build
   --set T.K=V          override a target attribute while resolving, as bake --set (repeatable),
                        e.g. --set '*.args.PIP_INDEX_URL=https://mirror.example/simple'
   --engine auto|buildx|docker-build   force a build path (default: auto)
@@ -65,7 +68,7 @@ async function lock(argv: string[]): Promise<number> {
   const parsed = parseCommandLine({
     args: argv,
     allowPositionals: true,
-    options: { source: { type: "string" }, set: { type: "string", multiple: true }, engine: { type: "string" }, config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { source: { type: "string" }, "ca-cert": { type: "string" }, set: { type: "string", multiple: true }, engine: { type: "string" }, config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
   }, "see npm run lock -- --help");
   const options = parsed.values;
   if (options.help) {
@@ -96,8 +99,14 @@ async function lock(argv: string[]): Promise<number> {
   // A lock's resolve exports no cache and keeps no image: only pip's reports come out.
   const env: Record<string, string | undefined> = { ...process.env, [VARIABLES.cache]: "" };
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
+  if (options["ca-cert"] !== undefined) env[VARIABLES.caCert] = resolve(options["ca-cert"]);
+  const caCert = env[VARIABLES.caCert];
+  if (caCert) assertCaCertificate(caCert);
+  // The environment's proxies reach pip as BuildKit's predefined build args, as in npm run bake.
+  const proxySets = Object.entries(proxyArgs(env)).map(([name, value]) => `*.args.${name}=${value}`);
   const targetOf = (variant: string) => plan.targets.find((t) => t.variant === variant)!.name;
-  const resolved = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], names.map(targetOf), env).target, options.set ?? []);
+  const sets = [...(options.set ?? []), ...proxySets];
+  const resolved = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], names.map(targetOf), env).target, sets);
   const problems = checkoutProblems(resolved, plan, (t) => resolve(outDir, t.context));
   if (problems.length) throw new ProblemsError(problems);
   const { tools, docker } = await findDocker(env, engine as "auto");
@@ -142,11 +151,11 @@ async function lock(argv: string[]): Promise<number> {
   async function resolveOnPlatform(target: string, platform: string): Promise<Partial<Record<(typeof LOCK_SECTIONS)[number], PipReport>> | number> {
     const scratch = await mkdtemp(join(tmpdir(), "iopaint-lock-"));
     try {
-      const sets = [...(options.set ?? []), `${target}.target=pip-report`, `${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`, `${target}.platform=${platform}`];
+      const resolveSets = [...sets, `${target}.target=pip-report`, `${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`, `${target}.platform=${platform}`];
       const output = `type=local,dest=${scratch}`;
       const argv = tools.mode === "buildx"
-        ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...sets, `${target}.output=${output}`], allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]) })
-        : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, sets)[target], tags: [] }, outDir, { output }).argv;
+        ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...resolveSets, `${target}.output=${output}`], allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]) })
+        : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output }).argv;
       const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) });
       if (result.code !== 0) {
         const failure = explainFailure(result.output, platform.startsWith(`linux/${process.arch === "x64" ? "amd64" : process.arch}`) ? [] : [platform]);

@@ -8,6 +8,7 @@ import { PYTHON_STANDIN, WHEELHOUSE_FIXTURE_DIR } from "../../scripts/engine/bas
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 import { installedDistributions } from "../helpers/python.ts";
+import { measureImage } from "../../scripts/docker/image-sizes.ts";
 
 const FIXTURE_LOCK = join(REPO, "test/fixtures/locks/cpu.txt");
 const FIXTURE_APP = join(REPO, "test/fixtures/app");
@@ -16,7 +17,8 @@ const FIXTURE_APP = join(REPO, "test/fixtures/app");
  * Locks on a real engine, on both build paths: `npm run lock` resolves the fixture's cpu variant
  * to the committed lock, a locked build installs exactly the lock even when the index offers newer
  * releases (an unlocked one takes them), a wheel whose bytes changed under the same name fails
- * pip's hash check, and a requirements.txt edited after locking stops `check` and the runner.
+ * pip's hash check, and a requirements.txt edited after locking stops `check`, while a build adds
+ * what it gained beyond the lock in small layers of their own.
  * The index is the stand-in base image's wheelhouse: the tests publish into derived images.
  */
 for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock and locked builds (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
@@ -33,7 +35,8 @@ for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock
     for (const tag of ["cpu-latest"]) docker.trackImage(`iopaint-fixture:${tag}`);
     // The index gets newer releases of a direct (loguru) and an indirect (typing-extensions)
     // dependency; the tampered one swaps loguru 0.7.2 for other bytes under the same file name.
-    await derivedBase(newerBase, ["'pypi:loguru==0.7.3' 'pypi:typing-extensions==4.11.0'"]);
+    // It also offers a package the lock lacks (humanize), for requirements.txt to gain after locking.
+    await derivedBase(newerBase, ["'pypi:loguru==0.7.3' 'pypi:typing-extensions==4.11.0' 'pypi:humanize==4.9.0'"]);
     await derivedBase(tamperedBase, ["'pypi:loguru==0.7.2;salt=tampered'"], "rm /opt/wheelhouse/pypi/loguru/loguru-0.7.2-py3-none-any.whl && ");
   });
   after(async () => docker?.cleanup());
@@ -126,7 +129,7 @@ for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock
   });
 
   if (index === 0) {
-    it("requirements.txt changed after locking: check and the runner's preflight fail (exit 1) naming npm run lock", async () => {
+    it("requirements.txt changed after locking: check fails (exit 1) naming npm run lock", async () => {
       const file = await config("stale", { locked: true });
       const app = join(work, "stale-app");
       await cp(FIXTURE_APP, app, { recursive: true });
@@ -138,12 +141,38 @@ for (const [index, engineName] of TEST_ENGINES.entries()) describe(`npm run lock
       assert.equal(check.exitCode, 1, check.all);
       assert.match(check.stderr, /stale: \S*stale\/locks\/cpu\.txt: the lock of cpu is out of date: requirements\.txt: locked sha256:[0-9a-f]{64}, now sha256:[0-9a-f]{64}\n {2}hint: resolve it again with `npm run lock -- --config \S+ cpu`/);
       assert.equal((await cli("generator/cli.ts", ["check", "--config", file, "--out", out], { IOPAINT_SRC: FIXTURE_APP })).exitCode, 0);
-
-      const bake = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", out, "--source", app]);
-      assert.equal(bake.exitCode, 1, bake.all);
-      assert.match(bake.stderr, /the lock of cpu is out of date: requirements\.txt/);
-      assert.match(bake.stderr, /hint: resolve it again with `npm run lock -- --config \S+ cpu`/);
-      assert.doesNotMatch(bake.stderr, /#\d+ \[/, "nothing was built");
     });
   }
+
+  it("requirements.txt gained a package after locking: the build adds it with the lock held, in small layers of its own; a conflict fails naming npm run lock", async () => {
+    const file = await config("added", { base: newerBase, locked: true });
+    const app = join(work, "added-app");
+    await cp(FIXTURE_APP, app, { recursive: true });
+    const bake = () => cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", join(work, "added-out"), "--source", app]);
+    const locked = await bake();
+    assert.equal(locked.exitCode, 0, locked.all);
+    const before = await docker.inspect<string[]>(".RootFS.Layers", "iopaint-fixture:cpu-latest");
+
+    await appendFile(join(app, "requirements.txt"), "humanize\n");
+    const added = await bake();
+    assert.equal(added.exitCode, 0, added.all);
+    assert.match(added.stderr, /^note: requirements\.txt changed since the lock of cpu: the build installs the lock and resolves what they add beyond it, with every locked release held, into a layer of its own; `npm run lock -- --config \S+ cpu` pins it$/m);
+    assert.match(added.stderr, /beyond the lock, in a layer of their own until npm run lock pins them:\n(?:#\d+ [\d.]+ )? {2}humanize==4\.9\.0\n/);
+    const versions = await installedDistributions(docker, "iopaint-fixture:cpu-latest");
+    assert.equal(versions.get("humanize"), "4.9.0");
+    // The index offers newer releases of locked packages; the lock holds them.
+    assert.equal(versions.get("loguru"), "0.7.2");
+    assert.equal(versions.get("typing-extensions"), "4.10.0");
+    // Only the additions' layer and the app's record are new: the torch stack, the packages and the
+    // app's code are the layers of the locked build.
+    const { layers } = await measureImage(docker.client, "iopaint-fixture:cpu-latest", undefined);
+    const after = await docker.inspect<string[]>(".RootFS.Layers", "iopaint-fixture:cpu-latest");
+    const changed = layers.filter((_, i) => after[i] !== before[i]).map((layer) => /COPY \S+ \S+/.exec(layer.createdBy)?.[0]);
+    assert.deepEqual(changed, ["COPY /opt/additions/ /opt/venv/", "COPY /opt/app-record/ /opt/venv/"]);
+
+    await appendFile(join(app, "requirements.txt"), "loguru>=0.7.3\n");
+    const conflict = await bake();
+    assert.equal(conflict.exitCode, 1, conflict.all);
+    assert.match(conflict.stderr, /error: requirements\.txt needs releases other than the lock of cpu holds \(pip's conflict above\): run npm run lock -- cpu/);
+  });
 });

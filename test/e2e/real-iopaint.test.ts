@@ -1,14 +1,17 @@
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { appendFile, cp, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
+import { LOCK_SECTIONS, parseLock, type LockSection, type PythonLock } from "../../generator/lock.ts";
 import { CUDA_STANDIN, NODE_STANDIN, PYTHON_STANDIN } from "../../scripts/engine/base-images.ts";
 import { readDebianMirror } from "../../scripts/engine/host.ts";
+import { measureImage } from "../../scripts/docker/image-sizes.ts";
 import { REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
 import { startOutboundProxy, type NetnsServer } from "../helpers/netns-server.ts";
-import { machinePipIndex, pipSetting, pipWheel, realCheckout, realTestConfig } from "../helpers/real-iopaint.ts";
+import { installedDistributions } from "../helpers/python.ts";
+import { downloadWheel, machinePipIndex, pipSetting, pipWheel, realCheckout, realTestConfig } from "../helpers/real-iopaint.ts";
 
 /** Inside a container: a 64×48 PNG and a mask (a 16×16 square) posted to /api/v1/inpaint, the answer compared with PIL. */
 const INPAINT = String.raw`
@@ -33,35 +36,53 @@ print(json.dumps({"type": kind, "format": result.format, "size": list(result.siz
 
 /**
  * IOPaint 1.6.0 as it is on PyPI, with its real requirements.txt unmodified and the default
- * plugins, built through the generated Dockerfile on the newest engine (issue 24). The checkout
- * comes from test/helpers/real-iopaint.ts. The builds reach PyPI only through the project's own
- * settings: the index this machine's pip uses (IOPAINT_PIP_INDEX_URL through the config), the CA
- * bundle pip trusts (--ca-cert), the machine's Debian mirror (IOPAINT_DEBIAN_MIRROR) and, since
- * the engine's namespace has no route out, a proxy (HTTPS_PROXY) at its gateway. The one
- * declared difference from config/iopaint.toml besides the stand-in base images: torch,
- * torchvision and xformers come from PyPI (their CUDA 12.1 builds) instead of PyTorch's index.
+ * plugins, locked with `npm run lock` and built from the locks through the generated Dockerfile on
+ * the newest engine (issue 24). The checkout comes from test/helpers/real-iopaint.ts. The lock and
+ * the builds reach PyPI only through the project's own settings: the index this machine's pip uses
+ * (IOPAINT_PIP_INDEX_URL through the config), the CA bundle pip trusts (--ca-cert), the machine's
+ * Debian mirror (IOPAINT_DEBIAN_MIRROR) and, since the engine's namespace has no route out, a
+ * proxy (HTTPS_PROXY) at its gateway. The one declared difference from config/iopaint.toml besides
+ * the stand-in base images: torch, torchvision and xformers come from PyPI (their CUDA 12.1
+ * builds) instead of PyTorch's index.
  */
+/** What a script run gives back: its exit code and output. */
+interface Result {
+  exitCode?: number;
+  stdout: string;
+  stderr: string;
+}
+
 describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000 }, () => {
   let docker: TestEngine;
   let proxy: NetnsServer;
-  let built: { exitCode?: number; stderr: string; stdout: string };
+  let source: string;
+  let locked: Result;
+  let built: Result;
+  const locks: Partial<Record<"cpu" | "gpu", PythonLock>> = {};
+  let runScript: (script: string, args: string[]) => Promise<Result>;
   const images = { cpu: "iopaint-real:cpu-latest", gpu: "iopaint-real:gpu-latest" };
 
   before(async () => {
     docker = await TestEngine.start("newest");
     for (const image of Object.values(images)) docker.trackImage(image);
     const work = await docker.tempDir("iopaint-real-");
-    const checkout = await realCheckout();
+    // A copy, since a test adds a package to its requirements.txt.
+    source = join(work, "IOPaint");
+    await cp(await realCheckout(), source, { recursive: true });
     const config = join(work, "real.toml");
     await writeFile(config, realTestConfig(await readFile(join(REPO, "config/iopaint.toml"), "utf8"), await machinePipIndex(), { python: PYTHON_STANDIN, cuda: CUDA_STANDIN, node: NODE_STANDIN }));
     proxy = await startOutboundProxy(docker.engine, 3128, work);
     const proxyUrl = `http://${await docker.bridgeGateway()}:3128`;
     const caCert = await pipSetting("cert");
-    built = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "gpu", "--config", config, "--out", join(work, "out"), "--source", checkout, "--json", "--sizes", "--budget", "warn", ...(caCert ? ["--ca-cert", caCert] : [])], {
-      cwd: REPO,
-      reject: false,
-      env: { ...docker.engine.env, IOPAINT_DEBIAN_MIRROR: readDebianMirror(), HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: "" },
-    });
+    const env = { ...docker.engine.env, IOPAINT_DEBIAN_MIRROR: readDebianMirror(), HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: "" };
+    runScript = (script, args) => execa(process.execPath, ["--import", "tsx", script, ...args, "--config", config, "--out", join(work, "out"), "--source", source, ...(caCert ? ["--ca-cert", caCert] : [])], { cwd: REPO, reject: false, env });
+    locked = await runScript("scripts/lock/cli.ts", ["cpu", "gpu"]);
+    for (const variant of ["cpu", "gpu"] as const) {
+      const file = join(work, `locks/${variant}.txt`);
+      const text = await readFile(file, "utf8").catch(() => undefined);
+      if (text !== undefined) locks[variant] = parseLock(text, file, variant).lock;
+    }
+    built = await runScript("scripts/bake/cli.ts", ["cpu", "gpu", "--json", "--sizes", "--budget", "warn"]);
   });
   after(async () => {
     await proxy?.stop();
@@ -71,18 +92,42 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     await docker?.docker(["builder", "prune", "--all", "--force"], { reject: false });
   });
 
-  it("builds cpu and gpu: one resolve of the pins, the plugins and requirements.txt, and pip check clean in the builder", () => {
+  it("npm run lock locks cpu and gpu from PyPI: every distribution with its sha256, the torch stack in a section of its own", () => {
+    assert.equal(locked.exitCode, 0, locked.stderr.split("\n").slice(-60).join("\n"));
+    for (const variant of ["cpu", "gpu"] as const) {
+      // parseLock accepts no requirement without a --hash=sha256 line.
+      const lock = locks[variant];
+      assert.ok(lock, `locks/${variant}.txt was written and reads back`);
+      const pinned = (section: LockSection) => new Map(lock.sections[section].map((d) => [d.name, d.version]));
+      const torch = pinned("torch");
+      assert.equal(torch.get("torch"), "2.1.2");
+      assert.equal(torch.get("torchvision"), "0.16.2");
+      assert.equal(torch.get("xformers"), variant === "gpu" ? "0.0.23.post1" : undefined);
+      assert.ok([...torch.keys()].some((name) => name.startsWith("nvidia-")), "PyPI's torch brings its CUDA libraries");
+      const packages = pinned("packages");
+      assert.equal(packages.get("pillow"), "9.5.0");
+      assert.equal(packages.get("diffusers"), "0.27.2");
+      assert.match(packages.get("numpy") ?? "", /^1\./);
+      assert.ok(packages.has("rembg") && packages.has("onnxruntime") && !packages.has("torch"));
+      assert.ok(pinned("build").has("setuptools"));
+      console.log(`# ${variant}: ${LOCK_SECTIONS.map((section) => `${lock.sections[section].length} ${section}`).join(", ")}`);
+    }
+  });
+
+  it("builds cpu and gpu from the locks: nothing resolved, pip check clean in the builder", () => {
     assert.equal(built.exitCode, 0, built.stderr.split("\n").slice(-60).join("\n"));
     assert.match(built.stderr, /^#\d+ \d+\.\d+ No broken requirements found\.$/m);
-    // What the resolve chose, as the build log shows it.
-    assert.match(built.stderr, /Would install .*\bPillow-9\.5\.0\b/);
+    assert.doesNotMatch(built.stderr, /is unlocked|Would install/);
     const summary = JSON.parse(built.stdout) as { targets: { target: string; sizes: { unpacked: number; compressed: number; parts: { part: string; unpacked: number; compressed: number }[] } }[] };
     for (const target of summary.targets) console.log(`# ${target.target}: ${JSON.stringify(target.sizes.parts)}`);
   });
 
   for (const variant of ["cpu", "gpu"] as const) {
-    it(`${variant}: torch, numpy, cv2, rembg and iopaint import with the numpy it resolved; pip check in the image is clean`, async () => {
+    it(`${variant}: exactly its lock installed; torch, numpy, cv2, rembg and iopaint import; pip check in the image is clean`, async () => {
       const image = images[variant];
+      const { torch, packages } = locks[variant]!.sections;
+      const installed = await installedDistributions(docker, image);
+      assert.deepEqual(new Map([...installed].filter(([name]) => name !== "iopaint")), new Map([...torch, ...packages].map((d) => [d.name, d.version])));
       const imported = await docker.docker(["run", "--rm", "--entrypoint", "python", image, "-c", "import torch, numpy, cv2, rembg, iopaint; print(torch.__version__, numpy.__version__, cv2.__version__)"]);
       assert.match(String(imported.stdout), /^2\.1\.2\S* 1\.\d+\.\d+ \d+\.\d+\.\d+$/m);
       // The image has no pip: pip runs from its wheel, by the image's interpreter, on its virtualenv.
@@ -114,4 +159,24 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
       assert.equal(await docker.inspect<number>(".State.ExitCode", container), 0);
     });
   }
+
+  it("a package added to requirements.txt after locking: a pull of the new cpu image fetches at most its size + 1 MB", async () => {
+    const before = new Set(await docker.inspect<string[]>(".RootFS.Layers", images.cpu));
+    const [name, version] = ["tomli-w", "1.2.0"];
+    assert.ok(!locks.cpu!.sections.packages.some((d) => d.name === name), `${name} is not in the lock already`);
+    const wheelBytes = (await stat(await downloadWheel(name, version))).size;
+    await appendFile(join(source, "requirements.txt"), `${name}==${version}\n`);
+    const rebuilt = await runScript("scripts/bake/cli.ts", ["cpu", "--budget", "warn"]);
+    assert.equal(rebuilt.exitCode, 0, rebuilt.stderr.split("\n").slice(-60).join("\n"));
+    assert.match(rebuilt.stderr, /^note: requirements\.txt changed since the lock of cpu: /m);
+    assert.equal((await installedDistributions(docker, images.cpu)).get(name), version);
+    // What `docker pull` would fetch: the layers the earlier image lacks, compressed as a registry holds them.
+    const after = await docker.inspect<string[]>(".RootFS.Layers", images.cpu);
+    const { layers } = await measureImage(docker.client, images.cpu, undefined);
+    const fetched = layers.filter((_, i) => !before.has(after[i]));
+    const bytes = fetched.reduce((sum, layer) => sum + layer.compressed, 0);
+    console.log(`# ${name} ${version} (${wheelBytes} B wheel) added: ${fetched.length} new layers, ${bytes} B compressed (${fetched.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}); the image has ${layers.length} layers, ${layers.reduce((sum, layer) => sum + layer.compressed, 0)} B compressed`);
+    assert.deepEqual(fetched.map((layer) => /COPY \S+/.exec(layer.createdBy)?.[0]), ["COPY /opt/additions/", "COPY /opt/app-record/"]);
+    assert.ok(bytes <= wheelBytes + 1_000_000, `${bytes} B of new layers for a ${wheelBytes} B package`);
+  });
 });

@@ -171,7 +171,7 @@ describe("a version bump", () => {
 describe("the fixture config", () => {
   it("yields the committed Dockerfile but for ARG defaults and its lock: CI builds the real template", async () => {
     const fixture = compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), scripts, FIXTURE_CONFIG).outputs;
-    assert.match(fixture[OUTPUT_FILES.dockerfile], /^FROM python AS lock-cpu\n(?:.*\n){2} {6}'--require-hashes' \\\n/m, "the fixture's cpu variant builds from its lock");
+    assert.match(fixture[OUTPUT_FILES.dockerfile], /^FROM python AS lock-cpu\n(?:.*\n){4} {6}'--require-hashes' \\\n/m, "the fixture's cpu variant builds from its lock");
     // A lock stage's body is the lock itself; the real config's variants have none yet.
     const template = (text: string) => text.split("\n").slice(2).join("\n")
       .replace(/^# (lock-[a-z0-9-]+): .*\nFROM \w+ AS \1\n(?:(?:RUN| &&| {6}).*\n)*/gm, "$1\n")

@@ -170,6 +170,19 @@ describe("lock status (npm run check, the runner's preflight)", () => {
     assert.deepEqual(staleInputs(cpu.lock!, { build: "setuptools>=69 wheel" }), ["build requirements: locked setuptools>=40.8.0 wheel, now setuptools>=69 wheel"]);
   });
 
+  it("lets a build go on past a lock that only requirements.txt moved past, with a notice; a pin change still fails it", async () => {
+    const plan = await fixturePlan();
+    const moved = lockStatus(plan, ["cpu"], () => "torch>=2.0.0\nloguru==0.7.3\n", "npm run lock --", true);
+    assert.deepEqual(moved.problems, []);
+    assert.deepEqual(moved.notices, ["requirements.txt changed since the lock of cpu: the build installs the lock and resolves what they add beyond it, with every locked release held, into a layer of its own; `npm run lock -- cpu` pins it"]);
+
+    const bumped = structuredClone(plan);
+    bumped.variants.find((v) => v.name === "cpu")!.labels["io.iopaint.torch"] = "2.2.2+cpu";
+    const pins = lockStatus(bumped, ["cpu"], () => "torch>=2.0.0\nloguru==0.7.3\n", "npm run lock --", true);
+    assert.equal(pins.problems.length, 1);
+    assert.match(pins.problems[0].message, /the lock of cpu is out of date: requirements\.txt: .*; pins: locked python 3\.11, torch 2\.1\.2\+cpu/);
+  });
+
   it("gives an unlocked variant a one-line notice, not a failure", async () => {
     const status = lockStatus(await fixturePlan(), ["gpu"], () => undefined);
     assert.deepEqual(status.problems, []);

@@ -22,6 +22,7 @@ describe("the real-packages checkout", () => {
     assert.match(text, /^python = "3\.11"$/m);
     assert.match(text, /^base_image = "standin\/cuda"$/m);
     assert.match(text, /^runtime_packages = \["python3\.11", /m);
+    assert.doesNotMatch(text, /linux\/arm64/);
     // Everything else as in the real config: the plugins, the pins, the budgets.
     assert.match(text, /^extra_python_packages = \["onnxruntime<=1\.19\.2", "rembg\[cpu\]"\]/m);
     assert.match(text, /^torch = "2\.1\.2"$/m);
