@@ -162,7 +162,7 @@ target "_cpu" {
   cache-to = cache_to("cpu")
 }
 
-# Variant gpu: CUDA 11.8 image: PyTorch cu118 wheels and xformers. Size budget 5GB.
+# Variant gpu: CUDA 11.8 image: PyTorch cu118 wheels and xformers. Size budget 5GB compressed.
 target "_gpu" {
   inherits = ["_common"]
   args = {

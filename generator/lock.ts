@@ -18,7 +18,7 @@ export type LockSection = (typeof LOCK_SECTIONS)[number];
 const SECTION_TITLES: Record<LockSection, string> = {
   torch: "torch: the pinned torch stack and what it needs, installed first into a layer of its own",
   packages: "packages: the extra packages, requirements.txt and what they need, beside the torch stack",
-  build: "build: what builds the checkout's package, outside the image's virtualenv",
+  build: "build: the builder's pip and what builds the checkout's package, outside the image's virtualenv",
 };
 
 export interface LockedDistribution {
@@ -39,7 +39,7 @@ export interface LockInputs {
   pins: string;
   /** The variant's extra_python_packages, space-separated ("none" for none). */
   extras: string;
-  /** The checkout's build requirements (the config's source.build_requires), space-separated. */
+  /** The checkout's build requirements (the config's source.build_requires) and the builder's pip (`pip==X`), space-separated. */
   build: string;
   /** The platforms resolved, space-separated. */
   platforms: string;

@@ -137,9 +137,7 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
   const args: Record<CommonArg, string> = {
     NODE_IMAGE: config.frontend.image,
     PYTHON_VERSION: config.versions.python,
-    // --dry-run and --report, which the resolve stage uses, came with pip 22.2. (Not PIP_*: pip reads
-    // those from the environment as its own options, and build args are in the environment.)
-    BUILDER_PIP: config.versions.pip ? `pip==${config.versions.pip}` : "pip>=22.2",
+    BUILDER_PIP: builderPip(config.versions.pip, Object.values(locks)),
     PIP_INDEX_URL: config.python.index_url,
     NPM_REGISTRY: config.mirrors.npm_registry,
     DEBIAN_MIRROR: config.mirrors.debian,
@@ -206,6 +204,19 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
     },
     ignore: config.context.exclude,
   };
+}
+
+/**
+ * The pip the builder's virtualenv gets, as a requirement line: `versions.pip` pinned, with the
+ * sha256 of its wheel where a lock holds that release (its build section: pip is one
+ * pure-Python wheel, so every lock has the same hash), or pip 22.2 or later, which brought the
+ * --dry-run and --report that the resolve stage uses. (Not PIP_*: pip reads those from the
+ * environment as its own options, and build args are in the environment.)
+ */
+function builderPip(version: string | undefined, locks: PythonLock[]): string {
+  if (!version) return "pip>=22.2";
+  const locked = locks.flatMap((lock) => lock.sections.build).find((d) => d.name === "pip" && d.version === version);
+  return [`pip==${version}`, ...(locked?.hashes ?? []).map((hash) => `--hash=${hash}`)].join(" ");
 }
 
 function planVariant(name: string, variant: Variant, config: Config): PlannedVariant {
@@ -276,7 +287,7 @@ export function lockInputsOf(plan: BuildPlan, variant: PlannedVariant, requireme
     ...(requirementsText !== undefined ? { requirements: sha256Of(requirementsText) } : {}),
     pins: `python ${PYTHON_VERSION}, torch ${variant.labels["io.iopaint.torch"]}, torchvision ${TORCHVISION_VERSION}, xformers ${xformers}`,
     extras: variant.args.EXTRA_PYTHON_PACKAGES || "none",
-    build: plan.args.BUILD_REQUIRES,
+    build: `${plan.args.BUILD_REQUIRES} ${plan.args.BUILDER_PIP.split(" ")[0]}`,
     platforms: variant.releasePlatforms.join(" "),
   };
 }

@@ -167,7 +167,7 @@ describe("lock status (npm run check, the runner's preflight)", () => {
 
     const cpu = plan.variants.find((v) => v.name === "cpu")!;
     assert.deepEqual(staleInputs(cpu.lock!, { pins: "python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none" }), ["pins: locked python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none, now python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none"]);
-    assert.deepEqual(staleInputs(cpu.lock!, { build: "setuptools>=69 wheel" }), ["build requirements: locked setuptools>=40.8.0 wheel, now setuptools>=69 wheel"]);
+    assert.deepEqual(staleInputs(cpu.lock!, { build: "setuptools>=69 wheel pip==23.0.1" }), ["build requirements: locked setuptools>=40.8.0 wheel pip==23.0.1, now setuptools>=69 wheel pip==23.0.1"]);
   });
 
   it("lets a build go on past a lock that only requirements.txt moved past, with a notice; a pin change still fails it", async () => {
@@ -181,6 +181,18 @@ describe("lock status (npm run check, the runner's preflight)", () => {
     const pins = lockStatus(bumped, ["cpu"], () => "torch>=2.0.0\nloguru==0.7.3\n", "npm run lock --", true);
     assert.equal(pins.problems.length, 1);
     assert.match(pins.problems[0].message, /the lock of cpu is out of date: requirements\.txt: .*; pins: locked python 3\.11, torch 2\.1\.2\+cpu/);
+  });
+
+  it("gives the builder's pip the hash its lock holds; another pip release makes the lock stale", async () => {
+    const plan = await fixturePlan();
+    const pip = plan.variants.find((v) => v.name === "cpu")!.lock!.sections.build.find((d) => d.name === "pip")!;
+    assert.equal(plan.args.BUILDER_PIP, `pip==23.0.1 --hash=${pip.hashes[0]}`);
+    const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
+    (loaded.raw.versions as Record<string, unknown>).pip = "24.0";
+    const bumped = compile(loaded, scripts, FIXTURE_CONFIG).plan;
+    assert.equal(bumped.args.BUILDER_PIP, "pip==24.0", "no hash for a release the lock does not hold");
+    const requirements = await readFile(resolve(REPO, "test/fixtures/app/requirements.txt"));
+    assert.match(lockStatus(bumped, ["cpu"], () => requirements).problems[0]?.message ?? "", /build requirements: locked setuptools>=40\.8\.0 wheel pip==23\.0\.1, now setuptools>=40\.8\.0 wheel pip==24\.0/);
   });
 
   it("gives an unlocked variant a one-line notice, not a failure", async () => {
