@@ -31,7 +31,7 @@ export function lockStatus(plan: BuildPlan, variants: Iterable<string>, requirem
     const current = lockInputsOf(plan, variant, requirementsOf(name));
     const stale = staleInputs(variant.lock, current);
     if (forBuild && stale.length && !staleInputs(variant.lock, { ...current, requirements: undefined, extras: undefined }).length) {
-      status.notices.push(`${stale.map((line) => line.replace(/:.*/, "")).join(" and ")} changed since the lock of ${name}: the build installs the lock and resolves what they add beyond it, with every locked release held, into a layer of its own; \`${lockCommand} ${name}\` pins it`);
+      status.notices.push(`${stale.map((line) => line.replace(/:.*/, "")).join(" and ")} changed since the lock of ${name}: the build installs the lock, then what the change needs beyond it (resolved with every locked release held) in a layer of its own; \`${lockCommand} ${name}\` pins it`);
     } else if (stale.length) {
       status.problems.push({
         kind: "drift",

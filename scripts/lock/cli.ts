@@ -20,7 +20,7 @@ import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { explainFailure } from "../bake/failure.ts";
 import { assertCaCertificate, checkoutProblems } from "../bake/preflight.ts";
-import { proxyArgs } from "../docker/proxy.ts";
+import { proxyArgs, withoutCredentials as withoutProxyCredentials } from "../docker/proxy.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { prepareGrants } from "../bake/grants.ts";
 import { daemonVersion, findDocker } from "../docker/discovery.ts";
@@ -103,7 +103,9 @@ async function lock(argv: string[]): Promise<number> {
   const caCert = env[VARIABLES.caCert];
   if (caCert) assertCaCertificate(caCert);
   // The environment's proxies reach pip as BuildKit's predefined build args, as in npm run bake.
-  const proxySets = Object.entries(proxyArgs(env)).map(([name, value]) => `*.args.${name}=${value}`);
+  const proxies = Object.entries(proxyArgs(env));
+  if (proxies.length) say(`proxy for the resolve (not stored in any lock): ${proxies.map(([name, value]) => `${name}=${withoutProxyCredentials(value)}`).join(", ")}`);
+  const proxySets = proxies.map(([name, value]) => `*.args.${name}=${value}`);
   const targetOf = (variant: string) => plan.targets.find((t) => t.variant === variant)!.name;
   const sets = [...(options.set ?? []), ...proxySets];
   const resolved = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], names.map(targetOf), env).target, sets);

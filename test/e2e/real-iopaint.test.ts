@@ -6,7 +6,7 @@ import { execa } from "execa";
 import { LOCK_SECTIONS, parseLock, type LockSection, type PythonLock } from "../../generator/lock.ts";
 import { CUDA_STANDIN, NODE_STANDIN, PYTHON_STANDIN } from "../../scripts/engine/base-images.ts";
 import { readDebianMirror } from "../../scripts/engine/host.ts";
-import { measureImage } from "../../scripts/docker/image-sizes.ts";
+import type { ImageSizes } from "../../scripts/docker/image-sizes.ts";
 import { REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
 import { startOutboundProxy, type NetnsServer } from "../helpers/netns-server.ts";
@@ -94,6 +94,7 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
 
   it("npm run lock locks cpu and gpu from PyPI: every distribution with its sha256, the torch stack in a section of its own", () => {
     assert.equal(locked.exitCode, 0, locked.stderr.split("\n").slice(-60).join("\n"));
+    assert.match(locked.stderr, /^proxy for the resolve \(not stored in any lock\): HTTP_PROXY=http:\/\/[\d.]+:3128, HTTPS_PROXY=http:\/\/[\d.]+:3128$/m);
     for (const variant of ["cpu", "gpu"] as const) {
       // parseLock accepts no requirement without a --hash=sha256 line.
       const lock = locks[variant];
@@ -169,13 +170,13 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     assert.ok(!locks.cpu!.sections.packages.some((d) => d.name === name), `${name} is not in the lock already`);
     const wheelBytes = (await stat(await downloadWheel(name, version))).size;
     await appendFile(join(source, "requirements.txt"), `${name}==${version}\n`);
-    const rebuilt = await runScript("scripts/bake/cli.ts", ["cpu", "--budget", "warn"]);
+    const rebuilt = await runScript("scripts/bake/cli.ts", ["cpu", "--json", "--sizes", "--budget", "warn"]);
     assert.equal(rebuilt.exitCode, 0, rebuilt.stderr.split("\n").slice(-60).join("\n"));
     assert.match(rebuilt.stderr, /^note: requirements\.txt changed since the lock of cpu: /m);
     assert.equal((await installedDistributions(docker, images.cpu)).get(name), version);
     // What `docker pull` would fetch: the layers the earlier image lacks, compressed as a registry holds them.
     const after = await docker.inspect<string[]>(".RootFS.Layers", images.cpu);
-    const { layers } = await measureImage(docker.client, images.cpu, undefined);
+    const { layers } = (JSON.parse(rebuilt.stdout) as { targets: { sizes: ImageSizes }[] }).targets[0].sizes;
     const fetched = layers.filter((_, i) => !before.has(after[i]));
     const bytes = fetched.reduce((sum, layer) => sum + layer.compressed, 0);
     console.log(`# ${name} ${version} (${wheelBytes} B wheel) added: ${fetched.length} new layers, ${bytes} B compressed (${fetched.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}); the image has ${layers.length} layers, ${layers.reduce((sum, layer) => sum + layer.compressed, 0)} B compressed`);

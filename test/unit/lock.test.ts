@@ -174,7 +174,7 @@ describe("lock status (npm run check, the runner's preflight)", () => {
     const plan = await fixturePlan();
     const moved = lockStatus(plan, ["cpu"], () => "torch>=2.0.0\nloguru==0.7.3\n", "npm run lock --", true);
     assert.deepEqual(moved.problems, []);
-    assert.deepEqual(moved.notices, ["requirements.txt changed since the lock of cpu: the build installs the lock and resolves what they add beyond it, with every locked release held, into a layer of its own; `npm run lock -- cpu` pins it"]);
+    assert.deepEqual(moved.notices, ["requirements.txt changed since the lock of cpu: the build installs the lock, then what the change needs beyond it (resolved with every locked release held) in a layer of its own; `npm run lock -- cpu` pins it"]);
 
     const bumped = structuredClone(plan);
     bumped.variants.find((v) => v.name === "cpu")!.labels["io.iopaint.torch"] = "2.2.2+cpu";
