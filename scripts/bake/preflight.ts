@@ -2,9 +2,9 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { ProblemsError, type Problem } from "../../generator/errors.ts";
-import type { BuildPlan } from "../../generator/plan.ts";
+import { VARIABLES, type BuildPlan } from "../../generator/plan.ts";
 import type { Docker } from "../docker/docker.ts";
-import { withoutCredentials } from "../docker/proxy.ts";
+import { proxyArgs, withoutCredentials } from "../docker/proxy.ts";
 
 /** The IOPaint checkout each target builds from must hold what the Dockerfile copies. */
 export function checkoutProblems(targets: Record<string, ResolvedTarget>, plan: BuildPlan, contextOf: (t: ResolvedTarget) => string): Problem[] {
@@ -54,16 +54,26 @@ export function caCertificateProblem(file: string, text: string | undefined): Pr
   return undefined;
 }
 
-/** Checks the extra CA certificates (IOPAINT_CA_CERT) before anything runs, since a wrong file would fail deep in a build. */
-export function assertCaCertificate(file: string): void {
-  let text: string | undefined;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    text = undefined;
+/**
+ * The network settings that a build (npm run bake) and a lock's resolve (npm run lock) share:
+ * the extra CA certificates (IOPAINT_CA_CERT), checked before anything runs since a wrong file
+ * would fail deep in a build, and the environment's proxies, which reach every RUN step as
+ * BuildKit's predefined build args (never stored in the image): by name, and as `--set` overrides.
+ */
+export function networkSettings(env: Record<string, string | undefined>): { proxies: Record<string, string>; proxySets: string[] } {
+  const caCert = env[VARIABLES.caCert];
+  if (caCert) {
+    let text: string | undefined;
+    try {
+      text = readFileSync(caCert, "utf8");
+    } catch {
+      text = undefined;
+    }
+    const problem = caCertificateProblem(caCert, text);
+    if (problem) throw new ProblemsError([problem]);
   }
-  const problem = caCertificateProblem(file, text);
-  if (problem) throw new ProblemsError([problem]);
+  const proxies = proxyArgs(env);
+  return { proxies, proxySets: Object.entries(proxies).map(([name, value]) => `*.args.${name}=${value}`) };
 }
 
 /**

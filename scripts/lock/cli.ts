@@ -19,8 +19,8 @@ import { compileConfigOption, compileLoaded, DEFAULT_CONFIG, generatedFilesDir, 
 import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { explainFailure } from "../bake/failure.ts";
-import { assertCaCertificate, checkoutProblems } from "../bake/preflight.ts";
-import { proxyArgs, withoutCredentials as withoutProxyCredentials } from "../docker/proxy.ts";
+import { checkoutProblems, networkSettings } from "../bake/preflight.ts";
+import { withoutCredentials as withoutProxyCredentials } from "../docker/proxy.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { prepareGrants } from "../bake/grants.ts";
 import { daemonVersion, findDocker } from "../docker/discovery.ts";
@@ -100,12 +100,8 @@ async function lock(argv: string[]): Promise<number> {
   const env: Record<string, string | undefined> = { ...process.env, [VARIABLES.cache]: "" };
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
   if (options["ca-cert"] !== undefined) env[VARIABLES.caCert] = resolve(options["ca-cert"]);
-  const caCert = env[VARIABLES.caCert];
-  if (caCert) assertCaCertificate(caCert);
-  // The environment's proxies reach pip as BuildKit's predefined build args, as in npm run bake.
-  const proxies = Object.entries(proxyArgs(env));
-  if (proxies.length) say(`proxy for the resolve (not stored in any lock): ${proxies.map(([name, value]) => `${name}=${withoutProxyCredentials(value)}`).join(", ")}`);
-  const proxySets = proxies.map(([name, value]) => `*.args.${name}=${value}`);
+  const { proxies, proxySets } = networkSettings(env);
+  if (proxySets.length) say(`proxy for the resolve (not stored in any lock): ${Object.entries(proxies).map(([name, value]) => `${name}=${withoutProxyCredentials(value)}`).join(", ")}`);
   const targetOf = (variant: string) => plan.targets.find((t) => t.variant === variant)!.name;
   const sets = [...(options.set ?? []), ...proxySets];
   const resolved = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], names.map(targetOf), env).target, sets);
