@@ -110,10 +110,13 @@ group "dev" {
 # Filled in by docker/metadata-action in CI (its bake-target input); empty locally.
 target "docker-metadata-action" {}
 
-# What every image shares: the checkout as context, the generated Dockerfile, shared args, provenance, the CA secret if one is given, OCI labels.
+# What every image shares: the checkout as context, the generated Dockerfile and the scripts it runs, shared args, provenance, the CA secret if one is given, OCI labels.
 target "_common" {
   context = IOPAINT_SRC
   dockerfile = "cwd://docker/Dockerfile"
+  contexts = {
+    iopaint-helpers = "cwd://docker/helpers"
+  }
   args = {
     NODE_IMAGE = "node:22-bookworm-slim"
     PYTHON_VERSION = "3.10"

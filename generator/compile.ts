@@ -3,15 +3,18 @@ import { compatTable, type CompatTable } from "./compat/table.ts";
 import { ProblemsError, type Problem } from "./errors.ts";
 import { emitBake } from "./emit/bake.ts";
 import { emitCompose } from "./emit/compose.ts";
-import { emitDockerfile, type ContainerScripts } from "./emit/dockerfile.ts";
+import { emitDockerfile } from "./emit/dockerfile.ts";
 import { emitIgnore } from "./emit/ignore.ts";
 import type { LoadedConfig } from "./load.ts";
 import { parseLock, type PythonLock } from "./lock.ts";
-import { DOCKERFILE, planBuild, type BuildPlan } from "./plan.ts";
+import { DOCKERFILE, HELPERS, planBuild, type BuildPlan } from "./plan.ts";
 import { validateConfig, withPosition } from "./validate.ts";
 
 /** Output files of one compile, by path relative to the output directory. */
 export type Outputs = Record<string, string>;
+
+/** docker/helpers/'s hand-written scripts by file name: the outputs carry them, as they are, beside the Dockerfile that runs them. */
+export type HelperFiles = Record<string, string>;
 
 export const OUTPUT_FILES = {
   bake: "docker-bake.hcl",
@@ -58,14 +61,19 @@ export function withoutUnreadableLocks(loaded: LoadedConfig, variants?: string[]
   return { loaded: { ...loaded, locks }, replaced };
 }
 
-/** Pure: the whole compile, config text in, every output file's text out. `sourceName` goes into the headers. */
-export function compile(loaded: LoadedConfig, scripts: ContainerScripts, sourceName = loaded.file, table: CompatTable = compatTable): { plan: BuildPlan; outputs: Outputs; warnings: Problem[] } {
+/**
+ * Pure: the whole compile, config text in, every output file's text out. `sourceName` goes into the
+ * headers. The helper scripts are copied as they are: in the repository they are their own output,
+ * and a Dockerfile generated elsewhere (--out) gets them beside it, where bake's named context looks.
+ */
+export function compile(loaded: LoadedConfig, helpers: HelperFiles, sourceName = loaded.file, table: CompatTable = compatTable): { plan: BuildPlan; outputs: Outputs; warnings: Problem[] } {
   const { plan, warnings } = planFromConfig(loaded, sourceName, table);
   const outputs: Outputs = {
     [OUTPUT_FILES.bake]: emitBake(plan),
-    [OUTPUT_FILES.dockerfile]: emitDockerfile(plan, scripts),
+    [OUTPUT_FILES.dockerfile]: emitDockerfile(plan),
     [OUTPUT_FILES.ignore]: emitIgnore(plan),
     [OUTPUT_FILES.compose]: emitCompose(plan),
+    ...Object.fromEntries(Object.entries(helpers).map(([file, text]) => [`${HELPERS.dir}/${file}`, text])),
   };
   return { plan, outputs, warnings };
 }

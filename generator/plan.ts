@@ -115,6 +115,14 @@ export const TORCH_BUILD_PLACEHOLDER = "{build}";
 /** The one Dockerfile: the bake file points at it (cwd://) and compile writes it (OUTPUT_FILES). */
 export const DOCKERFILE = "docker/Dockerfile";
 
+/**
+ * The hand-written scripts the build runs (docker/helpers/: the entrypoint, the health check, the
+ * apt and pip helpers). They reach the build beside the checkout: bake passes the directory as the
+ * named context `iopaint-helpers`; Docker 20.10's docker build has no named contexts, so the
+ * fallback builds the directory into a local image first and names it in HELPERS_IMAGE.
+ */
+export const HELPERS = { dir: "docker/helpers", context: "iopaint-helpers", imageArg: "HELPERS_IMAGE" } as const;
+
 /** The Dockerfile stage a variant's builder starts from: its lock's files (generator/emit/dockerfile.ts). */
 export function lockStage(variant: string): string {
   return `lock-${variant}`;

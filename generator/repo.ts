@@ -1,20 +1,19 @@
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compile } from "./compile.ts";
-import type { ContainerScripts } from "./emit/dockerfile.ts";
+import { compile, type HelperFiles } from "./compile.ts";
 import { loadConfigFile, type LoadedConfig } from "./load.ts";
+import { HELPERS } from "./plan.ts";
 
 /** The repository root: every default path and every name in a generated header is relative to it. */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const DEFAULT_CONFIG = "config/iopaint.toml";
 
-/** The hand-written container scripts the Dockerfile embeds (they are part of the project, not of a config). */
-export async function readContainerScripts(): Promise<ContainerScripts> {
-  return {
-    entrypoint: await readFile(resolve(REPO_ROOT, "docker/entrypoint.sh"), "utf8"),
-    healthcheck: await readFile(resolve(REPO_ROOT, "docker/healthcheck.sh"), "utf8"),
-  };
+/** The hand-written scripts the build runs (docker/helpers/: part of the project, not of a config), sorted by name. */
+export async function readHelperFiles(): Promise<HelperFiles> {
+  const dir = resolve(REPO_ROOT, HELPERS.dir);
+  const files = (await readdir(dir)).sort();
+  return Object.fromEntries(await Promise.all(files.map(async (file) => [file, await readFile(join(dir, file), "utf8")] as const)));
 }
 
 /** The config's name in generated headers: stable wherever the repository or output directory lives. */
@@ -43,7 +42,7 @@ export async function loadConfigOption(option: string | undefined): Promise<{ co
 
 /** A loaded config compiled as `generate --out outDir` compiles it. */
 export async function compileLoaded(loaded: LoadedConfig, configPath: string, outDir: string) {
-  return compile(loaded, await readContainerScripts(), headerName(configPath, outDir));
+  return compile(loaded, await readHelperFiles(), headerName(configPath, outDir));
 }
 
 /**

@@ -11,6 +11,8 @@ export interface ResolvedTarget {
   /** By the names generator/plan.ts declares; `--set T.args.X=V` may add others. */
   args: Partial<Record<BuildArg, string>>;
   labels: Record<string, string>;
+  /** Named contexts (`iopaint-helpers`: `cwd://docker/helpers`). */
+  contexts?: Record<string, string>;
   tags: string[];
   target?: string;
   platforms?: string[];
@@ -35,7 +37,7 @@ interface BakeDocument {
   target?: Record<string, Block[]>;
 }
 
-const MAP_ATTRIBUTES = new Set(["args", "labels"]);
+const MAP_ATTRIBUTES = new Set(["args", "labels", "contexts"]);
 
 /**
  * Pure: reads docker-bake.hcl text and resolves the requested targets and groups the way
@@ -86,6 +88,7 @@ export function resolveBake(text: string, requested: string[], env: Record<strin
     const block = resolveTarget(name);
     target[name] = {
       context: (block.context as string) ?? ".",
+      ...(block.contexts !== undefined ? { contexts: sortedKeys(block.contexts) } : {}),
       dockerfile: (block.dockerfile as string) ?? "Dockerfile",
       args: sortedKeys(block.args),
       labels: sortedKeys(block.labels),

@@ -1,4 +1,4 @@
-import { CA_SECRET, DOCKERFILE, TORCH_BUILD_PLACEHOLDER, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
+import { CA_SECRET, DOCKERFILE, HELPERS, TORCH_BUILD_PLACEHOLDER, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
 import { commentText, hclKey, hclString } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -77,10 +77,11 @@ function commonTarget(plan: BuildPlan): string {
     ...Object.entries(plan.variableLabels).map(([k, variable]) => `    ${hclKey(k)} = ${variable}\n`),
   ];
   return (
-    comment(["What every image shares: the checkout as context, the generated Dockerfile, shared args, provenance, the CA secret if one is given, OCI labels."]) +
+    comment(["What every image shares: the checkout as context, the generated Dockerfile and the scripts it runs, shared args, provenance, the CA secret if one is given, OCI labels."]) +
     `target "_common" {\n` +
     `  context = ${VARIABLES.source}\n` +
     `  dockerfile = ${hclString(`cwd://${DOCKERFILE}`)}\n` +
+    `  contexts = ${hclMap({ [HELPERS.context]: `cwd://${HELPERS.dir}` })}\n` +
     `  args = ${hclMap(plan.args, plan.argVariables)}\n` +
     `  attest = ${attestations()}\n` +
     `  secret = ${VARIABLES.caCert} == "" ? [] : ["id=${CA_SECRET},src=\${${VARIABLES.caCert}}"]\n` +

@@ -1,13 +1,7 @@
 import { LOCK_SECTIONS, sectionRequirements } from "../lock.ts";
-import { CA_SECRET, lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
+import { CA_SECRET, HELPERS, lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
 import { dockerfileWord, jsonString, shellQuoted } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
-
-/** The hand-written scripts that the Dockerfile carries (the build context is the IOPaint checkout, not this repo). */
-export interface ContainerScripts {
-  entrypoint: string;
-  healthcheck: string;
-}
 
 const VENV = "/opt/venv";
 /** The packages beside the torch stack, installed into a prefix of their own: the runtime adds them as one layer. */
@@ -29,18 +23,11 @@ const PIP_CACHE = "--mount=type=cache,id=iopaint-pip,target=/root/.cache/pip,sha
 /** The extra CA certificates, when the build was given some (IOPAINT_CA_CERT): a secret, so no layer holds them. */
 const CA_MOUNT = `--mount=type=secret,id=${CA_SECRET}`;
 const CA_FILE = `/run/secrets/${CA_SECRET}`;
-/** pip trusts one bundle: its own (certifi's) plus the extra CAs, here for one step and removed at its end. */
-const PIP_CA_BUNDLE = "/tmp/iopaint-ca.pem";
-/** The first lines of a pip step: its cache and, with extra CAs, PIP_CERT. The step ends with PIP_STEP_END. */
-const PIP_STEP = [
-  `RUN ${PIP_CACHE} ${CA_MOUNT} \\`,
-  `    if [ -f ${CA_FILE} ]; then export PIP_CERT=${PIP_CA_BUNDLE}; cat "$(python -c 'import pip._vendor.certifi as c; print(c.where())')" ${CA_FILE} > "$PIP_CERT" || exit 1; fi; \\`,
-];
-const PIP_STEP_END = ` && rm -f ${PIP_CA_BUNDLE}`;
+/** docker/helpers/resolve.sh reads and writes these paths: the lock stages' files, pip's reports and requirements.txt. */
 const LOCK_DIR = "/tmp/lock";
 const REPORT_DIR = "/tmp/pip-report";
 const REQUIREMENTS = "/tmp/requirements.txt";
-/** A locked variant's recorded inputs, in the form the resolve stage writes the build's own (`requirements sha256:…`, `extras …`). */
+/** A locked variant's recorded inputs, in the form resolve.sh writes the build's own (`requirements sha256:…`, `extras …`). */
 const LOCKED_INPUTS = `${LOCK_DIR}/inputs.txt`;
 /** Every pip step looks in both indexes: the resolve picks each file from one of them, and a lock's hashes hold for either. */
 const INDEXES = '--index-url "$PIP_INDEX_URL" --extra-index-url "$TORCH_INDEX_URL"';
@@ -72,12 +59,31 @@ function lockStageLines(variant: PlannedVariant): string[] {
   return [`# ${stage}: locks/${variant.name}.txt, ${count} distributions pinned with their sha256 (\`npm run lock -- ${variant.name}\`).`, `FROM python AS ${stage}`, ...run];
 }
 
+/** A helper script (docker/helpers/), mounted for one step at /tmp/<file>: it is run, never kept in a layer. */
+function helper(file: string): string {
+  return `--mount=type=bind,from=helpers,source=${file},target=/tmp/${file}`;
+}
+
+/** A RUN that installs with pip: the download cache, the CA secret, with-pip-ca.sh and any other helpers it runs. */
+function pipStep(...helpers: string[]): string[] {
+  return [`RUN ${PIP_CACHE} ${CA_MOUNT} \\`, ...["with-pip-ca.sh", ...helpers].map((file) => `    ${helper(file)} \\`)];
+}
+
+/** pip, trusting the build's extra CA certificates if it has any. */
+const PIP = "sh /tmp/with-pip-ca.sh pip";
+
+/** apt-get for the packages in a build arg that the base lacks (docker/helpers/apt-install-missing.sh). */
+function installMissingPackages(arg: BuildArg): string[] {
+  return [`RUN ${CA_MOUNT} ${helper("apt-install-missing.sh")} \\`, `    sh /tmp/apt-install-missing.sh $${arg}`];
+}
+
 /**
  * docker/Dockerfile: one file for every variant; bake passes the variant's values as build args.
  * Stays within what Docker 20.10's built-in frontend parses (no `# syntax=`, no heredocs, no
- * COPY --link), so builds need no registry beyond the base images and work offline once cached.
+ * COPY --link or --chmod), so builds need no registry beyond the base images and work offline
+ * once cached. Shell logic lives in docker/helpers/, each script once, run by name.
  */
-export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): string {
+export function emitDockerfile(plan: BuildPlan): string {
   const { frontend, runtime, requirements, argDefaults } = plan.dockerfile;
   const arg = (name: BuildArg) => `ARG ${name}=${dockerfileWord(argDefaults[name])}`;
   // ARGs are per stage: every stage that runs pip declares both indexes.
@@ -88,6 +94,7 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
   const sections = [
     [
       "# Stages, in the order a change invalidates them:",
+      `#   helpers      the scripts the steps run (${HELPERS.dir}/), never part of an image`,
       "#   frontend     the web UI, built once on the build platform and shared by every variant and platform",
       "#   system       the variant's base image plus its runtime system packages",
       "#   python       the variant's interpreter in a virtualenv with a pinned pip, and its build packages",
@@ -99,14 +106,22 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       "#   additions    with a lock, what requirements.txt gained since, into a small prefix of its own",
       "#   builder      the torch stack, packages and additions in one virtualenv, checked, and the build tools",
       "#   app          the checkout installed as a package, with the built UI inside: its code and its record apart",
-      "#   scripts      the entrypoint and health check (docker/entrypoint.sh, docker/healthcheck.sh)",
+      "#   scripts      the entrypoint and health check, executable",
       "#   runtime      the service image: system + torch stack + packages + app; no pip, compilers, Node or caches",
       "#   development  builder + app + source, run as root, for debugging",
       "",
-      "# Defaults are the default target's values, so a plain `docker build` gives that image; bake sets them all.",
+      "# Defaults are the default target's values; bake sets them all.",
       arg("NODE_IMAGE"),
       arg("BASE_IMAGE"),
       arg("PYTHON_LOCK"),
+      `# ${HELPERS.dir}/ beside the checkout: \`docker buildx bake\` passes it as the named context`,
+      `# ${HELPERS.context} (docker buildx build: --build-context ${HELPERS.context}=${HELPERS.dir}); the fallback`,
+      "# for Docker 20.10, which has no named contexts, builds it into a local image and names it here.",
+      `ARG ${HELPERS.imageArg}=${HELPERS.context}`,
+    ],
+    [
+      "# ---- helpers: the build's scripts, mounted into the steps that run them ----",
+      `FROM \${${HELPERS.imageArg}} AS helpers`,
     ],
     [
       "# ---- frontend: static files only, so one build serves cpu, gpu and every platform ----",
@@ -125,6 +140,7 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
     ],
     [
       "# ---- system: base image and runtime libraries, shared by builder and runtime ----",
+      "# Only what the base lacks, through DEBIAN_MIRROR or UBUNTU_MIRROR if set; the image keeps the base's sources.",
       "FROM ${BASE_IMAGE} AS system",
       arg("RUNTIME_PACKAGES"),
       arg("DEBIAN_MIRROR"),
@@ -150,9 +166,10 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       arg("PIP_INDEX_URL"),
       arg("BUILDER_PIP"),
       `RUN python\${PYTHON_VERSION} -m venv ${VENV}`,
-      ...PIP_STEP,
-      `    echo "$BUILDER_PIP" > /tmp/builder-pip.txt \\`,
-      ` && pip install --index-url "$PIP_INDEX_URL" -r /tmp/builder-pip.txt && rm /tmp/builder-pip.txt${PIP_STEP_END}`,
+      ...pipStep(),
+      '    echo "$BUILDER_PIP" > /tmp/builder-pip.txt \\',
+      ` && ${PIP} install --index-url "$PIP_INDEX_URL" -r /tmp/builder-pip.txt \\`,
+      " && rm /tmp/builder-pip.txt",
     ],
     [
       `# ---- locks: what the builder installs, as pip requirement files in ${LOCK_DIR} ----`,
@@ -174,40 +191,15 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
     ],
     [
       "# ---- resolve: one resolve of everything, so that every package fits every other (pip check) ----",
-      "# Without a lock, pip resolves the pins, the extra packages and requirements.txt together (metadata",
-      "# only), then the torch stack alone under that result; each becomes exact pins (`pins REPORT`: one",
-      "# name==version per line, sorted). The reports are what `npm run lock` reads. With a lock, nothing",
-      "# is resolved while requirements.txt and the extra packages are the ones it was made from; after",
-      "# they change, pip resolves them with every locked release held, and what they need beyond the",
-      "# lock goes to additions.txt, hash-checked (`additions REPORT LOCKED`), for a layer of its own.",
+      "# Without a lock: exact pins from pip's resolve, and the reports `npm run lock` reads. With one: nothing",
+      "# to resolve, or after requirements.txt changed, what it needs beyond the lock, resolved with the lock",
+      "# held (additions.txt). docker/helpers/resolve.sh says how.",
       "FROM ${PYTHON_LOCK} AS resolve",
       ...indexArgs,
       arg("EXTRA_PYTHON_PACKAGES"),
       `COPY ${requirements} ${REQUIREMENTS}`,
-      ...PIP_STEP,
-      `    pins() { python -c ${shellQuoted(PINS_OF_REPORT)} "$1"; }; \\`,
-      `    additions() { python -c ${shellQuoted(ADDITIONS_OF_REPORT)} "$1" "$2"; }; \\`,
-      `    mkdir -p ${REPORT_DIR} && : > ${LOCK_DIR}/additions.txt; \\`,
-      `    if [ ! -f ${LOCK_DIR}/packages.txt ]; then \\`,
-      `      pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/all.json \\`,
-      `        -r ${LOCK_DIR}/torch.txt -r ${LOCK_DIR}/extras.txt -r ${REQUIREMENTS} \\`,
-      `      && pins ${REPORT_DIR}/all.json > ${LOCK_DIR}/all.txt \\`,
-      `      && pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/torch.json \\`,
-      `        -r ${LOCK_DIR}/torch.txt -c ${LOCK_DIR}/all.txt \\`,
-      `      && pins ${REPORT_DIR}/torch.json > ${LOCK_DIR}/torch.txt \\`,
-      `      && { grep -vxFf ${LOCK_DIR}/torch.txt ${LOCK_DIR}/all.txt || true; } > ${LOCK_DIR}/packages.txt \\`,
-      `      && pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/build.json -r ${LOCK_DIR}/build.txt \\`,
-      `      && pins ${REPORT_DIR}/build.json > ${LOCK_DIR}/build.txt; \\`,
-      `    elif ! printf 'requirements sha256:%s\\nextras %s\\n' "$(sha256sum ${REQUIREMENTS} | cut -d' ' -f1)" "\${EXTRA_PYTHON_PACKAGES:-none}" | cmp -s - ${LOCKED_INPUTS}; then \\`,
-      `      echo "requirements.txt or the extra packages changed since the lock of $(cat ${LOCK_DIR}/variant): resolving what they add, with every locked release held"; \\`,
-      `      sed -e '/^--/d' -e 's/ --hash=[^ ]*//g' ${LOCK_DIR}/torch.txt ${LOCK_DIR}/packages.txt > ${LOCK_DIR}/locked.txt \\`,
-      `      && set -f && for requirement in $EXTRA_PYTHON_PACKAGES; do echo "$requirement"; done > ${LOCK_DIR}/extras.txt \\`,
-      `      && { pip install ${INDEXES} --dry-run --ignore-installed --report ${REPORT_DIR}/additions.json \\`,
-      `             -c ${LOCK_DIR}/locked.txt -r ${LOCK_DIR}/extras.txt -r ${REQUIREMENTS} \\`,
-      `           || { echo "error: requirements.txt needs releases other than the lock of $(cat ${LOCK_DIR}/variant) holds (pip's conflict above): run npm run lock -- $(cat ${LOCK_DIR}/variant)" >&2; exit 1; }; } \\`,
-      `      && additions ${REPORT_DIR}/additions.json ${LOCK_DIR}/locked.txt > ${LOCK_DIR}/additions.txt \\`,
-      `      && echo "beyond the lock, in a layer of their own until npm run lock pins them:" && sed 's/ .*//; s/^/  /' ${LOCK_DIR}/additions.txt; \\`,
-      `    fi${PIP_STEP_END}`,
+      ...pipStep("resolve.sh", "pins.py"),
+      "    sh /tmp/with-pip-ca.sh sh /tmp/resolve.sh",
     ],
     [
       "# ---- pip-report: what the resolve chose, for `npm run lock` (never an image) ----",
@@ -222,28 +214,28 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       arg("TORCHVISION_VERSION"),
       arg("XFORMERS_VERSION"),
       `COPY --from=resolve ${LOCK_DIR}/torch.txt ${LOCK_DIR}/torch.txt`,
-      ...PIP_STEP,
-      `    pip install ${INDEXES} --no-deps -r ${LOCK_DIR}/torch.txt \\`,
-      ` && python -c ${shellQuoted(VERIFY_PINS)} \\`,
-      '      "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION" \\',
-      PIP_STEP_END,
+      ...pipStep("pins.py"),
+      `    ${PIP} install ${INDEXES} --no-deps -r ${LOCK_DIR}/torch.txt \\`,
+      ' && python /tmp/pins.py check "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION"',
     ],
     [
       `# ---- packages: the rest, into ${PACKAGES_PREFIX}, which the runtime adds as one layer over the torch stack ----`,
       "FROM torch AS packages",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/packages.txt ${LOCK_DIR}/packages.txt`,
-      ...PIP_STEP,
-      `    pip install ${INDEXES} --no-deps --ignore-installed --prefix=${PACKAGES_PREFIX} -r ${LOCK_DIR}/packages.txt${PIP_STEP_END}`,
+      ...pipStep(),
+      `    ${PIP} install ${INDEXES} --no-deps --ignore-installed --prefix=${PACKAGES_PREFIX} -r ${LOCK_DIR}/packages.txt`,
     ],
     [
       `# ---- additions: with a lock, what requirements.txt gained since, into ${ADDITIONS_PREFIX} (empty otherwise) ----`,
       "FROM python AS additions",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/additions.txt ${LOCK_DIR}/additions.txt`,
-      ...PIP_STEP,
+      ...pipStep(),
       `    mkdir -p ${ADDITIONS_PREFIX} \\`,
-      ` && if [ -s ${LOCK_DIR}/additions.txt ]; then pip install ${INDEXES} --no-deps --ignore-installed --prefix=${ADDITIONS_PREFIX} -r ${LOCK_DIR}/additions.txt; fi${PIP_STEP_END}`,
+      ` && if [ -s ${LOCK_DIR}/additions.txt ]; then \\`,
+      `      ${PIP} install ${INDEXES} --no-deps --ignore-installed --prefix=${ADDITIONS_PREFIX} -r ${LOCK_DIR}/additions.txt; \\`,
+      "    fi",
     ],
     [
       "# ---- builder: the whole virtualenv, checked, and what builds the checkout's package ----",
@@ -253,10 +245,10 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       `COPY --from=additions ${ADDITIONS_PREFIX} ${ADDITIONS_PREFIX}`,
       "# The build tools (source.build_requires) are installed once here instead of by pip's build",
       "# isolation at each code change, and kept out of the virtualenv the runtime copies.",
-      ...PIP_STEP,
+      ...pipStep(),
       `    cp -a ${PACKAGES_PREFIX}/. ${ADDITIONS_PREFIX}/. ${VENV}/ \\`,
       " && pip check \\",
-      ` && pip install ${INDEXES} --no-deps --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt${PIP_STEP_END}`,
+      ` && ${PIP} install ${INDEXES} --no-deps --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt`,
     ],
     [
       "# ---- venv: the runtime's virtualenv under the packages: the torch stack without pip or setuptools ----",
@@ -279,12 +271,11 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
       ` && cd ${APP_PREFIX} && find . -name '*.dist-info' -type d -prune -exec sh -c 'mkdir -p "${APP_RECORD}/\${1%/*}" && mv "$1" "${APP_RECORD}/$1"' record {} \\;`,
     ],
     [
-      "# ---- scripts: entrypoint and health check, embedded from docker/*.sh by the generator ----",
+      "# ---- scripts: the entrypoint and health check, executable (COPY --chmod needs a newer frontend than Docker 20.10's) ----",
       "FROM ${BASE_IMAGE} AS scripts",
-      ...embedScripts([
-        [scripts.entrypoint, ENTRYPOINT],
-        [scripts.healthcheck, HEALTHCHECK],
-      ]),
+      `COPY --from=helpers entrypoint.sh ${ENTRYPOINT}`,
+      `COPY --from=helpers healthcheck.sh ${HEALTHCHECK}`,
+      `RUN chmod 0755 ${ENTRYPOINT} ${HEALTHCHECK}`,
     ],
     [
       "# ---- runtime: the service image ----",
@@ -328,86 +319,6 @@ export function emitDockerfile(plan: BuildPlan, scripts: ContainerScripts): stri
     ],
   ];
   return `${generatedHeader("#", plan.configFile, "npm run generate")}\n${sections.map((lines) => lines.join("\n")).join("\n\n")}\n`;
-}
-
-/** A pip report (`--report`) as exact pins: PEP 503 names, one `name==version` per line, sorted. */
-const PINS_OF_REPORT = [
-  "import json, re, sys",
-  'print("\\n".join(sorted(re.sub(r"[-_.]+", "-", i["metadata"]["name"]).lower() + "==" + i["metadata"]["version"] for i in json.load(open(sys.argv[1]))["install"])))',
-].join("; ");
-
-/**
- * A pip report's distributions that a lock's pins (LOCKED: name==version lines) lack, as
- * requirements with the sha256 the index gave (pip's hash check then holds them as it holds the lock).
- */
-const ADDITIONS_OF_REPORT = [
-  "import json, re, sys",
-  'norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()',
-  'locked = {norm(line.split("==")[0]) for line in open(sys.argv[2]) if "==" in line}',
-  'new = [i for i in json.load(open(sys.argv[1]))["install"] if norm(i["metadata"]["name"]) not in locked]',
-  'digest = lambda i: i["download_info"].get("archive_info", {}).get("hashes", {}).get("sha256")',
-  'sys.stdout.write("".join(sorted(norm(i["metadata"]["name"]) + "==" + i["metadata"]["version"] + (" --hash=sha256:" + digest(i) if all(map(digest, new)) else "") + "\\n" for i in new)))',
-].join("; ");
-
-/** Checks after the install that pip kept the pinned releases (local labels like +cpu aside). */
-const VERIFY_PINS = [
-  "import sys",
-  "from importlib.metadata import version",
-  'bad = [f"{name} {version(name)} (pinned {want})" for name, want in zip(("torch", "torchvision", "xformers"), sys.argv[1:]) if want and version(name).split("+")[0] != want]',
-  'sys.exit("installed versions differ from the pins: " + ", ".join(bad) if bad else 0)',
-].join("; ");
-
-/** Where the apt steps keep a mirror's sources list and a CA bundle while they run (removed in the same step, so no layer holds them). */
-const APT_MIRROR_DIR = "/tmp/apt-mirror";
-
-/**
- * apt-get only for packages the base lacks: no network is needed when the base already has them.
- * Its lists, caches and logs go in the same step: they would grow the layer, and the logs and
- * ldconfig's cache differ from run to run (docs/reproducible.md). With a mirror for the base's
- * distribution (DEBIAN_MIRROR, UBUNTU_MIRROR), apt reads a sources list of that mirror alone,
- * given by option for these two commands, so the image's own sources stay as the base image has
- * them. With extra CA certificates, apt's https trusts the system's bundle plus them.
- */
-function installMissingPackages(arg: string): string[] {
-  return [
-    `RUN ${CA_MOUNT} \\`,
-    `    missing=""; \\`,
-    `    for package in $${arg}; do \\`,
-    `      dpkg-query -W -f='\${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing="$missing $package"; \\`,
-    "    done; \\",
-    '    if [ -n "$missing" ]; then \\',
-    "      . /etc/os-release; \\",
-    '      case "$ID" in \\',
-    '        debian) mirror=$DEBIAN_MIRROR suites="$VERSION_CODENAME $VERSION_CODENAME-updates" components="main" ;; \\',
-    '        ubuntu) mirror=$UBUNTU_MIRROR suites="$VERSION_CODENAME $VERSION_CODENAME-updates $VERSION_CODENAME-security" components="main universe" ;; \\',
-    "        *) mirror= ;; \\",
-    "      esac; \\",
-    "      set --; \\",
-    '      if [ -n "$mirror" ]; then \\',
-    `        mkdir -p ${APT_MIRROR_DIR}/parts \\`,
-    `        && for suite in $suites; do echo "deb $mirror $suite $components"; done > ${APT_MIRROR_DIR}/sources.list \\`,
-    `        && set -- -o Dir::Etc::SourceList=${APT_MIRROR_DIR}/sources.list -o Dir::Etc::SourceParts=${APT_MIRROR_DIR}/parts; \\`,
-    "      fi; \\",
-    `      if [ -f ${CA_FILE} ]; then \\`,
-    `        mkdir -p ${APT_MIRROR_DIR} && { cat /etc/ssl/certs/ca-certificates.crt 2>/dev/null; cat ${CA_FILE}; } > ${APT_MIRROR_DIR}/ca.pem \\`,
-    `        && set -- "$@" -o Acquire::https::CAInfo=${APT_MIRROR_DIR}/ca.pem; \\`,
-    "      fi; \\",
-    '      apt-get "$@" update \\',
-    '      && DEBIAN_FRONTEND=noninteractive apt-get "$@" install -y --no-install-recommends $missing \\',
-    "      && apt-get clean \\",
-    `      && rm -rf ${APT_MIRROR_DIR} /var/lib/apt/lists/* /var/log/apt/* /var/log/dpkg.log /var/cache/ldconfig/aux-cache; \\`,
-    "    fi",
-  ];
-}
-
-/** Scripts as `printf` lines, one quoted line per source line, so the Dockerfile shows them readably. */
-function embedScripts(files: [text: string, destination: string][]): string[] {
-  const lines = files.flatMap(([text, destination], index) => [
-    `${index === 0 ? "RUN" : " &&"} printf '%s\\n' \\`,
-    ...text.replace(/\n$/, "").split("\n").map((line) => `      ${shellQuoted(line)} \\`),
-    `      > ${destination} \\`,
-  ]);
-  return [...lines, ` && chmod 0755 ${files.map(([, destination]) => destination).join(" ")}`];
 }
 
 function serviceEnvironment(plan: BuildPlan, deviceArg: string): string[] {

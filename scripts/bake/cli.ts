@@ -18,6 +18,7 @@ import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts"
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
+import { ensureHelpersImage, helpersImageRef } from "../docker/context-images.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, networkSettings, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
 import { platformProblems, progressMode, PROGRESS_MODES, storageDecisions, variableProblems, type ImageStore, type ProgressRequest } from "./decisions.ts";
@@ -184,7 +185,9 @@ async function resolveBuild(options: Options): Promise<ResolvedBuild> {
 /** --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written). */
 async function printTargets({ options, env, targets, outDir }: ResolvedBuild): Promise<number> {
   const tools = await findDocker(env, options.engine).then((found) => found.tools, () => undefined);
-  const commands = tools?.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir).argv]])) : undefined;
+  const commands = tools?.mode === "docker-build"
+    ? Object.fromEntries(await Promise.all(Object.entries(targets).map(async ([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { helpersImage: await helpersImageRef(t, outDir) }).argv]])))
+    : undefined;
   console.log(JSON.stringify({ mode: tools?.mode ?? "unknown (no docker client found)", target: targets, ...(commands ? { commands } : {}) }, null, 2));
   return ExitCode.ok;
 }
@@ -318,7 +321,8 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
   type Outcome = { result: TargetResult } | { failure: { output: string } } | { stopped: true };
   const buildOne = async (name: string): Promise<Outcome> => {
     const target = targets[name];
-    const { argv } = dockerBuildArgs(target, outDir, { progress: build.progress, noCache: options["no-cache"], pull: options.pull });
+    const helpersImage = await ensureHelpersImage(docker, target, outDir, signal);
+    const { argv } = dockerBuildArgs(target, outDir, { progress: build.progress, noCache: options["no-cache"], pull: options.pull, helpersImage });
     say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
     const lines = linePrefixer(names.length > 1 ? `[${name}] ` : "", (text) => process.stderr.write(text));
     const step = async (args: string[]) => {

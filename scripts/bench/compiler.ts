@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { compile } from "../../generator/compile.ts";
 import { parseConfigText } from "../../generator/load.ts";
-import { DEFAULT_CONFIG, readContainerScripts, REPO_ROOT } from "../../generator/repo.ts";
+import { DEFAULT_CONFIG, readHelperFiles, REPO_ROOT } from "../../generator/repo.ts";
 
 /**
  * Wall time of `npm run generate` on the main config, npm's own start-up included. Each run
@@ -26,11 +26,11 @@ export async function timeGenerate(runs: number, work: string, signal: AbortSign
 /** Milliseconds to parse, validate, plan and emit the main config in this process; the first run is the cold one. */
 export async function timeCompile(runs: number): Promise<number[]> {
   const text = await readFile(join(REPO_ROOT, DEFAULT_CONFIG), "utf8");
-  const scripts = await readContainerScripts();
+  const helpers = await readHelperFiles();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const started = performance.now();
-    compile(parseConfigText(text, DEFAULT_CONFIG), scripts);
+    compile(parseConfigText(text, DEFAULT_CONFIG), helpers);
     times.push(performance.now() - started);
   }
   return times;

@@ -9,7 +9,7 @@ import { dirname, join, relative } from "node:path";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
 import { loadConfigFile } from "../../generator/load.ts";
-import { readContainerScripts, REPO_ROOT } from "../../generator/repo.ts";
+import { readHelperFiles, REPO_ROOT } from "../../generator/repo.ts";
 import { writeOutputs } from "../../generator/write.ts";
 import type { RebuildKind } from "./figures.ts";
 
@@ -26,7 +26,7 @@ export interface GeneratedFixture {
 
 export async function generateFixture(dir: string): Promise<GeneratedFixture> {
   const loaded = await loadConfigFile(join(REPO_ROOT, FIXTURE_CONFIG));
-  const { outputs } = compile({ ...loaded, file: FIXTURE_CONFIG }, await readContainerScripts(), FIXTURE_CONFIG);
+  const { outputs } = compile({ ...loaded, file: FIXTURE_CONFIG }, await readHelperFiles(), FIXTURE_CONFIG);
   await writeOutputs(dir, outputs);
   const withoutRulesDir = join(dir, "without-ignore-rules");
   await mkdir(join(withoutRulesDir, dirname(OUTPUT_FILES.dockerfile)), { recursive: true });

@@ -5,6 +5,7 @@
 import { isAbsolute, resolve } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { fail } from "../../generator/errors.ts";
+import { HELPERS } from "../../generator/plan.ts";
 
 export interface BakeOptions {
   /** The bake file (docker-bake.hcl). */
@@ -47,7 +48,7 @@ export function bakeArgs(options: BakeOptions): string[] {
  * (Debian's Docker 20.10, CI here). Paths follow bake's rules: `cwd://` is relative to where bake
  * runs, a plain relative dockerfile to the context. Returns what the fallback cannot honour.
  */
-export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string; output?: string } = {}): { argv: string[]; unsupported: string[] } {
+export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string; output?: string; helpersImage?: string } = {}): { argv: string[]; unsupported: string[] } {
   const context = resolve(cwd, target.context);
   const dockerfile = target.dockerfile.startsWith("cwd://")
     ? resolve(cwd, target.dockerfile.slice("cwd://".length))
@@ -64,11 +65,14 @@ export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { 
   if (options.network) argv.push("--network", options.network);
   if (options.output) argv.push("--output", options.output);
   for (const [key, value] of Object.entries(target.args)) argv.push("--build-arg", `${key}=${value}`);
+  // The helpers' named context, as the local image scripts/docker/context-images.ts builds from it.
+  if (options.helpersImage) argv.push("--build-arg", `${HELPERS.imageArg}=${options.helpersImage}`);
   for (const [key, value] of Object.entries(target.labels)) argv.push("--label", `${key}=${value}`);
   for (const secret of target.secret ?? []) argv.push("--secret", secret);
   for (const tag of target.tags) argv.push("--tag", tag);
   argv.push(context);
   const unsupported = [
+    ...Object.keys(target.contexts ?? {}).filter((name) => name !== HELPERS.context).map((name) => `contexts.${name}`),
     ...(target["cache-from"]?.length ? [`cache-from (${target["cache-from"].join(" ")})`] : []),
     ...(target["cache-to"]?.length ? [`cache-to (${target["cache-to"].join(" ")})`] : []),
   ];

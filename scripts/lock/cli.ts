@@ -22,6 +22,7 @@ import { explainFailure } from "../bake/failure.ts";
 import { checkoutProblems, networkSettings } from "../bake/preflight.ts";
 import { withoutCredentials as withoutProxyCredentials } from "../docker/proxy.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
+import { ensureHelpersImage } from "../docker/context-images.ts";
 import { prepareGrants } from "../bake/grants.ts";
 import { daemonVersion, findDocker } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
@@ -153,7 +154,7 @@ async function lock(argv: string[]): Promise<number> {
       const output = `type=local,dest=${scratch}`;
       const argv = tools.mode === "buildx"
         ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...resolveSets, `${target}.output=${output}`], allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]) })
-        : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output }).argv;
+        : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output, helpersImage: await ensureHelpersImage(docker, resolved[target], outDir, cancelled) }).argv;
       const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) });
       if (result.code !== 0) {
         const failure = explainFailure(result.output, platform.startsWith(`linux/${process.arch === "x64" ? "amd64" : process.arch}`) ? [] : [platform]);

@@ -2,13 +2,13 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { compile } from "../../generator/compile.ts";
 import { parseConfigText } from "../../generator/load.ts";
-import { readContainerScripts, REPO_ROOT } from "../../generator/repo.ts";
+import { readHelperFiles, REPO_ROOT } from "../../generator/repo.ts";
 
 export const REPO = REPO_ROOT;
 export const MAIN_CONFIG = "config/iopaint.toml";
 export const FIXTURE_CONFIG = "test/fixtures/iopaint.fixture.toml";
 
-export const scripts = await readContainerScripts();
+export const helpers = await readHelperFiles();
 
 export function readRepoFile(path: string): string {
   return readFileSync(resolve(REPO, path), "utf8");
@@ -16,7 +16,7 @@ export function readRepoFile(path: string): string {
 
 /** Compiles config text the way `npm run generate` does, with the file named as in the repo. */
 export function compileText(text: string, name = MAIN_CONFIG) {
-  return compile(parseConfigText(text, name), scripts);
+  return compile(parseConfigText(text, name), helpers);
 }
 
 /** The main config with one TOML line replaced (the line must exist). */

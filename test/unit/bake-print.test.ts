@@ -6,7 +6,7 @@ import { resolve } from "node:path";
 import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
 import { loadConfigFile } from "../../generator/load.ts";
 import { PRINT_CASES } from "../fixtures/bake-print/cases.ts";
-import { readRepoFile, REPO, scripts } from "../helpers/compile.ts";
+import { readRepoFile, REPO, helpers } from "../helpers/compile.ts";
 
 /** One directory of golden files per buildx release line: buildx-0.13 (Debian 13's) and buildx-0.29 (the newest). */
 const GOLDEN_DIRS = readdirSync(`${REPO}/test/fixtures/bake-print`).filter((name) => name.startsWith("buildx-")).sort();
@@ -28,7 +28,7 @@ describe("the bake reader equals buildx --print", () => {
         const golden = JSON.parse(readRepoFile(`test/fixtures/bake-print/${dir}/${printCase.name}.json`)) as { case: unknown; buildx: string; print: unknown };
         assert.deepEqual(golden.case, printCase, "the golden file was made for this case (npm run goldens:bake)");
         // With the locks beside the config, as npm run generate reads them (a lock adds pip's hash).
-        const bake = compile(await loadConfigFile(resolve(REPO, printCase.config), printCase.config), scripts, printCase.config).outputs[OUTPUT_FILES.bake];
+        const bake = compile(await loadConfigFile(resolve(REPO, printCase.config), printCase.config), helpers, printCase.config).outputs[OUTPUT_FILES.bake];
         assert.deepEqual(printedBake(resolveBake(bake, printCase.targets, printCase.env), printCase.targets, printStyleOf(golden.buildx)), golden.print);
       });
     }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
+import { contextImageRef, helpersDirectory } from "../../scripts/docker/context-images.ts";
 
 /** Golden argument lists for both build paths (scripts/docker/build-args.ts). */
 describe("build arguments", () => {
@@ -47,5 +48,18 @@ describe("build arguments", () => {
 
   it("fallback: two platforms at once need buildx", () => {
     assert.throws(() => dockerBuildArgs({ ...target, platforms: ["linux/amd64", "linux/arm64"] }, "/repo"), /needs buildx/);
+  });
+
+  it("fallback: the helpers' named context becomes a local image named by its content, passed as HELPERS_IMAGE; another named context needs buildx", () => {
+    const withContexts = { ...target, contexts: { "iopaint-helpers": "cwd://docker/helpers", extra: "../extra" } };
+    assert.equal(helpersDirectory(withContexts, "/repo"), "/repo/docker/helpers");
+    const ref = contextImageRef("iopaint-helpers", { "a.sh": "echo a\n", "b.sh": "echo b\n" });
+    assert.match(ref, /^iopaint-helpers:[0-9a-f]{12}$/);
+    assert.equal(contextImageRef("iopaint-helpers", { "b.sh": "echo b\n", "a.sh": "echo a\n" }), ref, "the order files are read in does not matter");
+    assert.notEqual(contextImageRef("iopaint-helpers", { "a.sh": "echo A\n", "b.sh": "echo b\n" }), ref, "a changed file changes the name");
+    assert.notEqual(contextImageRef("iopaint-helpers", { "c.sh": "echo a\n", "b.sh": "echo b\n" }), ref, "a renamed file changes the name");
+    const { argv, unsupported } = dockerBuildArgs(withContexts, "/repo", { helpersImage: ref });
+    assert.deepEqual(argv.slice(argv.indexOf(`HELPERS_IMAGE=${ref}`) - 1, argv.indexOf(`HELPERS_IMAGE=${ref}`) + 1), ["--build-arg", `HELPERS_IMAGE=${ref}`]);
+    assert.deepEqual(unsupported, ["contexts.extra", "cache-from (type=gha,scope=cpu)"]);
   });
 });

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { cp, readFile, writeFile } from "node:fs/promises";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { execa } from "execa";
+import { HELPERS } from "../../generator/plan.ts";
 import { REPO, readRepoFile } from "../helpers/compile.ts";
 import { scratchDir, snapshot } from "../helpers/files.ts";
 
@@ -14,12 +16,13 @@ function cli(args: string[], env: Record<string, string> = {}) {
 describe("generator CLI", () => {
   const work = scratchDir("iopaint-cli-");
 
-  it("generate writes the four outputs; a second run gives byte-identical files and says they are up to date", async () => {
+  it("generate writes the four outputs and the helper scripts; a second run gives byte-identical files and says they are up to date", async () => {
     const out = join(work(), "twice");
     const first = await cli(["generate", "--out", out]);
     assert.equal(first.exitCode, 0, first.all);
     const before = await snapshot(out);
-    assert.deepEqual(Object.keys(before).sort(), ["/docker-bake.hcl", "/docker/Dockerfile", "/docker/Dockerfile.dockerignore", "/docker/compose.yaml"]);
+    const helperFiles = readdirSync(join(REPO, HELPERS.dir)).map((file) => `/${HELPERS.dir}/${file}`);
+    assert.deepEqual(Object.keys(before).sort(), ["/docker-bake.hcl", "/docker/Dockerfile", "/docker/Dockerfile.dockerignore", "/docker/compose.yaml", ...helperFiles].sort());
     for (const [file, bytes] of Object.entries(before)) assert.equal(Buffer.from(bytes, "base64").toString("utf8"), readRepoFile(file.slice(1)), `${file} equals the committed one`);
     const second = await cli(["generate", "--out", out]);
     assert.match(second.stderr, /generated files are up to date/);

@@ -5,7 +5,8 @@ import { resolve } from "node:path";
 import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
 import { loadConfigFile } from "../../generator/load.ts";
 import { ProblemsError } from "../../generator/errors.ts";
-import { compileText, editedConfig, FIXTURE_CONFIG, MAIN_CONFIG, readRepoFile, REPO, scripts } from "../helpers/compile.ts";
+import { HELPERS } from "../../generator/plan.ts";
+import { compileText, editedConfig, FIXTURE_CONFIG, MAIN_CONFIG, readRepoFile, REPO, helpers } from "../helpers/compile.ts";
 
 const mainText = readRepoFile(MAIN_CONFIG);
 const MIRROR_ARGS = ["NPM_REGISTRY", "DEBIAN_MIRROR", "UBUNTU_MIRROR", "PIP_INDEX_URL"];
@@ -21,9 +22,28 @@ describe("compile", () => {
     for (const [file, text] of Object.entries(outputs)) assert.equal(readRepoFile(file), text, `${file} is stale: run npm run generate`);
   });
 
-  it("starts every generated file with a header naming its source", () => {
+  it("starts every generated file with a header naming its source (the helper scripts are copied as they are)", () => {
     for (const [file, text] of Object.entries(compileText(mainText).outputs)) {
+      if (file.startsWith(`${HELPERS.dir}/`)) continue;
       assert.match(text.split("\n")[0], /^(#|\/\/) Generated from config\/iopaint\.toml by generator\//, file);
+    }
+  });
+
+  it("reads as written once: no run of six lines twice, and no script text inside (docker/helpers/ holds it)", async () => {
+    const fixture = compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), helpers, FIXTURE_CONFIG).outputs[OUTPUT_FILES.dockerfile];
+    for (const [name, dockerfile] of [["main", compileText(mainText).outputs[OUTPUT_FILES.dockerfile]], ["fixture", fixture]]) {
+      const lines = dockerfile.split("\n");
+      const seen = new Map<string, number>();
+      for (let i = 0; i + 6 <= lines.length; i++) {
+        const run = lines.slice(i, i + 6);
+        if (run.some((line) => line.trim() === "")) continue;
+        const key = run.join("\n");
+        assert.ok(!seen.has(key) || seen.get(key)! > i - 6, `${name}: lines ${seen.get(key)! + 1} and ${i + 1} start the same six lines:\n${key}`);
+        if (!seen.has(key)) seen.set(key, i);
+      }
+      assert.doesNotMatch(dockerfile, /#!\/bin\/sh|printf '%s\\n' '#/, `${name}: a script embedded in the Dockerfile`);
+      const helperUses = [...dockerfile.matchAll(/source=([\w.-]+),target=\/tmp\/\1 |COPY --from=helpers ([\w.-]+) /g)].map((m) => m[1] ?? m[2]);
+      assert.deepEqual([...new Set(helperUses)].sort(), Object.keys(helpers).sort(), `${name}: every helper script is used, and no other`);
     }
   });
 
@@ -170,7 +190,7 @@ describe("a version bump", () => {
 
 describe("the fixture config", () => {
   it("yields the committed Dockerfile but for ARG defaults and its lock: CI builds the real template", async () => {
-    const fixture = compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), scripts, FIXTURE_CONFIG).outputs;
+    const fixture = compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), helpers, FIXTURE_CONFIG).outputs;
     assert.match(fixture[OUTPUT_FILES.dockerfile], /^FROM python AS lock-cpu\n(?:.*\n){4} {6}'--require-hashes' \\\n/m, "the fixture's cpu variant builds from its lock");
     // A lock stage's body is the lock itself; the real config's variants have none yet.
     const template = (text: string) => text.split("\n").slice(2).join("\n")

@@ -74,9 +74,9 @@ describe("docker/compose.yaml", () => {
   });
 
   it("sets only variables that the image's entrypoint reads", () => {
-    const entrypoint = readRepoFile("docker/entrypoint.sh");
+    const entrypoint = readRepoFile("docker/helpers/entrypoint.sh");
     for (const service of Object.values(resolved().services)) {
-      for (const name of Object.keys(service.environment)) assert.match(entrypoint, new RegExp(`\\$\\{${name}[:}]`), `${name} is read by docker/entrypoint.sh`);
+      for (const name of Object.keys(service.environment)) assert.match(entrypoint, new RegExp(`\\$\\{${name}[:}]`), `${name} is read by docker/helpers/entrypoint.sh`);
     }
   });
 });

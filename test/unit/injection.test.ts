@@ -10,7 +10,7 @@ import { emitDockerfile } from "../../generator/emit/dockerfile.ts";
 import { ProblemsError, formatProblem } from "../../generator/errors.ts";
 import { parseConfigBytes, parseConfigText, type LoadedConfig } from "../../generator/load.ts";
 import { VARIABLES, type BuildPlan } from "../../generator/plan.ts";
-import { MAIN_CONFIG, readRepoFile, scripts } from "../helpers/compile.ts";
+import { MAIN_CONFIG, readRepoFile, helpers } from "../helpers/compile.ts";
 
 /**
  * Issue 6, items 4 and 5: whatever a value holds, it cannot change what the generated files do,
@@ -114,7 +114,7 @@ function withValue(raw: Record<string, unknown>, path: (string | number)[], valu
 /** The compiler's contract: outputs, or problems that each say what and where. Anything else is a crash. */
 function compileOrProblems(loaded: LoadedConfig): { outputs?: Record<string, string>; plan?: BuildPlan } {
   try {
-    const { outputs, plan } = compile(loaded, scripts);
+    const { outputs, plan } = compile(loaded, helpers);
     return { outputs, plan };
   } catch (error) {
     if (!(error instanceof ProblemsError)) throw error;
@@ -128,7 +128,7 @@ function compileOrProblems(loaded: LoadedConfig): { outputs?: Record<string, str
 }
 
 describe("the Dockerfile cannot be injected", () => {
-  const baseline = dockerfileShape(emitDockerfile(BASE_PLAN, scripts));
+  const baseline = dockerfileShape(emitDockerfile(BASE_PLAN));
   const paths = leaves(BASE.raw);
 
   it("a random value in any field is rejected with a message, or gives the planned instructions", () => {

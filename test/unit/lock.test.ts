@@ -9,7 +9,7 @@ import { loadConfigFile } from "../../generator/load.ts";
 import { formatLock, parseLock, staleInputs, withoutCredentials, type PythonLock } from "../../generator/lock.ts";
 import { lockStatus } from "../../generator/lock-status.ts";
 import { lockChanges, checkMachine, LockResolveError, lockSections, sectionReports, type PipReport } from "../../scripts/lock/reports.ts";
-import { FIXTURE_CONFIG, readRepoFile, REPO, scripts } from "../helpers/compile.ts";
+import { FIXTURE_CONFIG, readRepoFile, REPO, helpers } from "../helpers/compile.ts";
 
 const FIXTURE_LOCK = "test/fixtures/locks/cpu.txt";
 const HASH_A = `sha256:${"a".repeat(64)}`;
@@ -27,7 +27,7 @@ function report(machine: string, install: [name: string, version: string, hash?:
 }
 
 async function fixturePlan() {
-  return compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), scripts, FIXTURE_CONFIG).plan;
+  return compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), helpers, FIXTURE_CONFIG).plan;
 }
 
 describe("the lock file", () => {
@@ -79,7 +79,7 @@ describe("the lock file", () => {
       await mkdir(join(dir, "locks"));
       await writeFile(join(dir, "locks/cpu.txt"), readRepoFile(FIXTURE_LOCK).replace("### packages", "### plugins"));
       const loaded = await loadConfigFile(join(dir, "fixture.toml"), "my/fixture.toml");
-      assert.throws(() => compile(loaded, scripts), (error: ProblemsError) => error.exitCode === 2 && error.problems[0].location?.file === "my/locks/cpu.txt");
+      assert.throws(() => compile(loaded, helpers), (error: ProblemsError) => error.exitCode === 2 && error.problems[0].location?.file === "my/locks/cpu.txt");
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -88,10 +88,10 @@ describe("the lock file", () => {
   it("lets npm run lock replace a lock it cannot read (an older format), only for the variants it locks", async () => {
     const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
     const older = { ...loaded, locks: { cpu: { file: "locks/cpu.txt", text: readRepoFile(FIXTURE_LOCK).replace(/^# build: .*\n/m, "") } } };
-    assert.throws(() => compile(older, scripts), /the header lacks "# build:"/);
+    assert.throws(() => compile(older, helpers), /the header lacks "# build:"/);
     const { loaded: adjusted, replaced } = withoutUnreadableLocks(older, ["cpu"]);
     assert.deepEqual(replaced.map((p) => p.message), ['lock of variant cpu: the header lacks "# build:"']);
-    assert.equal(compile(adjusted, scripts).plan.variants.find((v) => v.name === "cpu")!.lock, undefined);
+    assert.equal(compile(adjusted, helpers).plan.variants.find((v) => v.name === "cpu")!.lock, undefined);
     assert.deepEqual(withoutUnreadableLocks(older, ["gpu"]), { loaded: older, replaced: [] }, "a lock of a variant not being locked stays, and still fails the compile");
   });
 
@@ -189,7 +189,7 @@ describe("lock status (npm run check, the runner's preflight)", () => {
     assert.equal(plan.args.BUILDER_PIP, `pip==23.0.1 --hash=${pip.hashes[0]}`);
     const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
     (loaded.raw.versions as Record<string, unknown>).pip = "24.0";
-    const bumped = compile(loaded, scripts, FIXTURE_CONFIG).plan;
+    const bumped = compile(loaded, helpers, FIXTURE_CONFIG).plan;
     assert.equal(bumped.args.BUILDER_PIP, "pip==24.0", "no hash for a release the lock does not hold");
     const requirements = await readFile(resolve(REPO, "test/fixtures/app/requirements.txt"));
     assert.match(lockStatus(bumped, ["cpu"], () => requirements).problems[0]?.message ?? "", /build requirements: locked setuptools>=40\.8\.0 wheel pip==23\.0\.1, now setuptools>=40\.8\.0 wheel pip==24\.0/);
@@ -205,14 +205,14 @@ describe("lock status (npm run check, the runner's preflight)", () => {
 describe("the Dockerfile's lock stages", () => {
   it("writes a locked variant's sections as hash-checked requirement files, and aliases an unlocked one", async () => {
     const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
-    const dockerfile = compile(loaded, scripts, FIXTURE_CONFIG).outputs[OUTPUT_FILES.dockerfile];
+    const dockerfile = compile(loaded, helpers, FIXTURE_CONFIG).outputs[OUTPUT_FILES.dockerfile];
     const lockCpu = /^FROM python AS lock-cpu\n((?:(?:RUN| &&| {6}).*\n)*)/m.exec(dockerfile)![1];
     for (const section of ["torch", "packages", "build"]) assert.match(lockCpu, new RegExp(`^ {6}> /tmp/lock/${section}\\.txt`, "m"));
     assert.match(lockCpu, /^ {6}'loguru==0\.7\.2 --hash=sha256:[0-9a-f]{64}' \\$/m);
     assert.equal(lockCpu.match(/'--require-hashes'/g)?.length, 3);
     assert.match(dockerfile, /^FROM unlocked AS lock-gpu$/m);
-    // The resolve starts from the lock stage (and resolves nothing when packages.txt is there).
+    // The resolve starts from the lock stage; resolve.sh resolves nothing when packages.txt is there.
     assert.match(dockerfile, /^FROM \$\{PYTHON_LOCK\} AS resolve$/m);
-    assert.match(dockerfile, /^ {4}if \[ ! -f \/tmp\/lock\/packages\.txt \]; then \\$/m);
+    assert.match(readRepoFile("docker/helpers/resolve.sh"), /^if \[ ! -f "\$lock\/packages\.txt" \]; then$/m);
   });
 });

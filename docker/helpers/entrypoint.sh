@@ -1,5 +1,5 @@
 #!/bin/sh
-# IOPaint's container entrypoint. Hand-written; the generator embeds it into docker/Dockerfile.
+# IOPaint's container entrypoint (/usr/local/bin/iopaint-entrypoint in the image).
 #
 #   docker run IMAGE                     iopaint start with the defaults from the environment
 #   docker run IMAGE --model=mat         the same, with these flags last (they win)
