@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { execa } from "execa";
 import { resolveBake } from "../../generator/bake/resolve.ts";
 import { resolve } from "node:path";
 import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
@@ -204,3 +205,14 @@ describe("the fixture config", () => {
 function sorted(map: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : 1)));
 }
+
+describe(".gitattributes", () => {
+  it("marks every generated file linguist-generated (git check-attr), and no hand-written helper", async () => {
+    const generated = [...Object.keys(compileText(mainText).outputs).filter((file) => !file.startsWith(`${HELPERS.dir}/`)), "generator/config-types.ts", "docs/config.md", "config/locks/cpu.txt", "test/fixtures/locks/cpu.txt"];
+    const handWritten = [...Object.keys(helpers).map((file) => `${HELPERS.dir}/${file}`), "README.md", "generator/compile.ts"];
+    const { stdout } = await execa("git", ["check-attr", "linguist-generated", "--", ...generated, ...handWritten], { cwd: REPO });
+    const value = Object.fromEntries(stdout.split("\n").map((line) => line.split(": linguist-generated: ")));
+    for (const file of generated) assert.equal(value[file], "set", `${file} is generated`);
+    for (const file of handWritten) assert.equal(value[file], "unspecified", `${file} is hand-written`);
+  });
+});
