@@ -17,6 +17,7 @@ done
 [ -n "$missing" ] || exit 0
 
 work=/tmp/apt-install-missing
+# shellcheck source=/dev/null # the base image's own, read at build time
 . /etc/os-release
 case "$ID" in
   debian) mirror=${DEBIAN_MIRROR:-} suites="$VERSION_CODENAME $VERSION_CODENAME-updates" components="main" ;;

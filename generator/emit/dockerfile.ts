@@ -121,10 +121,12 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- helpers: the build's scripts, mounted into the steps that run them ----",
+      "# Each step mounts only the script it runs: a changed script reruns those steps alone.",
       `FROM \${${HELPERS.imageArg}} AS helpers`,
     ],
     [
       "# ---- frontend: static files only, so one build serves cpu, gpu and every platform ----",
+      "# Rebuilt when web_app/ changes; npm ci only when its package.json or package-lock.json does.",
       "FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS frontend",
       "ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false",
       `WORKDIR ${webDir}`,
@@ -140,6 +142,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- system: base image and runtime libraries, shared by builder and runtime ----",
+      "# Rebuilt when the base image or the runtime packages change, and with it every stage built on it.",
       "# Only what the base lacks, through DEBIAN_MIRROR or UBUNTU_MIRROR if set; the image keeps the base's sources.",
       "FROM ${BASE_IMAGE} AS system",
       arg("RUNTIME_PACKAGES"),
@@ -149,6 +152,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- python: the variant's interpreter in a virtualenv with a pinned pip, and its build packages ----",
+      "# Rebuilt when the build packages, the Python version or the builder's pip change.",
       "FROM system AS python",
       arg("BUILD_PACKAGES"),
       arg("DEBIAN_MIRROR"),
@@ -173,6 +177,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       `# ---- locks: what the builder installs, as pip requirement files in ${LOCK_DIR} ----`,
+      "# Rebuilt when the pins, the extra packages, the build requirements or a lock change.",
       `# ${UNLOCKED_STAGE}: the pins, the extra packages and the build requirements (with the builder's pip,`,
       "# without its hash) as they are, for the resolve stage; set -f, since a requirement such as",
       "# rembg[cpu] is not a file pattern.",
@@ -191,6 +196,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- resolve: one resolve of everything, so that every package fits every other (pip check) ----",
+      "# Rerun when requirements.txt or a lock stage changes; what it writes decides what the stages below install.",
       "# Without a lock: exact pins from pip's resolve, and the reports `npm run lock` reads. With one: nothing",
       "# to resolve, or after requirements.txt changed, what it needs beyond the lock, resolved with the lock",
       "# held (additions.txt). docker/helpers/resolve.sh says how.",
@@ -208,6 +214,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- torch: the torch stack alone, from exact pins; only a change of those rebuilds it ----",
+      "# Rebuilt only when torch.txt (the exact pins the resolve or the lock gives) changes: COPY compares content.",
       "FROM python AS torch",
       ...indexArgs,
       arg("TORCH_VERSION"),
@@ -220,6 +227,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       `# ---- packages: the rest, into ${PACKAGES_PREFIX}, which the runtime adds as one layer over the torch stack ----`,
+      "# Rebuilt when packages.txt or the torch stage changes.",
       "FROM torch AS packages",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/packages.txt ${LOCK_DIR}/packages.txt`,
@@ -228,6 +236,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       `# ---- additions: with a lock, what requirements.txt gained since, into ${ADDITIONS_PREFIX} (empty otherwise) ----`,
+      "# Rebuilt when additions.txt changes: the torch stack and packages stay as they are.",
       "FROM python AS additions",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/additions.txt ${LOCK_DIR}/additions.txt`,
@@ -239,6 +248,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- builder: the whole virtualenv, checked, and what builds the checkout's package ----",
+      "# Rebuilt when packages, additions or build.txt change.",
       "FROM packages AS builder",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/build.txt ${LOCK_DIR}/build.txt`,
@@ -252,6 +262,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- venv: the runtime's virtualenv under the packages: the torch stack without pip or setuptools ----",
+      "# Rebuilt with the torch stage.",
       "FROM torch AS venv",
       "# Unless the torch stack itself needs one of them (then it is in torch.txt).",
       `RUN for tool in pip setuptools wheel; do grep -qi "^$tool==" ${LOCK_DIR}/torch.txt || echo "$tool"; done > /tmp/tools \\`,
@@ -260,6 +271,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- app: the checkout, with the built UI where the package serves it from ----",
+      "# Rebuilt when any file of the checkout that Dockerfile.dockerignore lets in changes, or the front end or builder does.",
       "FROM builder AS app",
       `COPY . ${SRC}`,
       `COPY --from=frontend ${webDir}/${frontend.output} ${SRC}/${frontend.copyTo}`,
@@ -272,6 +284,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- scripts: the entrypoint and health check, executable (COPY --chmod needs a newer frontend than Docker 20.10's) ----",
+      "# Rebuilt when docker/helpers/entrypoint.sh or healthcheck.sh changes.",
       "FROM ${BASE_IMAGE} AS scripts",
       `COPY --from=helpers entrypoint.sh ${ENTRYPOINT}`,
       `COPY --from=helpers healthcheck.sh ${HEALTHCHECK}`,
@@ -279,6 +292,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- runtime: the service image ----",
+      "# Each COPY below is a layer rebuilt only when what it copies changes.",
       "FROM system AS runtime",
       arg("APP_UID"),
       arg("APP_GID"),
@@ -307,6 +321,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- development: build tools, pip and the source, as root ----",
+      "# Rebuilt when the builder or the app changes.",
       "FROM builder AS development",
       `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
       `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,

@@ -18,7 +18,7 @@ import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts"
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
-import { ensureHelpersImage, helpersImageRef } from "../docker/context-images.ts";
+import { helpersImageRef, prepareHelpersImages } from "../docker/context-images.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, networkSettings, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
 import { platformProblems, progressMode, PROGRESS_MODES, storageDecisions, variableProblems, type ImageStore, type ProgressRequest } from "./decisions.ts";
@@ -321,8 +321,7 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
   type Outcome = { result: TargetResult } | { failure: { output: string } } | { stopped: true };
   const buildOne = async (name: string): Promise<Outcome> => {
     const target = targets[name];
-    const helpersImage = await ensureHelpersImage(docker, target, outDir, signal);
-    const { argv } = dockerBuildArgs(target, outDir, { progress: build.progress, noCache: options["no-cache"], pull: options.pull, helpersImage });
+    const { argv } = dockerBuildArgs(target, outDir, { progress: build.progress, noCache: options["no-cache"], pull: options.pull, helpersImage: helpers.imageOf(target) });
     say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
     const lines = linePrefixer(names.length > 1 ? `[${name}] ` : "", (text) => process.stderr.write(text));
     const step = async (args: string[]) => {
@@ -349,7 +348,9 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
     }
     return { result: await describe(name, target, variantOf[name], built.seconds, parseProgress(built.output), sizingOf(build)) };
   };
-  const outcomes = await runBounded(names.map((name) => () => buildOne(name)), atOnce);
+  // Docker 20.10's docker build has no named contexts: the helpers reach it as a local image, for this run only.
+  const helpers = await prepareHelpersImages(docker, Object.values(targets), outDir, signal);
+  const outcomes = await runBounded(names.map((name) => () => buildOne(name)), atOnce).finally(helpers.remove);
   for (const outcome of outcomes) if ("failure" in outcome) return buildFailed(outcome.failure, platformsOf(targets));
   return outcomes.flatMap((outcome) => ("result" in outcome ? [outcome.result] : []));
 }

@@ -31,7 +31,7 @@ export class BenchDocker {
   /** Layer sizes by diff ID: a layer's content, and so its size, never changes. */
   private readonly layerBytes = new Map<string, number>();
 
-  private readonly docker: Docker;
+  readonly docker: Docker;
 
   constructor(
     readonly engine: Engine,

@@ -10,6 +10,7 @@ import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
 import { parseProgress, reportOf } from "../bake/progress.ts";
 import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
+import { prepareHelpersImages } from "../docker/context-images.ts";
 import { prepareGrants } from "../bake/grants.ts";
 import { resolveBake } from "../../generator/bake/resolve.ts";
 import { runBounded } from "../docker/parallel.ts";
@@ -35,8 +36,18 @@ export interface PhaseContext {
   nonce: () => string;
 }
 
+/** One `docker build` per target at once, each timed, with the helpers' named context as the local image they need (made before the builds' timers start). */
+async function buildEach(ctx: PhaseContext, labels: string[], targets: ResolvedTarget[], cwd: string, noCache: boolean, docker = ctx.docker): Promise<BuildOutcome[]> {
+  const helpers = await prepareHelpersImages(docker.docker, targets, cwd);
+  try {
+    return await runBounded(targets.map((target, i) => () => timed(ctx, docker, labels[i], dockerBuildArgs(target, cwd, { noCache, helpersImage: helpers.imageOf(target) }).argv, cwd)), availableParallelism());
+  } finally {
+    await helpers.remove();
+  }
+}
+
 async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, cwd: string, noCache: boolean, docker = ctx.docker): Promise<BuildOutcome> {
-  return timed(ctx, docker, label, dockerBuildArgs(target, cwd, { noCache }).argv, cwd);
+  return (await buildEach(ctx, [label], [target], cwd, noCache, docker))[0];
 }
 
 /** One timed build command (`env`: bake variables; `tags`: what it tags, where argv does not say), logged with its time and steps run. */
@@ -85,7 +96,7 @@ export function fallbackBuilder(ctx: PhaseContext): PathBuilder {
     async build(label, names, source, image, noCache) {
       const targets = resolveTargets(ctx.fixture, names, source, image);
       const started = performance.now();
-      const outcomes = await runBounded(names.map((name) => () => build(ctx, names.length > 1 ? `${label}: ${name}` : label, targets[name], ctx.fixture.dir, noCache)), availableParallelism());
+      const outcomes = await buildEach(ctx, names.map((name) => (names.length > 1 ? `${label}: ${name}` : label)), names.map((name) => targets[name]), ctx.fixture.dir, noCache);
       const samples = Object.fromEntries(names.map((name, i) => [name, sampleOf(outcomes[i])]));
       return { seconds: (performance.now() - started) / 1000, samples, frontendBuilds: Object.values(samples).reduce((n, s) => n + s.frontendBuilds, 0) };
     },

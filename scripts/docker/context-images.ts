@@ -35,11 +35,26 @@ export async function helpersImageRef(target: ResolvedTarget, cwd: string): Prom
   return contextImageRef(HELPERS.context, Object.fromEntries(await Promise.all(names.map(async (name) => [name, await readFile(join(dir, name))] as const))));
 }
 
-/** Builds the helpers image for a target unless the engine has it already; returns its name. */
-export async function ensureHelpersImage(docker: Docker, target: ResolvedTarget, cwd: string, signal?: AbortSignal): Promise<string | undefined> {
-  const ref = await helpersImageRef(target, cwd);
-  if (!ref) return undefined;
-  if ((await docker.run(["image", "inspect", "--format", "{{.Id}}", ref], { signal })).exitCode === 0) return ref;
-  await docker.check(["build", "--quiet", "--tag", ref, "--file", "-", helpersDirectory(target, cwd)!], { input: CONTEXT_IMAGE_DOCKERFILE, signal });
-  return ref;
+/**
+ * The helpers images for these targets, built where the engine lacks them. `remove` takes away
+ * those this run built, so the fallback leaves no image but the ones the user asked for; the build
+ * cache keeps their files, and the steps that mount them are cached by content, not by image.
+ */
+export async function prepareHelpersImages(docker: Docker, targets: ResolvedTarget[], cwd: string, signal?: AbortSignal): Promise<{ imageOf: (target: ResolvedTarget) => string | undefined; remove: () => Promise<void> }> {
+  const refs = new Map<ResolvedTarget, string>();
+  const built: string[] = [];
+  for (const target of targets) {
+    const ref = await helpersImageRef(target, cwd);
+    if (!ref) continue;
+    refs.set(target, ref);
+    if (built.includes(ref) || (await docker.run(["image", "inspect", "--format", "{{.Id}}", ref], { signal })).exitCode === 0) continue;
+    await docker.check(["build", "--quiet", "--tag", ref, "--file", "-", helpersDirectory(target, cwd)!], { input: CONTEXT_IMAGE_DOCKERFILE, signal });
+    built.push(ref);
+  }
+  return {
+    imageOf: (target) => refs.get(target),
+    remove: async () => {
+      if (built.length) await docker.run(["image", "rm", ...built]);
+    },
+  };
 }

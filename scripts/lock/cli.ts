@@ -22,7 +22,7 @@ import { explainFailure } from "../bake/failure.ts";
 import { checkoutProblems, networkSettings } from "../bake/preflight.ts";
 import { withoutCredentials as withoutProxyCredentials } from "../docker/proxy.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
-import { ensureHelpersImage } from "../docker/context-images.ts";
+import { prepareHelpersImages } from "../docker/context-images.ts";
 import { prepareGrants } from "../bake/grants.ts";
 import { daemonVersion, findDocker } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
@@ -152,10 +152,11 @@ async function lock(argv: string[]): Promise<number> {
     try {
       const resolveSets = [...sets, `${target}.target=pip-report`, `${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`, `${target}.platform=${platform}`];
       const output = `type=local,dest=${scratch}`;
+      const helpers = tools.mode === "buildx" ? undefined : await prepareHelpersImages(docker, [resolved[target]], outDir, cancelled);
       const argv = tools.mode === "buildx"
         ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...resolveSets, `${target}.output=${output}`], allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]) })
-        : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output, helpersImage: await ensureHelpersImage(docker, resolved[target], outDir, cancelled) }).argv;
-      const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) });
+        : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output, helpersImage: helpers?.imageOf(resolved[target]) }).argv;
+      const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) }).finally(() => helpers?.remove());
       if (result.code !== 0) {
         const failure = explainFailure(result.output, platform.startsWith(`linux/${process.arch === "x64" ? "amd64" : process.arch}`) ? [] : [platform]);
         say(result.output.trim().split("\n").slice(-25).join("\n"));
