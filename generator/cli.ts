@@ -38,7 +38,10 @@ Exit codes: ${ExitCode.ok} ok, ${ExitCode.failed} stale generated files or locks
             ${ExitCode.environment} unreadable config or unwritable output, ${ExitCode.internal} internal error.`;
 
 export async function main(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { config: { type: "string" }, out: { type: "string" }, buildx: { type: "string" }, help: { type: "boolean", short: "h" } } }, "see --help");
+  const parsed = parseCommandLine(
+    { args: argv, allowPositionals: true, options: { config: { type: "string" }, out: { type: "string" }, buildx: { type: "string" }, help: { type: "boolean", short: "h" } } },
+    "see --help",
+  );
   const [command, ...rest] = parsed.positionals;
   if (parsed.values.help || !command) {
     console.log(HELP);
@@ -94,7 +97,10 @@ export async function main(argv: string[]): Promise<number> {
 /** The version of the buildx that `docker buildx bake` would run here, if there is one. */
 async function installedBuildx(): Promise<string | undefined> {
   const { findDocker } = await import("../scripts/docker/discovery.ts");
-  return findDocker(process.env, "buildx").then((found) => found.tools.buildxVersion, () => undefined);
+  return findDocker(process.env, "buildx").then(
+    (found) => found.tools.buildxVersion,
+    () => undefined,
+  );
 }
 
 /**
@@ -105,7 +111,12 @@ async function installedBuildx(): Promise<string | undefined> {
 async function staleLocks(plan: BuildPlan, outDir: string, configOption: string | undefined): Promise<Problem[]> {
   const source = resolve(outDir, process.env[VARIABLES.source] ?? plan.variables.find((v) => v.name === VARIABLES.source)!.default);
   const requirements = await readFile(join(source, plan.dockerfile.requirements)).catch(() => undefined);
-  return lockStatus(plan, plan.variants.map((v) => v.name), () => requirements, lockCommand(configOption)).problems;
+  return lockStatus(
+    plan,
+    plan.variants.map((v) => v.name),
+    () => requirements,
+    lockCommand(configOption),
+  ).problems;
 }
 
 function printWarnings(warnings: Problem[]): void {

@@ -51,11 +51,11 @@ export function formatProblem(problem: Problem): string {
   let where = "";
   if (location?.file) {
     where = location.file;
-    if (location.line) where += `:${location.line}` + (location.column ? `:${location.column}` : "");
+    if (location.line) where += `:${location.line}${location.column ? `:${location.column}` : ""}`;
     where += ": ";
   }
   const path = location?.path ? `${location.path}: ` : "";
-  return `${where}${path}${problem.message}` + (hint ? `\n  hint: ${hint}` : "");
+  return `${where}${path}${problem.message}${hint ? `\n  hint: ${hint}` : ""}`;
 }
 
 /** Closest candidate by edit distance, for "did you mean" hints; undefined when nothing is close. */

@@ -30,7 +30,12 @@ export async function loadConfigFile(file: string, shownAs = file): Promise<Load
     const shown = join(dirname(shownAs), lockFileName(name));
     const text = await readFile(join(dirname(file), lockFileName(name)), "utf8").catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return undefined;
-      fail({ kind: "environment", message: `cannot read the lock of ${name}: ${error.code ?? error.message}`, location: { file: shown }, hint: "make it a readable file, or delete it to build unlocked" });
+      fail({
+        kind: "environment",
+        message: `cannot read the lock of ${name}: ${error.code ?? error.message}`,
+        location: { file: shown },
+        hint: "make it a readable file, or delete it to build unlocked",
+      });
     });
     if (text !== undefined) locks[name] = { file: shown, text };
   }

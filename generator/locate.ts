@@ -48,7 +48,7 @@ function splitDotted(key: string): string[] {
   const parts: string[] = [];
   const pattern = /\s*("([^"]*)"|'([^']*)'|[^.\s"']+)\s*(\.|$)/gy;
   let match: RegExpExecArray | null;
-  while ((match = pattern.exec(key)) !== null && match[0] !== "") {
+  for (match = pattern.exec(key); match !== null && match[0] !== ""; match = pattern.exec(key)) {
     parts.push(match[2] ?? match[3] ?? match[1]);
   }
   return parts;

@@ -19,7 +19,13 @@ export interface LockStatus {
  * undefined where there is no checkout to read (then only the pins, extras and platforms count).
  * `lockCommand`: how the user runs `npm run lock` for this config (with its --config, if any).
  */
-export function lockStatus(plan: BuildPlan, variants: Iterable<string>, requirementsOf: (variant: string) => Uint8Array | string | undefined, lockCommand = "npm run lock --", forBuild = false): LockStatus {
+export function lockStatus(
+  plan: BuildPlan,
+  variants: Iterable<string>,
+  requirementsOf: (variant: string) => Uint8Array | string | undefined,
+  lockCommand = "npm run lock --",
+  forBuild = false,
+): LockStatus {
   const status: LockStatus = { problems: [], notices: [] };
   for (const name of new Set(variants)) {
     const variant = plan.variants.find((v) => v.name === name);
@@ -31,7 +37,9 @@ export function lockStatus(plan: BuildPlan, variants: Iterable<string>, requirem
     const current = lockInputsOf(plan, variant, requirementsOf(name));
     const stale = staleInputs(variant.lock, current);
     if (forBuild && stale.length && !staleInputs(variant.lock, { ...current, requirements: undefined, extras: undefined }).length) {
-      status.notices.push(`${stale.map((line) => line.replace(/:.*/, "")).join(" and ")} changed since the lock of ${name}: the build installs the lock, then what the change needs beyond it (resolved with every locked release held) in a layer of its own; \`${lockCommand} ${name}\` pins it`);
+      status.notices.push(
+        `${stale.map((line) => line.replace(/:.*/, "")).join(" and ")} changed since the lock of ${name}: the build installs the lock, then what the change needs beyond it (resolved with every locked release held) in a layer of its own; \`${lockCommand} ${name}\` pins it`,
+      );
     } else if (stale.length) {
       status.problems.push({
         kind: "drift",

@@ -134,7 +134,15 @@ export function parseLock(text: string, file: string, variant: string): { lock?:
     const match = REQUIREMENT.exec(line.trim());
     if (!match) return problem(lineNumber, `expected NAME==VERSION [; MARKER] --hash=sha256:HEX ..., found "${line.trim().slice(0, 80)}"`);
     const [, name, version, marker, hashes] = match;
-    sections[section].push({ name, version, ...(marker ? { marker } : {}), hashes: hashes.trim().split(/\s+/).map((h) => h.slice("--hash=".length)) });
+    sections[section].push({
+      name,
+      version,
+      ...(marker ? { marker } : {}),
+      hashes: hashes
+        .trim()
+        .split(/\s+/)
+        .map((h) => h.slice("--hash=".length)),
+    });
   }
   const missing = HEADER_KEYS.filter((k) => header[k] === undefined);
   if (missing.length) return problem(1, `the header lacks ${missing.map((k) => `"# ${k}:"`).join(", ")}`);

@@ -82,7 +82,20 @@ export interface DockerfilePlan {
  * compile), the Dockerfile emitter declares them by these names, and whatever reads a resolved
  * target's args (preflight, the bench) names them through this type.
  */
-export const COMMON_ARGS = ["NODE_IMAGE", "PYTHON_VERSION", "BUILDER_PIP", "PIP_INDEX_URL", "NPM_REGISTRY", "DEBIAN_MIRROR", "UBUNTU_MIRROR", "TORCH_VERSION", "TORCHVISION_VERSION", "BUILD_REQUIRES", "APP_UID", "APP_GID"] as const;
+export const COMMON_ARGS = [
+  "NODE_IMAGE",
+  "PYTHON_VERSION",
+  "BUILDER_PIP",
+  "PIP_INDEX_URL",
+  "NPM_REGISTRY",
+  "DEBIAN_MIRROR",
+  "UBUNTU_MIRROR",
+  "TORCH_VERSION",
+  "TORCHVISION_VERSION",
+  "BUILD_REQUIRES",
+  "APP_UID",
+  "APP_GID",
+] as const;
 export const VARIANT_ARGS = ["BASE_IMAGE", "TORCH_INDEX_URL", "XFORMERS_VERSION", "RUNTIME_PACKAGES", "BUILD_PACKAGES", "EXTRA_PYTHON_PACKAGES", "DEVICE", "PYTHON_LOCK"] as const;
 export type CommonArg = (typeof COMMON_ARGS)[number];
 export type VariantArg = (typeof VARIANT_ARGS)[number];
@@ -162,18 +175,56 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
     variables: [
       { name: VARIABLES.version, default: "", comment: `Release of the checkout: adds <image>:<target>-<version> beside <image>:<target>-latest, e.g. ${VARIABLES.version}=1.6.0.` },
       { name: VARIABLES.revision, default: "", comment: "Source revision for the org.opencontainers.image.revision label, e.g. the checkout's git commit." },
-      { name: VARIABLES.source, default: config.source.path, comment: "The IOPaint checkout to build (the build context), relative to where bake runs; a path outside that directory needs --allow=fs.read=PATH on buildx 0.20 and later." },
+      {
+        name: VARIABLES.source,
+        default: config.source.path,
+        comment: "The IOPaint checkout to build (the build context), relative to where bake runs; a path outside that directory needs --allow=fs.read=PATH on buildx 0.20 and later.",
+      },
       { name: VARIABLES.image, default: config.image.name, comment: "Image repository, with a registry when pushing (ghcr.io/you/iopaint)." },
-      { name: VARIABLES.platforms, default: "", allowed: ["", "release"], comment: 'Empty: the builder\'s own platform (loadable into `docker images`); a variant that lists one platform always builds for it (gpu: linux/amd64). "release": every platform the variant lists (needs a docker-container builder and --push).' },
-      { name: VARIABLES.cache, default: "", allowed: ["", "gha", "registry", "local"], comment: 'Shared build cache: "" (the builder\'s own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope. Export needs a builder that can (the containerd image store or a docker-container builder).' },
-      { name: VARIABLES.cacheRef, default: "", comment: 'Registry repository (ghcr.io/you/iopaint-cache) or local directory (.cache/buildx) for IOPAINT_CACHE.' },
+      {
+        name: VARIABLES.platforms,
+        default: "",
+        allowed: ["", "release"],
+        comment:
+          'Empty: the builder\'s own platform (loadable into `docker images`); a variant that lists one platform always builds for it (gpu: linux/amd64). "release": every platform the variant lists (needs a docker-container builder and --push).',
+      },
+      {
+        name: VARIABLES.cache,
+        default: "",
+        allowed: ["", "gha", "registry", "local"],
+        comment:
+          'Shared build cache: "" (the builder\'s own only), "gha", "registry" or "local" (ref or directory in IOPAINT_CACHE_REF). Each variant keeps its own scope. Export needs a builder that can (the containerd image store or a docker-container builder).',
+      },
+      { name: VARIABLES.cacheRef, default: "", comment: "Registry repository (ghcr.io/you/iopaint-cache) or local directory (.cache/buildx) for IOPAINT_CACHE." },
       { name: VARIABLES.pipIndex, default: config.python.index_url, comment: "Index for requirements.txt, the extra packages and the build tools: PyPI or a mirror of it." },
-      { name: VARIABLES.torchIndex, default: config.python.torch_index_url, comment: `Index for torch, torchvision and xformers; ${TORCH_BUILD_PLACEHOLDER} becomes each variant's build (cpu, ${config.versions.cuda}).` },
+      {
+        name: VARIABLES.torchIndex,
+        default: config.python.torch_index_url,
+        comment: `Index for torch, torchvision and xformers; ${TORCH_BUILD_PLACEHOLDER} becomes each variant's build (cpu, ${config.versions.cuda}).`,
+      },
       { name: VARIABLES.npmRegistry, default: config.mirrors.npm_registry, comment: "npm registry for the front end's npm ci; empty: npm's default (registry.npmjs.org)." },
-      { name: VARIABLES.debianMirror, default: config.mirrors.debian, comment: "Debian mirror for the apt-get steps on Debian bases (release suite and -updates, main); empty: the base image's sources. The runtime image keeps the base's sources." },
-      { name: VARIABLES.ubuntuMirror, default: config.mirrors.ubuntu, comment: "Ubuntu mirror for the apt-get steps on Ubuntu bases (release, -updates and -security suites, main and universe); empty: the base image's sources." },
-      { name: VARIABLES.caCert, default: "", comment: `A PEM file of extra CA certificates (a TLS-inspecting proxy's, an internal mirror's) that npm, pip and apt trust during the build; passed as the BuildKit secret ${CA_SECRET}, so no layer holds it.` },
-      { name: VARIABLES.provenance, default: "auto", allowed: ["auto", "min", "max", "false"], comment: 'Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "auto" (buildx\'s default: mode=min where the builder can store attestations, none on the docker driver with the classic image store), "min", "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).' },
+      {
+        name: VARIABLES.debianMirror,
+        default: config.mirrors.debian,
+        comment: "Debian mirror for the apt-get steps on Debian bases (release suite and -updates, main); empty: the base image's sources. The runtime image keeps the base's sources.",
+      },
+      {
+        name: VARIABLES.ubuntuMirror,
+        default: config.mirrors.ubuntu,
+        comment: "Ubuntu mirror for the apt-get steps on Ubuntu bases (release, -updates and -security suites, main and universe); empty: the base image's sources.",
+      },
+      {
+        name: VARIABLES.caCert,
+        default: "",
+        comment: `A PEM file of extra CA certificates (a TLS-inspecting proxy's, an internal mirror's) that npm, pip and apt trust during the build; passed as the BuildKit secret ${CA_SECRET}, so no layer holds it.`,
+      },
+      {
+        name: VARIABLES.provenance,
+        default: "auto",
+        allowed: ["auto", "min", "max", "false"],
+        comment:
+          'Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "auto" (buildx\'s default: mode=min where the builder can store attestations, none on the docker driver with the classic image store), "min", "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).',
+      },
     ],
     labels: {
       "org.opencontainers.image.title": config.image.title,
@@ -206,7 +257,14 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
           MODEL_DIR: defaults.model_dir,
           OUTPUT_DIR: defaults.output_dir,
         },
-        healthcheck: { path: healthcheck.path, interval: healthcheck.interval, timeout: healthcheck.timeout, startPeriod: healthcheck.start_period, startInterval: healthcheck.start_interval, retries: healthcheck.retries },
+        healthcheck: {
+          path: healthcheck.path,
+          interval: healthcheck.interval,
+          timeout: healthcheck.timeout,
+          startPeriod: healthcheck.start_period,
+          startInterval: healthcheck.start_interval,
+          retries: healthcheck.retries,
+        },
       },
       argDefaults: { ...args, ...defaultVariant.args },
     },

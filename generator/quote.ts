@@ -48,6 +48,7 @@ export function jsonString(value: string): string {
  * out, so meeting one here is a bug, and it stops the compile rather than split an instruction.
  */
 export function dockerfileWord(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(value)) throw new Error(`a Dockerfile value cannot hold control characters: ${JSON.stringify(value)}`);
   if (value === "" || /^[A-Za-z0-9._/:@+,~%-]+$/.test(value)) return value;
   return `"${value.replace(/[\\"$]/g, (ch) => `\\${ch}`)}"`;
@@ -55,6 +56,7 @@ export function dockerfileWord(value: string): string {
 
 /** Text for a `#` comment line in any generated file: line breaks and control characters become spaces. */
 export function commentText(text: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
   return text.replace(/[\u0000-\u001f\u007f\u0085\u2028\u2029]/g, " ");
 }
 

@@ -19,7 +19,7 @@ export async function readHelperFiles(): Promise<HelperFiles> {
 /** The config's name in generated headers: stable wherever the repository or output directory lives. */
 export function headerName(configPath: string, outDir: string): string {
   for (const base of [outDir, REPO_ROOT]) {
-    if (configPath.startsWith(base + "/")) return relative(base, configPath).split("\\").join("/");
+    if (configPath.startsWith(`${base}/`)) return relative(base, configPath).split("\\").join("/");
   }
   return configPath;
 }

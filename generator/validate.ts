@@ -34,7 +34,10 @@ export function withPosition(problem: Problem, loaded: LoadedConfig): Problem {
 }
 
 function schemaProblem(error: ErrorObject, loaded: LoadedConfig): Problem {
-  const path = error.instancePath.split("/").slice(1).map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const path = error.instancePath
+    .split("/")
+    .slice(1)
+    .map((part) => part.replace(/~1/g, "/").replace(/~0/g, "~"));
   const parentSchema = error.parentSchema as { properties?: Record<string, unknown>; title?: string; description?: string; examples?: unknown[] } | undefined;
   const here = path.join(".");
   const example = parentSchema?.examples?.[0];
@@ -47,7 +50,7 @@ function schemaProblem(error: ErrorObject, loaded: LoadedConfig): Problem {
         const suggestion = closest(key, known);
         return {
           kind: "schema",
-          message: `unknown key "${key}"` + (here ? ` in [${here}]` : " at the top level"),
+          message: `unknown key "${key}"${here ? ` in [${here}]` : " at the top level"}`,
           location: { path: [...path, key].join(".") },
           hint: suggestion ? `did you mean "${suggestion}"?` : `allowed keys: ${known.join(", ")}`,
         };
@@ -56,7 +59,7 @@ function schemaProblem(error: ErrorObject, loaded: LoadedConfig): Problem {
         const key = String(error.params.missingProperty);
         return {
           kind: "schema",
-          message: `missing required key "${key}"` + (here ? ` in [${here}]` : ""),
+          message: `missing required key "${key}"${here ? ` in [${here}]` : ""}`,
           location: { path: here },
           hint: `add ${key} = … (see docs/config.md)`,
         };
@@ -113,10 +116,13 @@ function schemaProblem(error: ErrorObject, loaded: LoadedConfig): Problem {
           message: `${here ? `[${here}]` : "the config"} is empty`,
           location: { path: here },
           hint:
-            here === "variants" ? "define at least one variant, e.g. [variants.cpu]"
-            : path[0] === "groups" ? "list at least one target, or remove the group"
-            : (parentSchema as { default?: unknown })?.default !== undefined ? "remove the key to use the default, or give at least one value"
-            : "give at least one value",
+            here === "variants"
+              ? "define at least one variant, e.g. [variants.cpu]"
+              : path[0] === "groups"
+                ? "list at least one target, or remove the group"
+                : (parentSchema as { default?: unknown })?.default !== undefined
+                  ? "remove the key to use the default, or give at least one value"
+                  : "give at least one value",
         };
       case "uniqueItems": {
         const items = error.data as unknown[];
@@ -158,7 +164,9 @@ function relevant(errors: ErrorObject[]): ErrorObject[] {
     if (error.propertyName !== undefined) return false;
     if (error.keyword === "required" && misspelt.has(`${error.instancePath}|${error.params.missingProperty}`)) return false;
     const key = `${error.instancePath}|${error.keyword}|${JSON.stringify(error.params)}`;
-    return seen.has(key) ? false : (seen.add(key), true);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
   });
 }
 

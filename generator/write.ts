@@ -37,7 +37,13 @@ async function checkOutputDirectory(outDir: string, files: string[]): Promise<vo
 
 async function nearestExisting(path: string): Promise<string> {
   for (let current = path; ; current = dirname(current)) {
-    if (await stat(current).then(() => true, () => false)) return current;
+    if (
+      await stat(current).then(
+        () => true,
+        () => false,
+      )
+    )
+      return current;
     if (dirname(current) === current) return current;
   }
 }
@@ -52,7 +58,11 @@ function ioFailure(error: NodeJS.ErrnoException, path: string): never {
     EROFS: "read-only file system",
     ENOSPC: "no space left on the device",
   };
-  fail({ kind: "environment", message: `cannot write ${error.path ?? path}: ${why[error.code ?? ""] ?? error.code ?? error.message}`, hint: "check the output directory (--out DIR): it must be a writable directory" });
+  fail({
+    kind: "environment",
+    message: `cannot write ${error.path ?? path}: ${why[error.code ?? ""] ?? error.code ?? error.message}`,
+    hint: "check the output directory (--out DIR): it must be a writable directory",
+  });
 }
 
 /**

@@ -42,10 +42,12 @@ async function main(): Promise<number> {
   const run = await client.run(["run", "-d", "--name", CONTAINER, "-p", `127.0.0.1:${PORT}:8080`, "iopaint-fixture:cpu-1.6.0"]);
   if (run.exitCode !== 0) fail({ kind: "environment", message: `docker run failed: ${run.all.trim()}`, hint: `is port ${PORT} taken? set IOPAINT_DEMO_PORT` });
   const url = `http://127.0.0.1:${PORT}`;
-  const get = isPrivate ? (path: string) => fetchInEngineNetwork(engine.netns, url + path) : async (path: string) => {
-    const response = await fetch(url + path);
-    return { status: response.status, body: await response.text() };
-  };
+  const get = isPrivate
+    ? (path: string) => fetchInEngineNetwork(engine.netns, url + path)
+    : async (path: string) => {
+        const response = await fetch(url + path);
+        return { status: response.status, body: await response.text() };
+      };
   if (isPrivate) await waitForHttp(engine.netns, `${url}/api/v1/model`, 60_000);
   else await poll(() => get("/api/v1/model"));
   const model = (await get("/api/v1/model")).body;

@@ -16,5 +16,9 @@ export function isExecutable(file: string): boolean {
 
 /** Pure apart from `executable`: where `name` is found on `path` (a PATH value), if anywhere. */
 export function onPath(name: string, path: string | undefined, executable: (file: string) => boolean = isExecutable): string | undefined {
-  return (path ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, name)).find(executable);
+  return (path ?? "")
+    .split(delimiter)
+    .filter(Boolean)
+    .map((dir) => join(dir, name))
+    .find(executable);
 }

@@ -29,7 +29,10 @@ Exit codes: ${ExitCode.ok} no HIGH or CRITICAL findings, ${ExitCode.failed} find
             ${ExitCode.internal} internal error.`;
 
 async function main(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine({ args: argv, allowPositionals: true, options: { scanner: { type: "string" }, image: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } } }, "see npm run scan -- --help");
+  const parsed = parseCommandLine(
+    { args: argv, allowPositionals: true, options: { scanner: { type: "string" }, image: { type: "string" }, config: { type: "string" }, help: { type: "boolean", short: "h" } } },
+    "see npm run scan -- --help",
+  );
   const { values, positionals } = parsed;
   if (values.help) {
     console.log(HELP);

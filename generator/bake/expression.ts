@@ -38,7 +38,7 @@ function splitTemplate(source: string, sourceForm: boolean): { kind: "literal" |
   let i = 0;
   while (i < source.length) {
     if (sourceForm && (source.startsWith("$${", i) || source.startsWith("%%{", i))) {
-      literal += source[i] + "{";
+      literal += `${source[i]}{`;
       i += 3;
     } else if (source.startsWith("${", i)) {
       const end = matchingBrace(source, i + 1);
@@ -213,9 +213,9 @@ class Parser {
 
 /** HCL string escapes as written in source: \" \\ \n \r \t \uXXXX; $${ and %%{ are kept for the template step. */
 function unescapeString(text: string): string {
-  return text.replace(/\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)/g, (_, escape: string) => {
-    if (escape.length > 1) return String.fromCodePoint(parseInt(escape.slice(1), 16));
-    return ({ n: "\n", r: "\r", t: "\t", '"': '"', "\\": "\\" } as Record<string, string>)[escape] ?? escape;
+  return text.replace(/\\(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)/g, (_, sequence: string) => {
+    if (sequence.length > 1) return String.fromCodePoint(parseInt(sequence.slice(1), 16));
+    return ({ n: "\n", r: "\r", t: "\t", '"': '"', "\\": "\\" } as Record<string, string>)[sequence] ?? sequence;
   });
 }
 

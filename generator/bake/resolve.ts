@@ -47,7 +47,8 @@ const MAP_ATTRIBUTES = new Set(["args", "labels", "contexts"]);
  */
 export function resolveBake(text: string, requested: string[], env: Record<string, string | undefined>): ResolvedBake {
   const [parsed, error] = hcl.parseToObject(keepEscapes(text)) as [BakeDocument | null, unknown];
-  if (!parsed) fail({ kind: "syntax", message: `docker-bake.hcl is not valid HCL${error && Object.keys(error).length ? `: ${JSON.stringify(error)}` : ""}`, hint: "regenerate it with `npm run generate`" });
+  if (!parsed)
+    fail({ kind: "syntax", message: `docker-bake.hcl is not valid HCL${error && Object.keys(error).length ? `: ${JSON.stringify(error)}` : ""}`, hint: "regenerate it with `npm run generate`" });
   const scope = buildScope(parsed, env);
   const groups = Object.fromEntries(Object.entries(parsed.group ?? {}).map(([name, blocks]) => [name, blocks.flatMap((b) => (b.targets as string[]) ?? [])]));
   const targetBlocks = parsed.target ?? {};
@@ -59,7 +60,10 @@ export function resolveBake(text: string, requested: string[], env: Record<strin
       if (via.includes(name)) fail({ kind: "reference", message: `group "${name}" contains itself (${[...via, name].join(" → ")})` });
       for (const member of groups[name]) expand(member, [...via, name]);
     } else if (targetBlocks[name]) {
-      if (!seen.has(name)) order.push(name), seen.add(name);
+      if (!seen.has(name)) {
+        order.push(name);
+        seen.add(name);
+      }
     } else {
       const suggestion = closest(name, [...Object.keys(groups), ...Object.keys(targetBlocks).filter((t) => !t.startsWith("_") && !t.startsWith("docker-metadata-action"))]);
       fail({ kind: "usage", message: `unknown target or group "${name}"`, hint: suggestion ? `did you mean "${suggestion}"?` : `groups: ${Object.keys(groups).join(", ")}` });
@@ -142,7 +146,11 @@ function csvObject(entry: string): Record<string, string | boolean> {
  * asked for (unless that was the default group itself), no empty args, labels or tags, and the
  * CSV attributes in the given buildx's style.
  */
-export function printedBake(resolved: ResolvedBake, requested: readonly string[], style: PrintStyle = "objects"): { group: Record<string, { targets: string[] }>; target: Record<string, Record<string, unknown>> } {
+export function printedBake(
+  resolved: ResolvedBake,
+  requested: readonly string[],
+  style: PrintStyle = "objects",
+): { group: Record<string, { targets: string[] }>; target: Record<string, Record<string, unknown>> } {
   const group = { ...resolved.group };
   if (requested.length && !requested.includes("default")) group.default = { targets: [...requested] };
   const target = Object.fromEntries(
@@ -184,7 +192,16 @@ function buildScope(parsed: BakeDocument, env: Record<string, string | undefined
     const fallback = blocks[blocks.length - 1]?.default as Value | undefined;
     const fromEnv = env[name];
     // buildx: an environment variable of the same name overrides the default, typed like it.
-    scope.variables[name] = fromEnv === undefined ? (typeof fallback === "string" ? (evaluateTemplate(fallback, scope) as Value) : (fallback ?? "")) : typeof fallback === "boolean" ? fromEnv === "true" || fromEnv === "1" : typeof fallback === "number" ? Number(fromEnv) : fromEnv;
+    scope.variables[name] =
+      fromEnv === undefined
+        ? typeof fallback === "string"
+          ? (evaluateTemplate(fallback, scope) as Value)
+          : (fallback ?? "")
+        : typeof fallback === "boolean"
+          ? fromEnv === "true" || fromEnv === "1"
+          : typeof fallback === "number"
+            ? Number(fromEnv)
+            : fromEnv;
   }
   for (const [name, blocks] of Object.entries(parsed.function ?? {})) {
     const block = blocks[blocks.length - 1];

@@ -36,12 +36,14 @@ export function checkCompatibility(config: Config, table: CompatTable): { errors
       });
     }
     if (!torch.python.includes(versions.python)) {
-      const others = Object.entries(table.torch).filter(([, t]) => t.python.includes(versions.python)).map(([v]) => v);
+      const others = Object.entries(table.torch)
+        .filter(([, t]) => t.python.includes(versions.python))
+        .map(([v]) => v);
       errors.push({
         kind: "compat",
         message: `torch ${versions.torch} supports Python ${torch.python.join(", ")}, not ${versions.python}`,
         location: { path: "versions.python" },
-        hint: `set python to one of ${torch.python.join(", ")}` + (others.length ? `, or use a torch release for Python ${versions.python} (${rangeOf(others)})` : ""),
+        hint: `set python to one of ${torch.python.join(", ")}${others.length ? `, or use a torch release for Python ${versions.python} (${rangeOf(others)})` : ""}`,
       });
     }
     if (usesCuda && !torch.cuda.includes(versions.cuda)) {
@@ -87,13 +89,28 @@ export function checkCompatibility(config: Config, table: CompatTable): { errors
   for (const [name, variant] of variants) {
     const path = `variants.${name}`;
     if (variant.device === "cuda" && variant.torch_build !== "cuda") {
-      errors.push({ kind: "compat", message: `variant "${name}" runs on device cuda but installs the CPU build of torch`, location: { path: `${path}.torch_build` }, hint: `set torch_build = "cuda", or device = "cpu"` });
+      errors.push({
+        kind: "compat",
+        message: `variant "${name}" runs on device cuda but installs the CPU build of torch`,
+        location: { path: `${path}.torch_build` },
+        hint: `set torch_build = "cuda", or device = "cpu"`,
+      });
     }
     if (variant.device === "cpu" && variant.torch_build === "cuda") {
-      errors.push({ kind: "compat", message: `variant "${name}" installs the CUDA build of torch but runs on device cpu: gigabytes of CUDA libraries it never uses`, location: { path: `${path}.torch_build` }, hint: `set torch_build = "cpu", or device = "cuda"` });
+      errors.push({
+        kind: "compat",
+        message: `variant "${name}" installs the CUDA build of torch but runs on device cpu: gigabytes of CUDA libraries it never uses`,
+        location: { path: `${path}.torch_build` },
+        hint: `set torch_build = "cpu", or device = "cuda"`,
+      });
     }
     if (variant.xformers && variant.torch_build !== "cuda") {
-      errors.push({ kind: "compat", message: `variant "${name}" asks for xformers, which is published only for CUDA builds`, location: { path: `${path}.xformers` }, hint: `set xformers = false, or torch_build = "cuda"` });
+      errors.push({
+        kind: "compat",
+        message: `variant "${name}" asks for xformers, which is published only for CUDA builds`,
+        location: { path: `${path}.xformers` },
+        hint: `set xformers = false, or torch_build = "cuda"`,
+      });
     }
     errors.push(...baseImageProblems(name, variant.base_image, variant.torch_build, config, table));
     const duplicate = duplicatedCudaLibraries(variant.base_image, variant.torch_build);
@@ -144,7 +161,14 @@ function nodeImageProblems(image: string): Problem[] {
   const { repository, tag } = splitImage(image);
   const major = Number(/^(\d+)/.exec(tag)?.[1]);
   if (repository.split("/").pop() === "node" && major < 18) {
-    return [{ kind: "compat", message: `frontend image ${image} has Node ${major}; the web UI's build (vite 5) needs Node 18 or later`, location: { path: "frontend.image" }, hint: `use image = "node:22-bookworm-slim"` }];
+    return [
+      {
+        kind: "compat",
+        message: `frontend image ${image} has Node ${major}; the web UI's build (vite 5) needs Node 18 or later`,
+        location: { path: "frontend.image" },
+        hint: `use image = "node:22-bookworm-slim"`,
+      },
+    ];
   }
   return [];
 }

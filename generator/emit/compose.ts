@@ -39,7 +39,12 @@ export function emitCompose(plan: BuildPlan): string {
 
 /** "ghcr.io/you/iopaint" → "iopaint": a Compose project name (lower-case letters, digits, dashes and underscores). */
 function projectName(image: string): string {
-  return (image.split("/").pop() ?? "iopaint").toLowerCase().replace(/[^a-z0-9_-]/g, "-").replace(/^[^a-z0-9]+/, "") || "iopaint";
+  return (
+    (image.split("/").pop() ?? "iopaint")
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, "-")
+      .replace(/^[^a-z0-9]+/, "") || "iopaint"
+  );
 }
 
 /** "/app/models" → "iopaint-models": the named volume that holds it by default. */
@@ -49,7 +54,9 @@ function volumeName(path: string): string {
 
 /** "/app/models" → "IOPAINT_MODELS": where a user puts a host path to bind-mount instead. */
 function volumeVariable(path: string): string {
-  return `IOPAINT_${lastSegment(path).toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+  return `IOPAINT_${lastSegment(path)
+    .toUpperCase()
+    .replace(/[^A-Z0-9]/g, "_")}`;
 }
 
 function lastSegment(path: string): string {
@@ -84,15 +91,7 @@ function service(target: PlannedTarget, plan: BuildPlan): string[] {
     `    restart: unless-stopped`,
   ];
   if (variant.device === "cuda") {
-    lines.push(
-      "    deploy:",
-      "      resources:",
-      "        reservations:",
-      "          devices:",
-      "            - driver: nvidia",
-      "              count: all",
-      "              capabilities: [gpu]",
-    );
+    lines.push("    deploy:", "      resources:", "        reservations:", "          devices:", "            - driver: nvidia", "              count: all", "              capabilities: [gpu]");
   }
   return lines;
 }

@@ -89,7 +89,9 @@ function describe(node: Schema, deref: (node: Schema) => Schema): string {
     node.description ? sentence(node.description) : "",
     format && format !== node.description ? `Format: ${lowerFirst(format).replace(/\.$/, "")}.` : "",
     example !== undefined ? `Example: \`${JSON.stringify(example)}\`.` : "",
-  ].filter(Boolean).join(" ");
+  ]
+    .filter(Boolean)
+    .join(" ");
 }
 
 function sentence(text: string): string {
@@ -102,5 +104,8 @@ function lowerFirst(text: string): string {
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to dashes. */
 function anchor(path: string): string {
-  return `${path}`.toLowerCase().replace(/[^a-z0-9 _-]/g, "").replace(/ /g, "-");
+  return `${path}`
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, "")
+    .replace(/ /g, "-");
 }

@@ -53,7 +53,7 @@ export function emitConfigTypes(schema: Schema, schemaFile: string): string {
     }
   };
   const renderObject = (node: Schema, indent: string): string => {
-    const inner = indent + "  ";
+    const inner = `${indent}  `;
     const members = Object.entries(node.properties ?? {}).map(([key, property]) => {
       const optional = node.required?.includes(key) || property.default !== undefined ? "" : "?";
       return `${docComment(property, inner)}${inner}${key}${optional}: ${render(property, inner)};\n`;

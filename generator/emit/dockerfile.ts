@@ -207,11 +207,7 @@ export function emitDockerfile(plan: BuildPlan): string {
       ...pipStep("resolve.sh", "pins.py"),
       "    sh /tmp/with-pip-ca.sh sh /tmp/resolve.sh",
     ],
-    [
-      "# ---- pip-report: what the resolve chose, for `npm run lock` (never an image) ----",
-      "FROM scratch AS pip-report",
-      `COPY --from=resolve ${REPORT_DIR}/ /`,
-    ],
+    ["# ---- pip-report: what the resolve chose, for `npm run lock` (never an image) ----", "FROM scratch AS pip-report", `COPY --from=resolve ${REPORT_DIR}/ /`],
     [
       "# ---- torch: the torch stack alone, from exact pins; only a change of those rebuilds it ----",
       "# Rebuilt only when torch.txt (the exact pins the resolve or the lock gives) changes: COPY compares content.",
@@ -314,7 +310,7 @@ export function emitDockerfile(plan: BuildPlan): string {
       `WORKDIR ${runtime.workdir}`,
       `VOLUME [${runtime.volumes.map(jsonString).join(", ")}]`,
       `EXPOSE ${runtime.port}`,
-      'USER ${APP_UID}:${APP_GID}',
+      "USER ${APP_UID}:${APP_GID}",
       `HEALTHCHECK --interval=${health.interval} --timeout=${health.timeout} --start-period=${health.startPeriod} --retries=${health.retries} \\`,
       `    CMD [${jsonString(HEALTHCHECK)}, ${jsonString(health.path)}]`,
       `ENTRYPOINT [${jsonString(ENTRYPOINT)}]`,
@@ -341,6 +337,8 @@ function serviceEnvironment(plan: BuildPlan, deviceArg: string): string[] {
   return [
     deviceArg,
     `ENV PATH=${VENV}/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \\`,
-    `    ${Object.entries(env).map(([k, v]) => `${k}=${dockerfileWord(v)}`).join(" ")} DEVICE=$DEVICE`,
+    `    ${Object.entries(env)
+      .map(([k, v]) => `${k}=${dockerfileWord(v)}`)
+      .join(" ")} DEVICE=$DEVICE`,
   ];
 }

@@ -6,9 +6,6 @@ import { commentText } from "../quote.ts";
  * Markdown gets the two lines inside an HTML comment, which renderers hide.
  */
 export function generatedHeader(comment: "#" | "//" | "<!--", source: string, regenerate: string): string {
-  const lines = [
-    `Generated from ${commentText(source)} by generator/ — do not edit by hand.`,
-    `Change the config and run \`${regenerate}\`; \`npm run check\` fails while this file is stale.`,
-  ];
-  return comment === "<!--" ? `<!-- ${lines.join("\n     ")} -->\n` : lines.map((line) => `${comment} ${line}`).join("\n") + "\n";
+  const lines = [`Generated from ${commentText(source)} by generator/ — do not edit by hand.`, `Change the config and run \`${regenerate}\`; \`npm run check\` fails while this file is stale.`];
+  return comment === "<!--" ? `<!-- ${lines.join("\n     ")} -->\n` : `${lines.map((line) => `${comment} ${line}`).join("\n")}\n`;
 }

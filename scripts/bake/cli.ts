@@ -78,32 +78,35 @@ const cancelled = cancelOnSignals("stopping the build");
 type Options = ReturnType<typeof parseOptions>;
 
 function parseOptions(argv: string[]) {
-  const parsed = parseCommandLine({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      version: { type: "string" },
-      source: { type: "string" },
-      push: { type: "boolean" },
-      load: { type: "boolean" },
-      platform: { type: "string" },
-      "no-cache": { type: "boolean" },
-      pull: { type: "boolean" },
-      set: { type: "string", multiple: true },
-      progress: { type: "string" },
-      print: { type: "boolean" },
-      "dry-run": { type: "boolean" },
-      offline: { type: "boolean" },
-      json: { type: "boolean" },
-      sizes: { type: "boolean" },
-      budget: { type: "string" },
-      engine: { type: "string" },
-      "ca-cert": { type: "string" },
-      config: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
+  const parsed = parseCommandLine(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        version: { type: "string" },
+        source: { type: "string" },
+        push: { type: "boolean" },
+        load: { type: "boolean" },
+        platform: { type: "string" },
+        "no-cache": { type: "boolean" },
+        pull: { type: "boolean" },
+        set: { type: "string", multiple: true },
+        progress: { type: "string" },
+        print: { type: "boolean" },
+        "dry-run": { type: "boolean" },
+        offline: { type: "boolean" },
+        json: { type: "boolean" },
+        sizes: { type: "boolean" },
+        budget: { type: "string" },
+        engine: { type: "string" },
+        "ca-cert": { type: "string" },
+        config: { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     },
-  }, "see npm run bake -- --help");
+    "see npm run bake -- --help",
+  );
   const options = parsed.values;
   const budgetMode = options.budget ?? "fail";
   const engine = options.engine ?? "auto";
@@ -184,10 +187,16 @@ async function resolveBuild(options: Options): Promise<ResolvedBuild> {
 
 /** --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written). */
 async function printTargets({ options, env, targets, outDir }: ResolvedBuild): Promise<number> {
-  const tools = await findDocker(env, options.engine).then((found) => found.tools, () => undefined);
-  const commands = tools?.mode === "docker-build"
-    ? Object.fromEntries(await Promise.all(Object.entries(targets).map(async ([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { helpersImage: await helpersImageRef(t, outDir) }).argv]])))
-    : undefined;
+  const tools = await findDocker(env, options.engine).then(
+    (found) => found.tools,
+    () => undefined,
+  );
+  const commands =
+    tools?.mode === "docker-build"
+      ? Object.fromEntries(
+          await Promise.all(Object.entries(targets).map(async ([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { helpersImage: await helpersImageRef(t, outDir) }).argv]])),
+        )
+      : undefined;
   console.log(JSON.stringify({ mode: tools?.mode ?? "unknown (no docker client found)", target: targets, ...(commands ? { commands } : {}) }, null, 2));
   return ExitCode.ok;
 }
@@ -216,7 +225,12 @@ async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
     say(`${tools.reason}: falling back to one BuildKit \`docker build\` per target with ${tools.client} (Docker ${tools.clientVersion}).`);
     say("  The fallback builds one platform per image, exports no cache (cache-from/cache-to are ignored) and attaches no provenance attestation.");
   }
-  if (Object.keys(build.proxies).length) say(`proxy for the build's network steps (not stored in the images): ${Object.entries(build.proxies).map(([name, value]) => `${name}=${withoutCredentials(value)}`).join(", ")}`);
+  if (Object.keys(build.proxies).length)
+    say(
+      `proxy for the build's network steps (not stored in the images): ${Object.entries(build.proxies)
+        .map(([name, value]) => `${name}=${withoutCredentials(value)}`)
+        .join(", ")}`,
+    );
   if (tools.mode === "buildx") for (const warning of provenanceCredentialWarnings(targets)) say(`warning: ${warning}`);
   const server = await daemonVersion(docker);
   say(`docker ${tools.clientVersion} (${tools.mode === "buildx" ? `buildx ${tools.buildxVersion}` : "no buildx"}), daemon ${server}; targets: ${Object.keys(targets).join(", ")}`);
@@ -229,7 +243,8 @@ async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
     say(`note: ${gpuTargets.join(", ")} build here, but running them on a GPU needs the NVIDIA Container Toolkit, which this daemon lacks (docker info lists no nvidia runtime).`);
   }
   if (tools.mode === "docker-build") {
-    if ((targets[Object.keys(targets)[0]].platforms ?? []).length > 1) fail({ kind: "environment", message: "multi-platform builds need buildx", hint: "pass --platform P for one platform, or install buildx" });
+    if ((targets[Object.keys(targets)[0]].platforms ?? []).length > 1)
+      fail({ kind: "environment", message: "multi-platform builds need buildx", hint: "pass --platform P for one platform, or install buildx" });
     for (const [name, target] of Object.entries(targets)) for (const ignored of dockerBuildArgs(target, outDir).unsupported) say(`warning: ${name}: ${ignored} needs buildx; ignored`);
   }
   if (options.offline) {
@@ -256,7 +271,10 @@ async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
  */
 async function builderPreflight({ targets, outDir, env }: ResolvedBuild, tools: DockerTools, docker: Docker, store: ImageStore): Promise<{ grants: string[]; builder?: string }> {
   const builder = await inspectBuilder(docker, env);
-  if (builder) say(`builder ${builder.name} (${builder.driver} driver${builder.driver === "docker" ? `, ${store === "containerd" ? "containerd" : "classic"} image store` : ""}; ${builder.nodes.length} node${builder.nodes.length === 1 ? "" : "s"})`);
+  if (builder)
+    say(
+      `builder ${builder.name} (${builder.driver} driver${builder.driver === "docker" ? `, ${store === "containerd" ? "containerd" : "classic"} image store` : ""}; ${builder.nodes.length} node${builder.nodes.length === 1 ? "" : "s"})`,
+    );
   const storage = storageDecisions(targets, builder, store);
   const problems = [...platformProblems(targets, builder), ...storage.problems];
   if (problems.length) throw new ProblemsError(problems);
@@ -282,7 +300,19 @@ async function buildWithBake(build: PreparedBuild): Promise<TargetResult[] | num
   const scratch = await mkdtemp(join(tmpdir(), "iopaint-bake-"));
   try {
     const metadataFile = join(scratch, "metadata.json");
-    const argv = bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: Object.keys(targets), allow: build.grants, progress: build.progress, metadataFile, noCache: options["no-cache"], pull: options.pull, push: options.push, load: options.load, sets: build.sets, platform: options.platform });
+    const argv = bakeArgs({
+      file: join(outDir, OUTPUT_FILES.bake),
+      targets: Object.keys(targets),
+      allow: build.grants,
+      progress: build.progress,
+      metadataFile,
+      noCache: options["no-cache"],
+      pull: options.pull,
+      push: options.push,
+      load: options.load,
+      sets: build.sets,
+      platform: options.platform,
+    });
     const started = new Date(Date.now() - 2000);
     const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, terminal: build.progress === "tty" });
     if (result.code !== 0) {
@@ -350,7 +380,10 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
   };
   // Docker 20.10's docker build has no named contexts: the helpers reach it as a local image, for this run only.
   const helpers = await prepareHelpersImages(docker, Object.values(targets), outDir, signal);
-  const outcomes = await runBounded(names.map((name) => () => buildOne(name)), atOnce).finally(helpers.remove);
+  const outcomes = await runBounded(
+    names.map((name) => () => buildOne(name)),
+    atOnce,
+  ).finally(helpers.remove);
   for (const outcome of outcomes) if ("failure" in outcome) return buildFailed(outcome.failure, platformsOf(targets));
   return outcomes.flatMap((outcome) => ("result" in outcome ? [outcome.result] : []));
 }
@@ -362,7 +395,11 @@ function report({ options, tools }: PreparedBuild, results: TargetResult[]): num
   say(formatSummary(results, tools.mode === "buildx" ? `docker buildx bake (buildx ${tools.buildxVersion})` : `docker build fallback (${tools.client})`, options.sizes));
   if (options.json) console.log(toJson(results, tools.mode, ok));
   if (results.some((r) => r.overBudget)) {
-    say(ok ? "warning: over budget, accepted because of --budget warn" : "error: an image is over its size budget\n  hint: make the image smaller, raise size_budget in the config, or pass --budget warn to accept it this once");
+    say(
+      ok
+        ? "warning: over budget, accepted because of --budget warn"
+        : "error: an image is over its size budget\n  hint: make the image smaller, raise size_budget in the config, or pass --budget warn to accept it this once",
+    );
   }
   return ok ? ExitCode.ok : ExitCode.overBudget;
 }
@@ -395,7 +432,15 @@ interface Sizing {
   signal: AbortSignal;
 }
 
-async function describe(name: string, target: ResolvedTarget, variant: PlannedVariant, seconds: number, report: BuildReport | undefined, sizing: Sizing, metadata?: TargetMetadata): Promise<TargetResult> {
+async function describe(
+  name: string,
+  target: ResolvedTarget,
+  variant: PlannedVariant,
+  seconds: number,
+  report: BuildReport | undefined,
+  sizing: Sizing,
+  metadata?: TargetMetadata,
+): Promise<TargetResult> {
   const image = target.tags.length ? await sizing.docker.inspectImage(target.tags[0]) : undefined;
   const budget = { bytes: variant.sizeBudgetBytes, text: variant.sizeBudget, measure: variant.sizeBudgetMeasure };
   // inspect's Size is the compressed content on the containerd store, the unpacked layers on a
@@ -423,7 +468,11 @@ async function describe(name: string, target: ResolvedTarget, variant: PlannedVa
 
 function buildFailed(result: { output: string }, platforms: string[], records: BuildReport[] = []): number {
   const hostPlatform = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
-  const failure = explainFailure(result.output, [...new Set(platforms)].filter((p) => !p.startsWith(hostPlatform)), records);
+  const failure = explainFailure(
+    result.output,
+    [...new Set(platforms)].filter((p) => !p.startsWith(hostPlatform)),
+    records,
+  );
   say("");
   say(`error: ${failure.message}`);
   if (failure.hint) say(`  hint: ${failure.hint}`);

@@ -24,11 +24,13 @@ export function variableProblems(variables: readonly PlanVariable[], env: Record
   return variables.flatMap((variable) => {
     const value = env[variable.name];
     if (value === undefined || !variable.allowed || variable.allowed.includes(value)) return [];
-    return [{
-      kind: "usage",
-      message: `${variable.name}=${JSON.stringify(value)} is not a value docker-bake.hcl knows: expected ${variable.allowed.map((v) => JSON.stringify(v)).join(", ")}`,
-      hint: `${variable.comment} Unset it for the default (${JSON.stringify(variable.default)}).`,
-    } satisfies Problem];
+    return [
+      {
+        kind: "usage",
+        message: `${variable.name}=${JSON.stringify(value)} is not a value docker-bake.hcl knows: expected ${variable.allowed.map((v) => JSON.stringify(v)).join(", ")}`,
+        hint: `${variable.comment} Unset it for the default (${JSON.stringify(variable.default)}).`,
+      } satisfies Problem,
+    ];
   });
 }
 
@@ -42,10 +44,12 @@ interface LocalPath {
 
 /** `key=value,…` (a cache or secret entry) as a map. */
 function csvFields(entry: string): Record<string, string> {
-  return Object.fromEntries(entry.split(",").map((part) => {
-    const at = part.indexOf("=");
-    return at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
-  }));
+  return Object.fromEntries(
+    entry.split(",").map((part) => {
+      const at = part.indexOf("=");
+      return at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
+    }),
+  );
 }
 
 function localPaths(target: ResolvedTarget, cwd: string): LocalPath[] {
@@ -113,7 +117,8 @@ export function builderStoresAttestations(builder: Builder | undefined, store: I
   return (builder?.driver ?? "docker") !== "docker" || store === "containerd";
 }
 
-const CAPABLE_BUILDER_HINT = "turn on the containerd image store (daemon.json: {\"features\": {\"containerd-snapshotter\": true}}, then restart Docker) or build on a docker-container builder (docker buildx create --use --driver docker-container)";
+const CAPABLE_BUILDER_HINT =
+  'turn on the containerd image store (daemon.json: {"features": {"containerd-snapshotter": true}}, then restart Docker) or build on a docker-container builder (docker buildx create --use --driver docker-container)';
 
 /**
  * Pure: what the targets' provenance and cache settings need from this builder. Where it cannot
@@ -130,10 +135,18 @@ export function storageDecisions(targets: Record<string, ResolvedTarget>, builde
   const where = `the ${builder?.name ?? "default"} builder (docker driver) on the classic image store`;
   const problems: Problem[] = [];
   if (explicit) {
-    problems.push({ kind: "environment", message: `IOPAINT_PROVENANCE asks for a provenance attestation, which ${where} cannot store`, hint: `set IOPAINT_PROVENANCE=auto (attached where the builder can store it) or false, or ${CAPABLE_BUILDER_HINT}` });
+    problems.push({
+      kind: "environment",
+      message: `IOPAINT_PROVENANCE asks for a provenance attestation, which ${where} cannot store`,
+      hint: `set IOPAINT_PROVENANCE=auto (attached where the builder can store it) or false, or ${CAPABLE_BUILDER_HINT}`,
+    });
   }
   if (exports) {
-    problems.push({ kind: "environment", message: `IOPAINT_CACHE exports the build cache, which ${where} cannot do`, hint: `unset IOPAINT_CACHE (the builder keeps its own cache), or ${CAPABLE_BUILDER_HINT}` });
+    problems.push({
+      kind: "environment",
+      message: `IOPAINT_CACHE exports the build cache, which ${where} cannot do`,
+      hint: `unset IOPAINT_CACHE (the builder keeps its own cache), or ${CAPABLE_BUILDER_HINT}`,
+    });
   }
   const notes = defaulted && !explicit ? [`no provenance attestation: ${where} cannot store one (IOPAINT_PROVENANCE=auto); to attach one, ${CAPABLE_BUILDER_HINT}`] : [];
   return { problems, notes };

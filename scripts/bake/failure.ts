@@ -17,7 +17,8 @@ export interface FailureExplanation {
  * What npm (Node's error codes), pip (Python's ssl) and apt (GnuTLS) print when a server's
  * certificate comes from a CA they do not trust: a TLS-inspecting proxy, an internal mirror.
  */
-const UNTRUSTED_CERTIFICATE = /(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_UNTRUSTED|CERTIFICATE_VERIFY_FAILED|certificate verification failed|The certificate is NOT trusted)/;
+const UNTRUSTED_CERTIFICATE =
+  /(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERT_UNTRUSTED|CERTIFICATE_VERIFY_FAILED|certificate verification failed|The certificate is NOT trusted)/;
 
 /** What npm, pip and apt print when a step cannot reach its server at all (no route, no name, refused). */
 const UNREACHABLE_SERVER = /(EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|ENETUNREACH|Temporary failure resolving|Failed to establish a new connection|Could not connect to)/;
@@ -42,7 +43,10 @@ export function explainFailure(printed: string, foreignPlatforms: readonly strin
   if (/ERROR: additional privileges requested/.test(output)) {
     // What buildx asked for, from its line 'Pass "--allow=fs.read=… --allow=…" to grant requested privileges.'
     const asked = /^Pass "([^"]+)" to grant requested privileges/m.exec(output)?.[1] ?? "";
-    const grants = asked.split(/\s+/).filter((flag) => flag.startsWith("--allow=")).map((flag) => flag.slice("--allow=".length));
+    const grants = asked
+      .split(/\s+/)
+      .filter((flag) => flag.startsWith("--allow="))
+      .map((flag) => flag.slice("--allow=".length));
     return {
       message: `buildx refused to build: it was not granted ${grants.length ? grants.join(", ") : "access to a path"} (filesystem entitlements, buildx 0.20 and later), so nothing was built`,
       hint: `keep the checkout inside the directory bake runs in (IOPaint/ in the repository root, the default layout), or pass ${grants.length ? grants.map((g) => `--allow=${g}`).join(" ") : "--allow=fs.read=PATH"} to docker buildx bake; npm run bake grants the paths it knows of itself (see docs/building.md)`,
@@ -111,5 +115,10 @@ function shorten(reason: string): string {
 }
 
 function lastLines(output: string, count: number): string {
-  return output.trim().split("\n").slice(-count).map((line) => `  | ${line}`).join("\n");
+  return output
+    .trim()
+    .split("\n")
+    .slice(-count)
+    .map((line) => `  | ${line}`)
+    .join("\n");
 }

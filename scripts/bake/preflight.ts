@@ -50,7 +50,8 @@ export function caCertificateProblem(file: string, text: string | undefined): Pr
   const hint = "give a PEM file with your proxy's or mirror's CA certificate (-----BEGIN CERTIFICATE-----), e.g. --ca-cert /usr/local/share/ca-certificates/corp.crt";
   if (text === undefined) return { kind: "usage", message: `the CA certificate file ${file} does not exist or cannot be read`, hint };
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) return { kind: "usage", message: `${file} holds a private key; the build needs only the CA's certificate`, hint };
-  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text)) return { kind: "usage", message: `${file} is not a PEM certificate file (no -----BEGIN CERTIFICATE----- block)`, hint };
+  if (!/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.test(text))
+    return { kind: "usage", message: `${file} is not a PEM certificate file (no -----BEGIN CERTIFICATE----- block)`, hint };
   return undefined;
 }
 
@@ -88,8 +89,12 @@ export function provenanceCredentialWarnings(targets: Record<string, ResolvedTar
   };
   return Object.entries(targets).flatMap(([name, target]) => {
     if (!(target.attest ?? []).some(recordsArgs)) return [];
-    const holding = Object.entries(target.args).filter(([, value]) => withoutCredentials(value) !== value).map(([arg]) => arg);
+    const holding = Object.entries(target.args)
+      .filter(([, value]) => withoutCredentials(value) !== value)
+      .map(([arg]) => arg);
     if (!holding.length) return [];
-    return [`${name}: provenance mode=max records every build argument in the image's attestation, where anyone who can pull the image reads it, and ${holding.join(", ")} hold credentials (user:password@ in the URL); use IOPAINT_PROVENANCE=min (the default) or URLs without credentials`];
+    return [
+      `${name}: provenance mode=max records every build argument in the image's attestation, where anyone who can pull the image reads it, and ${holding.join(", ")} hold credentials (user:password@ in the URL); use IOPAINT_PROVENANCE=min (the default) or URLs without credentials`,
+    ];
   });
 }

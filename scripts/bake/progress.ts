@@ -42,7 +42,7 @@ export function parseProgress(text: string, targets: readonly string[] = []): Bu
     if (!match) continue;
     const id = Number(match[1]);
     const rest = match[2];
-    let step = steps.get(id);
+    const step = steps.get(id);
     if (!step) {
       // Only "[…]" titles: a line such as "#30 exporting to image" is not a Dockerfile step.
       const started = rest.startsWith("[") ? stepNamed(id, rest, targets) : undefined;
@@ -100,7 +100,13 @@ export function parseSolveStatus(text: string): BuildReport {
     }
     for (const log of status.logs ?? []) {
       const step = steps.get(log.vertex);
-      if (step) step.output.push(...Buffer.from(log.data, "base64").toString("utf8").split(/\r?\n/).filter((l, i, all) => l || i < all.length - 1));
+      if (step)
+        step.output.push(
+          ...Buffer.from(log.data, "base64")
+            .toString("utf8")
+            .split(/\r?\n/)
+            .filter((l, i, all) => l || i < all.length - 1),
+        );
     }
     for (const transfer of status.statuses ?? []) if (transfer.id === "transferring context:") contextBytes.set(transfer.vertex, transfer.current ?? 0);
   }
@@ -119,7 +125,7 @@ function stepNamed(id: number, title: string, targets: readonly string[]): Build
   const header = STEP.exec(title);
   if (header?.[5] === undefined) return title && !title.startsWith("[") ? { id, target: "", stage: "", name: title, state: "running", output: [] } : undefined;
   const internal = header[3] === undefined;
-  let target = internal ? header[4] ?? "" : "";
+  let target = internal ? (header[4] ?? "") : "";
   let stage = internal ? "" : [header[2], header[3]].filter(Boolean).join(" ");
   const first = stage.split(" ")[0];
   if (!internal && stage.includes(" ") && targets.includes(first)) {

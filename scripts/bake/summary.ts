@@ -30,7 +30,9 @@ export function formatSummary(results: TargetResult[], mode: string, showSizes =
   const header = ["TARGET", "IMAGE ID", "SIZE / BUDGET", "TIME", "STEPS", "TAGS"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ");
-  const over = results.filter((r) => r.overBudget).map((r) => `${r.target}: ${formatSize(r.size ?? 0)}${r.budget.measure === "compressed" ? " compressed" : ""} is over its budget of ${r.budget.text} (variants.${r.variant}.size_budget)`);
+  const over = results
+    .filter((r) => r.overBudget)
+    .map((r) => `${r.target}: ${formatSize(r.size ?? 0)}${r.budget.measure === "compressed" ? " compressed" : ""} is over its budget of ${r.budget.text} (variants.${r.variant}.size_budget)`);
   const sizes = results.filter((r) => r.sizes && (showSizes || r.overBudget)).map((r) => formatSizes(r.target, r.sizes!));
   return [`Built with ${mode}:`, line(header), ...rows.map(line), ...over, ...sizes].join("\n");
 }
@@ -41,7 +43,12 @@ export function formatSizes(target: string, sizes: ImageSizes): string {
   const widths = [0, 1, 2].map((i) => Math.max(["PART", "UNPACKED", "COMPRESSED"][i].length, ...rows.map((row) => row[i].length)));
   const line = (cells: string[]) => `  ${cells[0].padEnd(widths[0])}  ${cells[1].padStart(widths[1])}  ${cells[2].padStart(widths[2])}`;
   const largest = sizes.largestPackages.length ? [`  largest in the virtualenv (unpacked): ${sizes.largestPackages.map((p) => `${p.name} ${formatSize(p.unpacked)}`).join(", ")}`] : [];
-  return [`\n${target}: where the size is (unpacked: the layers' uncompressed bytes; compressed: gzip, as a registry stores them)`, line(["PART", "UNPACKED", "COMPRESSED"]), ...rows.map(line), ...largest].join("\n");
+  return [
+    `\n${target}: where the size is (unpacked: the layers' uncompressed bytes; compressed: gzip, as a registry stores them)`,
+    line(["PART", "UNPACKED", "COMPRESSED"]),
+    ...rows.map(line),
+    ...largest,
+  ].join("\n");
 }
 
 export function toJson(results: TargetResult[], mode: string, ok: boolean): string {

@@ -18,7 +18,20 @@ import { generateFixture } from "./fixture.ts";
 import { formatBytes, formatMs, formatSeconds, median } from "./format.ts";
 import { evaluate } from "./goals.ts";
 import { describeHost } from "./machine.ts";
-import { buildxBuilder, coldImage, fallbackBuilder, measureBaseline, measureCold, measureColdRunner, measureContext, measureReadiness, measureRebuilds, measureReproducible, measureVariants, type PhaseContext } from "./phases.ts";
+import {
+  buildxBuilder,
+  coldImage,
+  fallbackBuilder,
+  measureBaseline,
+  measureCold,
+  measureColdRunner,
+  measureContext,
+  measureReadiness,
+  measureRebuilds,
+  measureReproducible,
+  measureVariants,
+  type PhaseContext,
+} from "./phases.ts";
 import { jsonReport, makeReport, markdownReport } from "./report.ts";
 
 const DEFAULT_OUT = ".cache/bench/latest.json";
@@ -73,19 +86,22 @@ Exit codes: ${ExitCode.ok} measured, ${ExitCode.failed} a build failed, ${ExitCo
 const controller = new AbortController();
 
 async function main(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine({
-    args: argv,
-    options: {
-      json: { type: "boolean" },
-      quick: { type: "boolean" },
-      repeats: { type: "string" },
-      out: { type: "string" },
-      verbose: { type: "boolean" },
-      "keep-images": { type: "boolean" },
-      path: { type: "string" },
-      help: { type: "boolean", short: "h" },
+  const parsed = parseCommandLine(
+    {
+      args: argv,
+      options: {
+        json: { type: "boolean" },
+        quick: { type: "boolean" },
+        repeats: { type: "string" },
+        out: { type: "string" },
+        verbose: { type: "boolean" },
+        "keep-images": { type: "boolean" },
+        path: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
     },
-  }, "see npm run bench -- --help");
+    "see npm run bench -- --help",
+  );
   const options = parsed.values;
   if (options.help) {
     console.log(HELP);
@@ -162,7 +178,10 @@ async function main(argv: string[]): Promise<number> {
       figures.size = { baseline, oursBytes };
       log(`[bench] 6/10 build context: a checkout padded with ${formatBytes(ctx.paddingBytes)} of .git, node_modules, venv and build output`);
       figures.context = await measureContext(ctx);
-    } else (skipped("5/10 image size", "fallback"), skipped("6/10 build context", "fallback"));
+    } else {
+      skipped("5/10 image size", "fallback");
+      skipped("6/10 build context", "fallback");
+    }
     const generateRuns = quick ? 2 : 7;
     const compileRuns = quick ? 5 : 31;
     log(`[bench] 7/10 compiler: npm run generate ×${generateRuns}, compile in process ×${compileRuns}`);

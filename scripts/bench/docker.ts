@@ -13,12 +13,14 @@ export type Log = (line: string) => void;
 
 /** A build step failed: the runner's exit code 1, with the step and its last lines. */
 export class BuildFailed extends Error {
-  constructor(label: string, readonly detail: string) {
+  constructor(
+    label: string,
+    readonly detail: string,
+  ) {
     super(`${label}: the build failed at ${detail}`);
     this.name = "BuildFailed";
   }
 }
-
 
 export interface BuildOutcome {
   seconds: number;
@@ -60,7 +62,14 @@ export class BenchDocker {
     const { code, output, seconds } = await this.docker.stream(argv, { cwd, env, signal: this.signal, onOutput: (chunk) => this.verbose && process.stderr.write(chunk) });
     const report = parseProgress(output);
     if (code !== 0) {
-      const detail = report.failed ? describeFailure(report.failed) : output.trim().split("\n").slice(-15).map((line) => `  | ${line}`).join("\n");
+      const detail = report.failed
+        ? describeFailure(report.failed)
+        : output
+            .trim()
+            .split("\n")
+            .slice(-15)
+            .map((line) => `  | ${line}`)
+            .join("\n");
       throw new BuildFailed(label, detail);
     }
     await this.removeSuperseded(previous);

@@ -160,13 +160,19 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
     row(path, {
       id: "rebuild-frontend-dependency-steps",
       figure: "Rebuild, one web_app/ file changed: Python dependency steps run",
-      ours: steps(worst(r.frontend.map((s) => executedIn(s, DEPENDENCY_STAGES))), `; ${formatSeconds(time(r.frontend))}${spreadOf(secondsOf(r.frontend))} = ${formatPercent(time(r.frontend) / cold)} of cold${rebuildDetail(r.frontend)}`),
+      ours: steps(
+        worst(r.frontend.map((s) => executedIn(s, DEPENDENCY_STAGES))),
+        `; ${formatSeconds(time(r.frontend))}${spreadOf(secondsOf(r.frontend))} = ${formatPercent(time(r.frontend) / cold)} of cold${rebuildDetail(r.frontend)}`,
+      ),
       goal: { text: "0 (users: Python dependency layers reused)", on: "value", op: "==", limit: 0 },
     }),
     row(path, {
       id: "rebuild-requirements-frontend-steps",
       figure: "Rebuild, requirements.txt changed: front-end steps run",
-      ours: steps(worst(r.requirements.map((s) => executedIn(s, [FRONTEND_STAGE]))), `; ${formatSeconds(time(r.requirements))}${spreadOf(secondsOf(r.requirements))} = ${formatPercent(time(r.requirements) / cold)} of cold${rebuildDetail(r.requirements)}`),
+      ours: steps(
+        worst(r.requirements.map((s) => executedIn(s, [FRONTEND_STAGE]))),
+        `; ${formatSeconds(time(r.requirements))}${spreadOf(secondsOf(r.requirements))} = ${formatPercent(time(r.requirements) / cold)} of cold${rebuildDetail(r.requirements)}`,
+      ),
       goal: { text: "0 (users: front-end build reused)", on: "value", op: "==", limit: 0 },
     }),
     row(path, {
@@ -178,9 +184,10 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
         what: "cpu and gpu built one after the other, each --no-cache",
         text: `${formatSeconds(separate)} (${formatSeconds(p.variants.separate.cpu.seconds)} + ${formatSeconds(p.variants.separate.gpu.seconds)} separately)`,
       },
-      goal: path === "buildx"
-        ? { text: "≤ 75% of the separate builds", on: "ratio", op: "<=", limit: GOALS.variantsMaxRatioBuildx }
-        : { text: "≤ 85% of the separate builds", on: "ratio", op: "<=", limit: GOALS.variantsMaxRatio },
+      goal:
+        path === "buildx"
+          ? { text: "≤ 75% of the separate builds", on: "ratio", op: "<=", limit: GOALS.variantsMaxRatioBuildx }
+          : { text: "≤ 85% of the separate builds", on: "ratio", op: "<=", limit: GOALS.variantsMaxRatio },
     }),
     row(path, {
       id: "variants-frontend-builds",
@@ -191,14 +198,16 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
     }),
   ];
   if (baseline && f.size) {
-    rows.push(row(path, {
-      id: "image-size",
-      figure: "Runtime image size, cpu",
-      ours: bytes(f.size.oursBytes),
-      baseline: { ...bytes(baseline.imageBytes), what: "the old single-stage image", text: `${formatBytes(baseline.imageBytes)} (old single-stage)` },
-      goal: { text: "≤ 60% of old", on: "ratio", op: "<=", limit: GOALS.sizeMaxRatio },
-      users: { text: "≥ 10% smaller than the old way", on: "ratio", op: "<=", limit: GOALS.usersSizeMaxRatio },
-    }));
+    rows.push(
+      row(path, {
+        id: "image-size",
+        figure: "Runtime image size, cpu",
+        ours: bytes(f.size.oursBytes),
+        baseline: { ...bytes(baseline.imageBytes), what: "the old single-stage image", text: `${formatBytes(baseline.imageBytes)} (old single-stage)` },
+        goal: { text: "≤ 60% of old", on: "ratio", op: "<=", limit: GOALS.sizeMaxRatio },
+        users: { text: "≥ 10% smaller than the old way", on: "ratio", op: "<=", limit: GOALS.usersSizeMaxRatio },
+      }),
+    );
   }
   return rows;
 }
@@ -208,18 +217,24 @@ export function evaluate(f: Figures): Row[] {
   const depAndFront = [FRONTEND_STAGE, ...DEPENDENCY_STAGES];
   const rows: Row[] = BUILD_PATHS.flatMap((path) => (f.paths[path] ? pathRows(path, f.paths[path]!, f) : []));
   if (f.context) {
-    rows.push(row("fallback", {
-      id: "context",
-      figure: `Build context sent, checkout padded with ${formatBytes(f.context.paddingBytes)}`,
-      ours: bytes(f.context.withRules, " (ignore rules)"),
-      baseline: { ...bytes(f.context.withoutRules), what: "the same checkout without the ignore rules", text: `${formatBytes(f.context.withoutRules)} (no rules)` },
-      goal: { text: "≤ 5% of no rules", on: "ratio", op: "<=", limit: GOALS.contextMaxRatio },
-      users: { text: "≥ 50% smaller", on: "ratio", op: "<=", limit: GOALS.usersContextMaxRatio },
-    }));
+    rows.push(
+      row("fallback", {
+        id: "context",
+        figure: `Build context sent, checkout padded with ${formatBytes(f.context.paddingBytes)}`,
+        ours: bytes(f.context.withRules, " (ignore rules)"),
+        baseline: { ...bytes(f.context.withoutRules), what: "the same checkout without the ignore rules", text: `${formatBytes(f.context.withoutRules)} (no rules)` },
+        goal: { text: "≤ 5% of no rules", on: "ratio", op: "<=", limit: GOALS.contextMaxRatio },
+        users: { text: "≥ 50% smaller", on: "ratio", op: "<=", limit: GOALS.usersContextMaxRatio },
+      }),
+    );
   }
   const runner = f.coldRunner;
   if (runner) {
-    const runnerCold = { ...seconds(runner.cold.seconds), what: "the cold build on the newest engine (--no-cache, exporting the cache)", text: `cold ${formatSeconds(runner.cold.seconds)} (bake, exporting)` };
+    const runnerCold = {
+      ...seconds(runner.cold.seconds),
+      what: "the cold build on the newest engine (--no-cache, exporting the cache)",
+      text: `cold ${formatSeconds(runner.cold.seconds)} (bake, exporting)`,
+    };
     const runnerDetail = (samples: BuildSample[]) => ` (${samples[samples.length - 1].steps.executed} of ${samples[samples.length - 1].steps.total} steps run)`;
     rows.push(
       row("buildx", {
@@ -239,29 +254,42 @@ export function evaluate(f: Figures): Row[] {
       row("buildx", {
         id: "runner-dependency-steps",
         figure: "New CI runner, cache imported: dependency and front-end steps run",
-        ours: steps(worst([...runner.unchanged, ...runner.python].map((s) => executedIn(s, depAndFront))), ` (after the .py change: ${stageCounts(runner.python[runner.python.length - 1], depAndFront)})`),
+        ours: steps(
+          worst([...runner.unchanged, ...runner.python].map((s) => executedIn(s, depAndFront))),
+          ` (after the .py change: ${stageCounts(runner.python[runner.python.length - 1], depAndFront)})`,
+        ),
         goal: { text: "0", on: "value", op: "==", limit: 0 },
       }),
     );
   }
   if (f.reproducible) {
-    const notReproduced = Object.entries(f.reproducible).filter(([, r]) => new Set(r.digests).size !== 1).map(([variant]) => variant);
+    const notReproduced = Object.entries(f.reproducible)
+      .filter(([, r]) => new Set(r.digests).size !== 1)
+      .map(([variant]) => variant);
     const variants = Object.keys(f.reproducible);
-    rows.push(row("buildx", {
-      id: "reproducible",
-      figure: "Two cold builds of each variant (--no-cache): images whose digests differ",
-      ours: { value: notReproduced.length, unit: "images", text: `${notReproduced.length}${notReproduced.length ? ` (${notReproduced.join(", ")})` : ""} of ${variants.length} (${variants.join(", ")})` },
-      goal: { text: "0: same inputs, same digest", on: "value", op: "==", limit: 0 },
-    }));
+    rows.push(
+      row("buildx", {
+        id: "reproducible",
+        figure: "Two cold builds of each variant (--no-cache): images whose digests differ",
+        ours: {
+          value: notReproduced.length,
+          unit: "images",
+          text: `${notReproduced.length}${notReproduced.length ? ` (${notReproduced.join(", ")})` : ""} of ${variants.length} (${variants.join(", ")})`,
+        },
+        goal: { text: "0: same inputs, same digest", on: "value", op: "==", limit: 0 },
+      }),
+    );
   }
   if (f.readiness) {
     const healthy = f.readiness.map((r) => r.healthySeconds - r.portSeconds);
-    rows.push(row("buildx", {
-      id: "readiness",
-      figure: "Healthy after the port opens (1 s health start interval, as compose.yaml starts it)",
-      ours: medianSeconds(healthy, ` (port answered ${formatSeconds(median(f.readiness.map((r) => r.portSeconds)))} after docker run)`),
-      goal: { text: "≤ 5 s", on: "value", op: "<=", limit: GOALS.readinessMaxSeconds },
-    }));
+    rows.push(
+      row("buildx", {
+        id: "readiness",
+        figure: "Healthy after the port opens (1 s health start interval, as compose.yaml starts it)",
+        ours: medianSeconds(healthy, ` (port answered ${formatSeconds(median(f.readiness.map((r) => r.portSeconds)))} after docker run)`),
+        goal: { text: "≤ 5 s", on: "value", op: "<=", limit: GOALS.readinessMaxSeconds },
+      }),
+    );
   }
   const compile = median(f.compiler.compileMs);
   rows.push(

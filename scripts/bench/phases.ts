@@ -40,7 +40,10 @@ export interface PhaseContext {
 async function buildEach(ctx: PhaseContext, labels: string[], targets: ResolvedTarget[], cwd: string, noCache: boolean, docker = ctx.docker): Promise<BuildOutcome[]> {
   const helpers = await prepareHelpersImages(docker.docker, targets, cwd);
   try {
-    return await runBounded(targets.map((target, i) => () => timed(ctx, docker, labels[i], dockerBuildArgs(target, cwd, { noCache, helpersImage: helpers.imageOf(target) }).argv, cwd)), availableParallelism());
+    return await runBounded(
+      targets.map((target, i) => () => timed(ctx, docker, labels[i], dockerBuildArgs(target, cwd, { noCache, helpersImage: helpers.imageOf(target) }).argv, cwd)),
+      availableParallelism(),
+    );
   } finally {
     await helpers.remove();
   }
@@ -96,7 +99,13 @@ export function fallbackBuilder(ctx: PhaseContext): PathBuilder {
     async build(label, names, source, image, noCache) {
       const targets = resolveTargets(ctx.fixture, names, source, image);
       const started = performance.now();
-      const outcomes = await buildEach(ctx, names.map((name) => (names.length > 1 ? `${label}: ${name}` : label)), names.map((name) => targets[name]), ctx.fixture.dir, noCache);
+      const outcomes = await buildEach(
+        ctx,
+        names.map((name) => (names.length > 1 ? `${label}: ${name}` : label)),
+        names.map((name) => targets[name]),
+        ctx.fixture.dir,
+        noCache,
+      );
       const samples = Object.fromEntries(names.map((name, i) => [name, sampleOf(outcomes[i])]));
       return { seconds: (performance.now() - started) / 1000, samples, frontendBuilds: Object.values(samples).reduce((n, s) => n + s.frontendBuilds, 0) };
     },
@@ -260,7 +269,16 @@ export async function measureColdRunner(ctx: PhaseContext, current: BenchDocker)
   const tag = resolveTargets(ctx.fixture, ["cpu"], source, env.IOPAINT_IMAGE).cpu.tags[0];
   current.track(tag);
   const bake = async (label: string, noCache: boolean) =>
-    sampleOf(await timed(ctx, current, label, bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: ["cpu"], noCache, allow: await bakeGrants(ctx, current, ["cpu"], env) }), ctx.fixture.dir, env));
+    sampleOf(
+      await timed(
+        ctx,
+        current,
+        label,
+        bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: ["cpu"], noCache, allow: await bakeGrants(ctx, current, ["cpu"], env) }),
+        ctx.fixture.dir,
+        env,
+      ),
+    );
   const newRunner = async () => {
     await current.run(["image", "rm", tag]);
     const pruned = await current.run(["builder", "prune", "--all", "--force"]);
@@ -303,7 +321,14 @@ export async function measureReproducible(ctx: PhaseContext, current: BenchDocke
     for (const run of [1, 2]) {
       const dest = join(ctx.work, `reproducible-${variant}-${run}`);
       const sets = [`${variant}.output=type=oci,dest=${dest},tar=false,rewrite-timestamp=true`];
-      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: [variant], noCache: true, provenance: "false", sets, allow: await bakeGrants(ctx, current, [variant], env, sets) });
+      const argv = bakeArgs({
+        file: join(ctx.fixture.dir, OUTPUT_FILES.bake),
+        targets: [variant],
+        noCache: true,
+        provenance: "false",
+        sets,
+        allow: await bakeGrants(ctx, current, [variant], env, sets),
+      });
       await timed(ctx, current, `${variant}, --no-cache, OCI output with rewrite-timestamp (${run}/2)`, argv, ctx.fixture.dir, env);
       const index = JSON.parse(await readFile(join(dest, "index.json"), "utf8")) as { manifests: { digest: string }[] };
       digests.push(index.manifests[0].digest);

@@ -48,14 +48,24 @@ export function bakeArgs(options: BakeOptions): string[] {
  * (Debian's Docker 20.10, CI here). Paths follow bake's rules: `cwd://` is relative to where bake
  * runs, a plain relative dockerfile to the context. Returns what the fallback cannot honour.
  */
-export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string; output?: string; helpersImage?: string } = {}): { argv: string[]; unsupported: string[] } {
+export function dockerBuildArgs(
+  target: ResolvedTarget,
+  cwd: string,
+  options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string; output?: string; helpersImage?: string } = {},
+): { argv: string[]; unsupported: string[] } {
   const context = resolve(cwd, target.context);
   const dockerfile = target.dockerfile.startsWith("cwd://")
     ? resolve(cwd, target.dockerfile.slice("cwd://".length))
-    : isAbsolute(target.dockerfile) ? target.dockerfile : resolve(context, target.dockerfile);
+    : isAbsolute(target.dockerfile)
+      ? target.dockerfile
+      : resolve(context, target.dockerfile);
   const platforms = target.platforms ?? [];
   if (platforms.length > 1) {
-    fail({ kind: "environment", message: `building ${platforms.join(", ")} at once needs buildx; docker build makes one platform per image`, hint: "install docker-buildx, or build one platform with --platform" });
+    fail({
+      kind: "environment",
+      message: `building ${platforms.join(", ")} at once needs buildx; docker build makes one platform per image`,
+      hint: "install docker-buildx, or build one platform with --platform",
+    });
   }
   const argv = ["build", "--file", dockerfile, "--progress", options.progress ?? "plain"];
   if (target.target) argv.push("--target", target.target);
@@ -72,7 +82,9 @@ export function dockerBuildArgs(target: ResolvedTarget, cwd: string, options: { 
   for (const tag of target.tags) argv.push("--tag", tag);
   argv.push(context);
   const unsupported = [
-    ...Object.keys(target.contexts ?? {}).filter((name) => name !== HELPERS.context).map((name) => `contexts.${name}`),
+    ...Object.keys(target.contexts ?? {})
+      .filter((name) => name !== HELPERS.context)
+      .map((name) => `contexts.${name}`),
     ...(target["cache-from"]?.length ? [`cache-from (${target["cache-from"].join(" ")})`] : []),
     ...(target["cache-to"]?.length ? [`cache-to (${target["cache-to"].join(" ")})`] : []),
   ];

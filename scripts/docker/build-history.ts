@@ -36,7 +36,10 @@ interface ListedRecord {
 
 /** Pure: the refs of the records that failed and were created at or after `since`. */
 export function failedSince(listing: string, since: Date): string[] {
-  const records = listing.split("\n").filter((line) => line.trim().startsWith("{")).map((line) => JSON.parse(line) as ListedRecord);
+  const records = listing
+    .split("\n")
+    .filter((line) => line.trim().startsWith("{"))
+    .map((line) => JSON.parse(line) as ListedRecord);
   return records.filter((r) => r.status === "Error" && Date.parse(r.created_at) >= since.getTime()).map((r) => r.ref);
 }
 

@@ -44,7 +44,11 @@ export function parseBuilderInspect(text: string): Builder | undefined {
     const node = nodes.at(-1);
     if (!node) continue;
     if (key === "Status") node.status = value.trim();
-    else if (key === "Platforms") node.platforms = value.split(",").map((p) => p.trim().replace(/\*$/, "")).filter(Boolean);
+    else if (key === "Platforms")
+      node.platforms = value
+        .split(",")
+        .map((p) => p.trim().replace(/\*$/, ""))
+        .filter(Boolean);
   }
   return driver ? { name, driver, nodes } : undefined;
 }

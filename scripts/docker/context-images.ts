@@ -40,7 +40,12 @@ export async function helpersImageRef(target: ResolvedTarget, cwd: string): Prom
  * those this run built, so the fallback leaves no image but the ones the user asked for; the build
  * cache keeps their files, and the steps that mount them are cached by content, not by image.
  */
-export async function prepareHelpersImages(docker: Docker, targets: ResolvedTarget[], cwd: string, signal?: AbortSignal): Promise<{ imageOf: (target: ResolvedTarget) => string | undefined; remove: () => Promise<void> }> {
+export async function prepareHelpersImages(
+  docker: Docker,
+  targets: ResolvedTarget[],
+  cwd: string,
+  signal?: AbortSignal,
+): Promise<{ imageOf: (target: ResolvedTarget) => string | undefined; remove: () => Promise<void> }> {
   const refs = new Map<ResolvedTarget, string>();
   const built: string[] = [];
   for (const target of targets) {

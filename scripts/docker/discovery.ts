@@ -119,7 +119,9 @@ function defaultCandidates(env: Env): string[] {
     } catch {
       return false;
     }
-    return seen.has(real) ? false : (seen.add(real), true);
+    if (seen.has(real)) return false;
+    seen.add(real);
+    return true;
   });
 }
 
@@ -132,6 +134,6 @@ export async function daemonVersion(docker: Docker): Promise<string> {
     kind: "environment",
     // The client's own words repeat the address we already name; keep only the reason.
     message: `cannot reach the Docker daemon at ${where}: ${/^Cannot connect to the Docker daemon/i.test(problem) ? "nothing answers there" : problem.replace(/^error during connect: ?/i, "")}`,
-    hint: "start Docker (systemctl start docker) or fix DOCKER_HOST; for this project's private engine: eval \"$(npm run -s engine -- env)\"",
+    hint: 'start Docker (systemctl start docker) or fix DOCKER_HOST; for this project\'s private engine: eval "$(npm run -s engine -- env)"',
   });
 }

@@ -43,7 +43,10 @@ export class Interrupted extends Error {
 
 /** `check()` saw a non-zero exit: the command and its last lines. */
 export class DockerCommandError extends Error {
-  constructor(readonly argv: readonly string[], readonly result: RunResult) {
+  constructor(
+    readonly argv: readonly string[],
+    readonly result: RunResult,
+  ) {
     super(`docker ${argv.slice(0, 4).join(" ")}… failed (exit ${result.exitCode}):\n${result.all.trim().split("\n").slice(-30).join("\n")}`);
     this.name = "DockerCommandError";
   }
@@ -98,7 +101,10 @@ export class Docker {
 
   /** The non-empty lines a listing prints (`docker image ls --quiet`, …); a failure throws. */
   async lines(args: readonly string[]): Promise<string[]> {
-    return (await this.check(args)).stdout.split("\n").map((line) => line.trim()).filter(Boolean);
+    return (await this.check(args)).stdout
+      .split("\n")
+      .map((line) => line.trim())
+      .filter(Boolean);
   }
 
   /**
@@ -182,7 +188,11 @@ export class Docker {
 
   /** Removes containers (with their anonymous volumes), volumes and images by name or ID; missing ones are fine. */
   async remove(what: { containers?: Iterable<string>; volumes?: Iterable<string>; images?: Iterable<string> }): Promise<void> {
-    for (const [items, command] of [[what.containers, ["rm", "-f", "-v"]], [what.volumes, ["volume", "rm", "-f"]], [what.images, ["image", "rm", "-f"]]] as const) {
+    for (const [items, command] of [
+      [what.containers, ["rm", "-f", "-v"]],
+      [what.volumes, ["volume", "rm", "-f"]],
+      [what.images, ["image", "rm", "-f"]],
+    ] as const) {
       const list = [...(items ?? [])];
       if (list.length) await this.run([...command, ...list]);
     }

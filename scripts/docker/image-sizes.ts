@@ -53,7 +53,10 @@ export function summarizeSizes(layers: readonly (Bytes & { createdBy: string; pa
     compressed: layers.reduce((n, l) => n + l.compressed, 0),
     parts: order.filter((part) => byPart.has(part)).map((part) => ({ part, ...byPart.get(part)! })),
     layers: layers.map(({ unpacked, compressed, createdBy }) => ({ unpacked, compressed, createdBy })),
-    largestPackages: [...packages].map(([name, unpacked]) => ({ name, unpacked })).sort((a, b) => b.unpacked - a.unpacked).slice(0, 5),
+    largestPackages: [...packages]
+      .map(([name, unpacked]) => ({ name, unpacked }))
+      .sort((a, b) => b.unpacked - a.unpacked)
+      .slice(0, 5),
   };
 }
 
@@ -80,7 +83,10 @@ class LayerMeter {
     if (this.gzipped === undefined) {
       this.gzipped = chunk[0] === 0x1f && chunk[1] === 0x8b;
       this.zlib = this.gzipped ? zlib.createGunzip() : zlib.createGzip();
-      this.zlib.on("data", (out: Buffer) => (this.gzipped ? this.unpackedBytes(out) : (this.compressed += out.length)));
+      this.zlib.on("data", (out: Buffer) => {
+        if (this.gzipped) this.unpackedBytes(out);
+        else this.compressed += out.length;
+      });
     }
     if (this.gzipped) this.compressed += chunk.length;
     else this.unpackedBytes(chunk);
@@ -147,6 +153,6 @@ export async function measureImage(docker: Docker, ref: string, baseRef: string 
     if (!meter) throw new Error(`docker save ${ref}: layer ${name} was not measured`);
     return { unpacked: meter.unpacked, compressed: meter.compressed, packages: meter.packages, createdBy: history[i] ?? "" };
   });
-  const baseLayers = baseRef ? (await docker.inspect<string[] | null>(".RootFS.Layers", baseRef).catch(() => null))?.length ?? 0 : 0;
+  const baseLayers = baseRef ? ((await docker.inspect<string[] | null>(".RootFS.Layers", baseRef).catch(() => null))?.length ?? 0) : 0;
   return summarizeSizes(layers, baseLayers);
 }

@@ -125,7 +125,10 @@ function cString(data: Buffer): string {
 function octal(field: Buffer): number {
   // Sizes over 8 GiB use GNU base-256: the high bit of the first byte set, big-endian after it.
   if (field[0] & 0x80) return [...field.subarray(1)].reduce((n, b) => n * 256 + b, field[0] & 0x7f);
-  const digits = field.toString("latin1").replace(/[\0 ]+$/g, "").trim();
+  const digits = field
+    .toString("latin1")
+    .replace(/[\0 ]+$/g, "")
+    .trim();
   return digits ? Number.parseInt(digits, 8) : 0;
 }
 
@@ -179,10 +182,13 @@ export function newLayers(before: readonly string[], after: readonly string[], s
 /** Docker 20.10 saves a layer two images share once, the second time as a symlink to the first: the entry a name ends at. */
 export function resolveLink(name: string, byName: ReadonlyMap<string, TarEntry>, depth = 0): string {
   const entry = byName.get(name);
-  if (!entry || entry.type !== "2" || depth > 8) return name;
+  if (entry?.type !== "2" || depth > 8) return name;
   const dir = name.split("/").slice(0, -1);
-  const target = entry.linkName.startsWith("/")
-    ? entry.linkName.slice(1)
-    : [...dir, ...entry.linkName.split("/")].reduce<string[]>((parts, p) => (p === ".." ? parts.slice(0, -1) : p === "." ? parts : [...parts, p]), []).join("/");
+  const parts: string[] = [];
+  for (const part of entry.linkName.startsWith("/") ? entry.linkName.slice(1).split("/") : [...dir, ...entry.linkName.split("/")]) {
+    if (part === "..") parts.pop();
+    else if (part !== ".") parts.push(part);
+  }
+  const target = parts.join("/");
   return resolveLink(target, byName, depth + 1);
 }

@@ -99,12 +99,7 @@ const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
 // Small process helpers
 
 /** Run a command, appending its output to `logFile`; on failure throw with the log's tail. */
-async function run(
-  logFile: string,
-  file: string,
-  args: readonly string[],
-  opts: { env?: Record<string, string>; input?: string; what?: string } = {},
-): Promise<string> {
+async function run(logFile: string, file: string, args: readonly string[], opts: { env?: Record<string, string>; input?: string; what?: string } = {}): Promise<string> {
   fs.appendFileSync(logFile, `\n$ ${file} ${args.join(" ")}\n`);
   const r = await execa(file, args, {
     reject: false,
@@ -114,7 +109,9 @@ async function run(
   });
   fs.appendFileSync(logFile, `${String(r.all ?? "")}\n`);
   if (r.exitCode !== 0) {
-    throw new Error(`${opts.what ?? `${file} ${args.slice(0, 3).join(" ")}`} failed (${r.exitCode === undefined ? r.shortMessage : `exit ${r.exitCode}`}); last lines of ${logFile}:\n${tailFile(logFile, 20)}`);
+    throw new Error(
+      `${opts.what ?? `${file} ${args.slice(0, 3).join(" ")}`} failed (${r.exitCode === undefined ? r.shortMessage : `exit ${r.exitCode}`}); last lines of ${logFile}:\n${tailFile(logFile, 20)}`,
+    );
   }
   return String(r.stdout ?? "");
 }
@@ -143,7 +140,10 @@ function hashTree(dir: string): string {
       if (entry.name === "__pycache__" || entry.name.endsWith(".pyc")) continue;
       const full = path.join(d, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.isFile()) h.update(`${path.relative(dir, full)}\0`).update(fs.readFileSync(full)).update("\0");
+      else if (entry.isFile())
+        h.update(`${path.relative(dir, full)}\0`)
+          .update(fs.readFileSync(full))
+          .update("\0");
     }
   };
   walk(dir);
@@ -321,7 +321,9 @@ async function buildRootfsTar(recipe: RootfsRecipe, tarFile: string, logFile: st
   try {
     let chrootInstall = recipe.chrootInstall;
     const debootstrap = (include: string[]) =>
-      run(logFile, "debootstrap", [`--variant=${VARIANT}`, ...(recipe.arch ? [`--arch=${recipe.arch}`] : []), ...(include.length ? [`--include=${include.join(",")}`] : []), SUITE, root, mirror], { what: "debootstrap" });
+      run(logFile, "debootstrap", [`--variant=${VARIANT}`, ...(recipe.arch ? [`--arch=${recipe.arch}`] : []), ...(include.length ? [`--include=${include.join(",")}`] : []), SUITE, root, mirror], {
+        what: "debootstrap",
+      });
     try {
       await debootstrap(recipe.include);
     } catch (e) {

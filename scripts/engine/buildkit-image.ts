@@ -46,7 +46,11 @@ async function ensureBuildkitBinaries(log: (line: string) => void): Promise<stri
     const go = async (args: string[], cwd: string) => {
       const result = await execa("go", args, { cwd, reject: false, all: true, env: { CGO_ENABLED: "0", GOFLAGS: "-buildvcs=false" } });
       if (result.exitCode !== 0) {
-        throw new EngineEnvironmentError(`go ${args.join(" ")} failed (exit ${result.exitCode})`, "the BuildKit image needs Go and the Go module proxy (go env GOPROXY)", String(result.all).split("\n").slice(-20).join("\n"));
+        throw new EngineEnvironmentError(
+          `go ${args.join(" ")} failed (exit ${result.exitCode})`,
+          "the BuildKit image needs Go and the Go module proxy (go env GOPROXY)",
+          String(result.all).split("\n").slice(-20).join("\n"),
+        );
       }
       return String(result.stdout);
     };
@@ -80,19 +84,18 @@ export async function ensureBuildkitImage(engine: Engine, log: (line: string) =>
   const docker = new Docker(engine);
   const bin = await ensureBuildkitBinaries(log);
   if (!fs.existsSync(RUNC)) throw new EngineEnvironmentError(`${RUNC} is missing`, "install Debian's docker.io (apt-get install docker.io), which brings runc");
-  const dockerfile = [
-    `FROM ${PYTHON_STANDIN}`,
-    "COPY buildkitd buildctl runc /usr/bin/",
-    "VOLUME /var/lib/buildkit",
-    'ENTRYPOINT ["buildkitd"]',
-    "",
-  ].join("\n");
+  const dockerfile = [`FROM ${PYTHON_STANDIN}`, "COPY buildkitd buildctl runc /usr/bin/", "VOLUME /var/lib/buildkit", 'ENTRYPOINT ["buildkitd"]', ""].join("\n");
   const recipe = createHash("sha256").update(dockerfile).update(BUILDKIT_VERSION).update(fs.readFileSync(RUNC)).digest("hex").slice(0, 16);
   const existing = await docker.run(["image", "inspect", "--format", `{{index .Config.Labels "${RECIPE_LABEL}"}}`, BUILDKIT_IMAGE]);
   if (existing.exitCode === 0 && existing.stdout.trim() === recipe) return { image: BUILDKIT_IMAGE, made: false };
   const context = fs.mkdtempSync(path.join(engineStateRoot(), "buildkit-context-"));
   try {
-    for (const [name, from] of [["buildkitd", path.join(bin, "buildkitd")], ["buildctl", path.join(bin, "buildctl")], ["runc", RUNC]]) fs.copyFileSync(from, path.join(context, name));
+    for (const [name, from] of [
+      ["buildkitd", path.join(bin, "buildkitd")],
+      ["buildctl", path.join(bin, "buildctl")],
+      ["runc", RUNC],
+    ])
+      fs.copyFileSync(from, path.join(context, name));
     fs.writeFileSync(path.join(context, "Dockerfile"), dockerfile);
     log(`[buildkit] making ${BUILDKIT_IMAGE} on the ${engine.name} engine`);
     await docker.check(["build", "--quiet", "--label", `${RECIPE_LABEL}=${recipe}`, "--tag", BUILDKIT_IMAGE, context], { env: { DOCKER_BUILDKIT: "1" } });
@@ -122,6 +125,20 @@ export async function ensureContainerBuilder(engine: Engine, log: (line: string)
   // itself; a standalone buildkitd must be told).
   fs.writeFileSync(config, `[registry."127.0.0.1:${REGISTRY_PORT}"]\n  http = true\n  insecure = true\n`);
   log(`[buildkit] creating the docker-container builder ${CONTAINER_BUILDER} (${image}, network=host)`);
-  await docker.check(["buildx", "create", "--name", CONTAINER_BUILDER, "--driver", "docker-container", "--driver-opt", `image=${image}`, "--driver-opt", "network=host", "--buildkitd-config", config, "--bootstrap"]);
+  await docker.check([
+    "buildx",
+    "create",
+    "--name",
+    CONTAINER_BUILDER,
+    "--driver",
+    "docker-container",
+    "--driver-opt",
+    `image=${image}`,
+    "--driver-opt",
+    "network=host",
+    "--buildkitd-config",
+    config,
+    "--bootstrap",
+  ]);
   return CONTAINER_BUILDER;
 }

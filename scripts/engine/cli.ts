@@ -53,7 +53,8 @@ async function main(argv: string[]): Promise<number> {
   if (rest.length > 0) fail({ kind: "usage", message: `${command} takes one engine name at most`, hint: USAGE });
   if (!isEngineName(which)) fail({ kind: "usage", message: `unknown engine "${which}": expected ${ENGINE_NAMES.join(", ")}`, hint: USAGE });
   const name: EngineName = which;
-  if (release && (command !== "base-images" || name === "legacy")) fail({ kind: "usage", message: "--release goes with base-images on a buildx engine (it needs buildx and the registry)", hint: USAGE });
+  if (release && (command !== "base-images" || name === "legacy"))
+    fail({ kind: "usage", message: "--release goes with base-images on a buildx engine (it needs buildx and the registry)", hint: USAGE });
   switch (command) {
     case "start": {
       const engine = await ensureEngine(name);
@@ -67,7 +68,9 @@ async function main(argv: string[]): Promise<number> {
     case "status": {
       const s = await engineStatus(name);
       if (s.running) {
-        process.stdout.write(`${name} running: pid ${s.pid}, Docker ${s.serverVersion}, storage ${s.storageDriver ?? "?"}, DOCKER_HOST=${s.dockerHost}, network namespace ${s.netns}, log ${s.daemonLog}\n`);
+        process.stdout.write(
+          `${name} running: pid ${s.pid}, Docker ${s.serverVersion}, storage ${s.storageDriver ?? "?"}, DOCKER_HOST=${s.dockerHost}, network namespace ${s.netns}, log ${s.daemonLog}\n`,
+        );
         return ExitCode.ok;
       }
       process.stdout.write(`${name} not running (state in ${s.stateDir}); start it with: npm run engine -- start ${name}\n`);
@@ -94,7 +97,8 @@ async function main(argv: string[]): Promise<number> {
       for (const image of Object.values(images)) process.stdout.write(`${image.ref}\t${image.id}\n`);
       if (!release) return ExitCode.ok;
       const emulation = await ensureArm64Emulation((line) => process.stderr.write(`${line}\n`));
-      if (!emulation.ok) fail({ kind: "environment", message: `no linux/arm64 stand-in: ${emulation.reason}`, hint: "run the release path on a host whose kernel has binfmt_misc, or on an arm64 host" });
+      if (!emulation.ok)
+        fail({ kind: "environment", message: `no linux/arm64 stand-in: ${emulation.reason}`, hint: "run the release path on a host whose kernel has binfmt_misc, or on an arm64 host" });
       const published = await publishMultiPlatformPython(engine, (await engineRegistry(engine)).address);
       process.stdout.write(`${published.ref}\t${published.platforms.join(", ")}\n`);
       return ExitCode.ok;

@@ -52,7 +52,10 @@ export async function ensureArm64Emulation(log: (line: string) => void): Promise
   if (!fs.existsSync(`${BINFMT}/register`)) {
     const mounted = await execa("mount", ["-t", "binfmt_misc", "binfmt_misc", BINFMT], { reject: false, all: true });
     if (mounted.exitCode !== 0 || !fs.existsSync(`${BINFMT}/register`)) {
-      return { ok: false, reason: `the kernel offers no binfmt_misc here (mount -t binfmt_misc: ${String(mounted.all).trim() || `exit ${mounted.exitCode}`}), so arm64 programs cannot run on this ${process.arch} host` };
+      return {
+        ok: false,
+        reason: `the kernel offers no binfmt_misc here (mount -t binfmt_misc: ${String(mounted.all).trim() || `exit ${mounted.exitCode}`}), so arm64 programs cannot run on this ${process.arch} host`,
+      };
     }
   }
   if (!fs.existsSync(INTERPRETER) || !fs.existsSync(DEBIAN_FORMAT)) await aptInstall(["qemu-user-static"], log);

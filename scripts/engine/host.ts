@@ -22,10 +22,7 @@ export class EngineEnvironmentError extends ProblemsError {
 
 export function requireRoot(what: string): void {
   if (typeof process.getuid === "function" && process.getuid() !== 0) {
-    throw new EngineEnvironmentError(
-      `${what} needs root (network namespaces, dockerd, debootstrap)`,
-      "run it as root (for example with sudo)",
-    );
+    throw new EngineEnvironmentError(`${what} needs root (network namespaces, dockerd, debootstrap)`, "run it as root (for example with sudo)");
   }
 }
 
@@ -132,12 +129,21 @@ export async function aptDownloadFor(status: string, packages: string[], dir: st
   const result = await execa(
     "apt-get",
     [
-      "install", "--download-only", "--no-install-recommends", "-y", "-q",
-      "-o", `Dir::State::status=${status}`,
-      "-o", `Dir::Cache::archives=${dir}/`,
-      "-o", "Dir::Cache::pkgcache=",
-      "-o", "Dir::Cache::srcpkgcache=",
-      "-o", "Debug::NoLocking=1",
+      "install",
+      "--download-only",
+      "--no-install-recommends",
+      "-y",
+      "-q",
+      "-o",
+      `Dir::State::status=${status}`,
+      "-o",
+      `Dir::Cache::archives=${dir}/`,
+      "-o",
+      "Dir::Cache::pkgcache=",
+      "-o",
+      "Dir::Cache::srcpkgcache=",
+      "-o",
+      "Debug::NoLocking=1",
       ...packages,
     ],
     { reject: false, all: true, env: { DEBIAN_FRONTEND: "noninteractive" } },
@@ -193,8 +199,10 @@ export function readDebianMirror(suite = "bookworm"): string {
       for (const line of stanza.split("\n")) {
         if (line.startsWith("#")) continue;
         const m = /^([A-Za-z-]+):\s*(.*)$/.exec(line);
-        if (m) fields.set((last = m[1]!.toLowerCase()), m[2]!.trim());
-        else if (/^\s+\S/.test(line) && last) fields.set(last, `${fields.get(last) ?? ""} ${line.trim()}`);
+        if (m) {
+          last = m[1]!.toLowerCase();
+          fields.set(last, m[2]!.trim());
+        } else if (/^\s+\S/.test(line) && last) fields.set(last, `${fields.get(last) ?? ""} ${line.trim()}`);
       }
       const suites = (fields.get("suites") ?? "").split(/\s+/);
       const types = (fields.get("types") ?? "deb").split(/\s+/);
@@ -208,7 +216,10 @@ export function readDebianMirror(suite = "bookworm"): string {
     for (const raw of fs.readFileSync(list, "utf8").split("\n")) {
       const line = raw.replace(/#.*/, "").trim();
       if (!line.startsWith("deb ")) continue;
-      const words = line.replace(/\[[^\]]*\]/, " ").split(/\s+/).filter(Boolean);
+      const words = line
+        .replace(/\[[^\]]*\]/, " ")
+        .split(/\s+/)
+        .filter(Boolean);
       // deb URI SUITE COMPONENTS...
       if (words[2] === suite && words[1]) return words[1];
     }

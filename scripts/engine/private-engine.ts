@@ -209,10 +209,7 @@ async function ensureNetns(name: string, p: EnginePaths, log: (line: string) => 
   if (!fs.existsSync(nsPath)) {
     const r = await execa("ip", ["netns", "add", name], { reject: false, all: true });
     if (r.exitCode !== 0) {
-      throw new EngineEnvironmentError(
-        `could not create network namespace ${name}: ${String(r.all).trim()}`,
-        "run as root on a machine that allows network namespaces (CAP_SYS_ADMIN)",
-      );
+      throw new EngineEnvironmentError(`could not create network namespace ${name}: ${String(r.all).trim()}`, "run as root on a machine that allows network namespaces (CAP_SYS_ADMIN)");
     }
     fs.writeFileSync(p.netnsCreatedFile, `${name}\n`);
     log(`[engine] created network namespace ${name}`);
@@ -283,7 +280,11 @@ export async function ensureEngine(name: EngineName = DEFAULT_ENGINE, opts: Engi
  * engine) by default, or another on `port` (say a read-only one), started if it is not running.
  */
 export function engineRegistry(engine: Engine, opts: RegistryOptions & Pick<EngineOptions, "stateRoot"> = {}): Promise<Registry> {
-  const answers = (url: string) => fetchInEngineNetwork(engine.netns, url, { timeoutMs: 2_000 }).then((r) => r.status === 200, () => false);
+  const answers = (url: string) =>
+    fetchInEngineNetwork(engine.netns, url, { timeoutMs: 2_000 }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
   return ensureRegistry(engine, path.join(engineStateRoot(opts), engine.name), answers, opts);
 }
 
@@ -318,7 +319,10 @@ async function ensureDaemon(name: EngineName, opts: EngineOptions): Promise<Engi
     if (pid) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
-        if (await serverVersion(engine)) return (remember(), engine);
+        if (await serverVersion(engine)) {
+          remember();
+          return engine;
+        }
         if (!ourDaemonPid(p)) break;
         await sleep(500);
       }
@@ -334,7 +338,10 @@ async function ensureDaemon(name: EngineName, opts: EngineOptions): Promise<Engi
 
     const remembered = fs.existsSync(p.driverFile) ? fs.readFileSync(p.driverFile, "utf8").trim() : "";
     // IOPAINT_ENGINE_STORAGE_DRIVER: one driver, or a comma-separated list to try in order.
-    const forced = (process.env.IOPAINT_ENGINE_STORAGE_DRIVER ?? "").split(",").map((d) => d.trim()).filter(Boolean);
+    const forced = (process.env.IOPAINT_ENGINE_STORAGE_DRIVER ?? "")
+      .split(",")
+      .map((d) => d.trim())
+      .filter(Boolean);
     const drivers = forced.length > 0 ? forced : remembered ? [remembered] : recipe.drivers;
     const started = Date.now();
     let last: StartResult = { ok: false, exited: false, why: "not started" };

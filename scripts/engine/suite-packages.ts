@@ -77,13 +77,19 @@ export async function ensureSuitePrograms(suite: DockerSuite, dir: string, log: 
   fs.writeFileSync(sourceList, `deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${readDebianMirror("bookworm")} ${suite} main\n`);
   const options = [
     "-q",
-    "-o", `Dir::Etc::SourceList=${sourceList}`,
-    "-o", "Dir::Etc::SourceParts=/nonexistent",
-    "-o", `Dir::State::Lists=${path.join(apt, "lists")}`,
-    "-o", "Dir::State::Status=/dev/null",
-    "-o", `Dir::Cache=${path.join(apt, "cache")}`,
+    "-o",
+    `Dir::Etc::SourceList=${sourceList}`,
+    "-o",
+    "Dir::Etc::SourceParts=/nonexistent",
+    "-o",
+    `Dir::State::Lists=${path.join(apt, "lists")}`,
+    "-o",
+    "Dir::State::Status=/dev/null",
+    "-o",
+    `Dir::Cache=${path.join(apt, "cache")}`,
     // The downloads go to a root-owned directory; apt's _apt sandbox user could not write there.
-    "-o", "APT::Sandbox::User=root",
+    "-o",
+    "APT::Sandbox::User=root",
   ];
   const aptGet = async (args: string[], cwd?: string) => {
     const r = await execa("apt-get", [...options, ...args], { cwd, reject: false, all: true, env: { DEBIAN_FRONTEND: "noninteractive" } });
@@ -106,7 +112,10 @@ export async function ensureSuitePrograms(suite: DockerSuite, dir: string, log: 
   fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(staging, { recursive: true });
   const versions: Record<string, string> = {};
-  for (const file of fs.readdirSync(debs).filter((f) => f.endsWith(".deb")).sort()) {
+  for (const file of fs
+    .readdirSync(debs)
+    .filter((f) => f.endsWith(".deb"))
+    .sort()) {
     const deb = path.join(debs, file);
     const fields = await execa("dpkg-deb", ["--show", "--showformat=${Package} ${Version}", deb]);
     const [name, version] = String(fields.stdout).trim().split(" ");
@@ -121,6 +130,10 @@ export async function ensureSuitePrograms(suite: DockerSuite, dir: string, log: 
   fs.writeFileSync(path.join(staging, ".packages.json"), `${JSON.stringify(versions, null, 2)}\n`);
   fs.rmSync(prefix, { recursive: true, force: true });
   fs.renameSync(staging, prefix);
-  log(`[engine] unpacked into ${prefix}: ${Object.entries(versions).map(([n, v]) => `${n} ${v}`).join(", ")}`);
+  log(
+    `[engine] unpacked into ${prefix}: ${Object.entries(versions)
+      .map(([n, v]) => `${n} ${v}`)
+      .join(", ")}`,
+  );
   return programsIn(prefix, versions);
 }

@@ -20,7 +20,11 @@ export async function generateInto(config: string, dir: string): Promise<void> {
 /** buildx's --print for one case, run where bake would run (the generated files' directory). */
 export async function buildxPrint(docker: Docker, dir: string, printCase: PrintCase): Promise<Record<string, unknown>> {
   // Only the case's variables: none of the caller's IOPAINT_* may leak into the answer.
-  const env = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith("IOPAINT_")).map((k) => [k, undefined]));
+  const env = Object.fromEntries(
+    Object.keys(process.env)
+      .filter((k) => k.startsWith("IOPAINT_"))
+      .map((k) => [k, undefined]),
+  );
   const result = await docker.run(["buildx", "bake", "--file", "docker-bake.hcl", "--print", ...printCase.targets], { cwd: dir, env: { ...env, ...printCase.env } });
   if (result.exitCode !== 0) fail({ kind: "environment", message: `docker buildx bake --print ${printCase.targets.join(" ")} failed: ${result.stderr.trim()}` });
   return JSON.parse(result.stdout) as Record<string, unknown>;

@@ -66,11 +66,22 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function lock(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine({
-    args: argv,
-    allowPositionals: true,
-    options: { source: { type: "string" }, "ca-cert": { type: "string" }, set: { type: "string", multiple: true }, engine: { type: "string" }, config: { type: "string" }, out: { type: "string" }, help: { type: "boolean", short: "h" } },
-  }, "see npm run lock -- --help");
+  const parsed = parseCommandLine(
+    {
+      args: argv,
+      allowPositionals: true,
+      options: {
+        source: { type: "string" },
+        "ca-cert": { type: "string" },
+        set: { type: "string", multiple: true },
+        engine: { type: "string" },
+        config: { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    },
+    "see npm run lock -- --help",
+  );
   const options = parsed.values;
   if (options.help) {
     console.log(HELP);
@@ -90,7 +101,10 @@ async function lock(argv: string[]): Promise<number> {
   const names = parsed.positionals.length ? parsed.positionals : plan.variants.map((v) => v.name);
   for (const name of names) {
     if (!plan.variants.some((v) => v.name === name)) {
-      const suggestion = closest(name, plan.variants.map((v) => v.name));
+      const suggestion = closest(
+        name,
+        plan.variants.map((v) => v.name),
+      );
       fail({ kind: "usage", message: `unknown variant "${name}"`, hint: suggestion ? `did you mean "${suggestion}"?` : `variants: ${plan.variants.map((v) => v.name).join(", ")}` });
     }
   }
@@ -102,7 +116,12 @@ async function lock(argv: string[]): Promise<number> {
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
   if (options["ca-cert"] !== undefined) env[VARIABLES.caCert] = resolve(options["ca-cert"]);
   const { proxies, proxySets } = networkSettings(env);
-  if (proxySets.length) say(`proxy for the resolve (not stored in any lock): ${Object.entries(proxies).map(([name, value]) => `${name}=${withoutProxyCredentials(value)}`).join(", ")}`);
+  if (proxySets.length)
+    say(
+      `proxy for the resolve (not stored in any lock): ${Object.entries(proxies)
+        .map(([name, value]) => `${name}=${withoutProxyCredentials(value)}`)
+        .join(", ")}`,
+    );
   const targetOf = (variant: string) => plan.targets.find((t) => t.variant === variant)!.name;
   const sets = [...(options.set ?? []), ...proxySets];
   const resolved = applyOverrides(resolveBake(outputs[OUTPUT_FILES.bake], names.map(targetOf), env).target, sets);
@@ -153,9 +172,16 @@ async function lock(argv: string[]): Promise<number> {
       const resolveSets = [...sets, `${target}.target=pip-report`, `${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`, `${target}.platform=${platform}`];
       const output = `type=local,dest=${scratch}`;
       const helpers = tools.mode === "buildx" ? undefined : await prepareHelpersImages(docker, [resolved[target]], outDir, cancelled);
-      const argv = tools.mode === "buildx"
-        ? bakeArgs({ file: join(outDir, OUTPUT_FILES.bake), targets: [target], provenance: "false", sets: [...resolveSets, `${target}.output=${output}`], allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]) })
-        : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output, helpersImage: helpers?.imageOf(resolved[target]) }).argv;
+      const argv =
+        tools.mode === "buildx"
+          ? bakeArgs({
+              file: join(outDir, OUTPUT_FILES.bake),
+              targets: [target],
+              provenance: "false",
+              sets: [...resolveSets, `${target}.output=${output}`],
+              allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]),
+            })
+          : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output, helpersImage: helpers?.imageOf(resolved[target]) }).argv;
       const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) }).finally(() => helpers?.remove());
       if (result.code !== 0) {
         const failure = explainFailure(result.output, platform.startsWith(`linux/${process.arch === "x64" ? "amd64" : process.arch}`) ? [] : [platform]);

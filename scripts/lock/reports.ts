@@ -49,13 +49,22 @@ function fileHash(entry: PipReport["install"][number]): string {
  * run under it for every platform (BuildKit warns and goes on), and the lock would then claim a
  * platform it never saw.
  */
-const MACHINES: Record<string, string[]> = { "linux/amd64": ["x86_64"], "linux/arm64": ["aarch64"], "linux/arm64/v8": ["aarch64"], "linux/arm/v7": ["armv7l", "armv8l"], "linux/ppc64le": ["ppc64le"], "linux/s390x": ["s390x"] };
+const MACHINES: Record<string, string[]> = {
+  "linux/amd64": ["x86_64"],
+  "linux/arm64": ["aarch64"],
+  "linux/arm64/v8": ["aarch64"],
+  "linux/arm/v7": ["armv7l", "armv8l"],
+  "linux/ppc64le": ["ppc64le"],
+  "linux/s390x": ["s390x"],
+};
 
 export function checkMachine(platform: string, report: PipReport, baseImage: string): void {
   const machine = report.environment.platform_machine;
   const expected = MACHINES[platform];
   if (expected && !expected.includes(machine)) {
-    throw new LockResolveError(`${platform} resolved on ${machine}: the base image ${baseImage} has no ${platform} build here, so BuildKit ran the one it has; use a base image with ${platform} (a multi-platform index), or leave ${platform} out of the variant's platforms`);
+    throw new LockResolveError(
+      `${platform} resolved on ${machine}: the base image ${baseImage} has no ${platform} build here, so BuildKit ran the one it has; use a base image with ${platform} (a multi-platform index), or leave ${platform} out of the variant's platforms`,
+    );
   }
 }
 
@@ -81,12 +90,21 @@ export function lockSections(platforms: PlatformReports[]): Record<LockSection, 
     sections[section] = [...seen.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .flatMap(([name, versions]) =>
-        [...versions.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([version, at]) => ({
-          name,
-          version,
-          ...(at.machines.size < all.size ? { marker: [...at.machines].sort().map((m) => `platform_machine == "${m}"`).join(" or ") } : {}),
-          hashes: [...at.hashes].sort(),
-        })),
+        [...versions.entries()]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([version, at]) => ({
+            name,
+            version,
+            ...(at.machines.size < all.size
+              ? {
+                  marker: [...at.machines]
+                    .sort()
+                    .map((m) => `platform_machine == "${m}"`)
+                    .join(" or "),
+                }
+              : {}),
+            hashes: [...at.hashes].sort(),
+          })),
       );
   }
   return sections;

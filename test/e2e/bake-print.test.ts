@@ -15,35 +15,36 @@ import { PRINT_CASES } from "../fixtures/bake-print/cases.ts";
  * buildx prints for today's generated files: real `docker buildx bake --print`, for every case,
  * with buildx 0.29 (the newest engine) and 0.13.1 (the trixie engine), each against its own files.
  */
-for (const engineName of ["newest", "trixie"] as const) describe(`buildx --print still gives the golden files (${engineName} engine)`, { timeout: 10 * 60_000 }, () => {
-  let docker: Docker;
-  let work: string;
-  let goldens: string;
+for (const engineName of ["newest", "trixie"] as const)
+  describe(`buildx --print still gives the golden files (${engineName} engine)`, { timeout: 10 * 60_000 }, () => {
+    let docker: Docker;
+    let work: string;
+    let goldens: string;
 
-  before(async () => {
-    docker = new Docker(await ensureEngine(engineName));
-    work = await mkdtemp(join(tmpdir(), "iopaint-print-"));
-    goldens = goldenDir((await docker.buildxVersion())!);
-  });
-  after(async () => rm(work, { recursive: true, force: true }));
-
-  it("npm run print, run with this engine's docker, prints what its buildx prints", async () => {
-    const printCase = PRINT_CASES.find((c) => c.name === "fixture-release-cache")!;
-    const dir = join(work, "npm-run-print");
-    await generateInto(printCase.config, dir);
-    const ours = await execa(process.execPath, ["--import", "tsx", "generator/cli.ts", "print", "--config", printCase.config, "--out", dir, ...printCase.targets], {
-      cwd: REPO_ROOT,
-      env: { ...docker.engine.env, DOCKER_CLI: docker.engine.client, ...printCase.env },
+    before(async () => {
+      docker = new Docker(await ensureEngine(engineName));
+      work = await mkdtemp(join(tmpdir(), "iopaint-print-"));
+      goldens = goldenDir((await docker.buildxVersion())!);
     });
-    assert.deepEqual(JSON.parse(ours.stdout), await buildxPrint(docker, dir, printCase));
-  });
+    after(async () => rm(work, { recursive: true, force: true }));
 
-  for (const printCase of PRINT_CASES) {
-    it(printCase.name, async () => {
-      const dir = join(work, printCase.name);
+    it("npm run print, run with this engine's docker, prints what its buildx prints", async () => {
+      const printCase = PRINT_CASES.find((c) => c.name === "fixture-release-cache")!;
+      const dir = join(work, "npm-run-print");
       await generateInto(printCase.config, dir);
-      const golden = JSON.parse(await readFile(join(goldens, `${printCase.name}.json`), "utf8")) as { print: unknown };
-      assert.deepEqual(await buildxPrint(docker, dir, printCase), golden.print, "run npm run goldens:bake with this engine's buildx and review the change");
+      const ours = await execa(process.execPath, ["--import", "tsx", "generator/cli.ts", "print", "--config", printCase.config, "--out", dir, ...printCase.targets], {
+        cwd: REPO_ROOT,
+        env: { ...docker.engine.env, DOCKER_CLI: docker.engine.client, ...printCase.env },
+      });
+      assert.deepEqual(JSON.parse(ours.stdout), await buildxPrint(docker, dir, printCase));
     });
-  }
-});
+
+    for (const printCase of PRINT_CASES) {
+      it(printCase.name, async () => {
+        const dir = join(work, printCase.name);
+        await generateInto(printCase.config, dir);
+        const golden = JSON.parse(await readFile(join(goldens, `${printCase.name}.json`), "utf8")) as { print: unknown };
+        assert.deepEqual(await buildxPrint(docker, dir, printCase), golden.print, "run npm run goldens:bake with this engine's buildx and review the change");
+      });
+    }
+  });

@@ -46,7 +46,11 @@ for (const engineName of TEST_ENGINES) {
       npm = await startNpmRegistry(docker.engine, work, { port: HTTP_PORT, packages: [DEPENDENCY], tls: { port: TLS_PORT, ...ca.tls } });
       registry = `https://${gateway}:${TLS_PORT}/`;
       await docker.copyFromImage("iopaint-standin/python:3.11-bookworm", "/opt/wheelhouse", join(work, "wheelhouse"));
-      index = await startNetnsServer(docker.engine, staticServerArgv(join(work, "wheelhouse"), INDEX_PORT, ca.tls), { port: INDEX_PORT, logFile: join(work, "index.log"), readyLog: /listening on https/ });
+      index = await startNetnsServer(docker.engine, staticServerArgv(join(work, "wheelhouse"), INDEX_PORT, ca.tls), {
+        port: INDEX_PORT,
+        logFile: join(work, "index.log"),
+        readyLog: /listening on https/,
+      });
       indexUrl = `https://${gateway}:${INDEX_PORT}`;
 
       source = join(work, "app");
@@ -89,7 +93,10 @@ for (const engineName of TEST_ENGINES) {
       const result = await bake([]);
       assert.equal(result.exitCode, 1, result.all);
       assert.match(result.stderr, /error: the build failed at step \[(frontend \d+\/\d+\] RUN .*npm ci|(python|resolve|torch|packages|builder) \d+\/\d+\] RUN .*pip install)/);
-      assert.match(result.stderr, /hint: (UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERTIFICATE_VERIFY_FAILED): a server's TLS certificate is signed by a CA this step does not trust .* --ca-cert FILE/);
+      assert.match(
+        result.stderr,
+        /hint: (UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERTIFICATE_VERIFY_FAILED): a server's TLS certificate is signed by a CA this step does not trust .* --ca-cert FILE/,
+      );
     });
 
     it("with --ca-cert npm and pip install over TLS, and no layer or config of the image holds the CA", async () => {

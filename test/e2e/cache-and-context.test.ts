@@ -13,111 +13,138 @@ import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
  * (never from timing), on scratch copies of the fixture; the context the ignore rules send. On the
  * newest engine through `docker buildx bake`, on the legacy one through the fallback.
  */
-for (const engineName of TEST_ENGINES) describe(`cache reuse and build context (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
-  let docker: TestEngine;
-  // BuildKit caches by content: each run's edits must differ from every earlier run's.
-  const nonce = `${Date.now()}-${process.pid}`;
+for (const engineName of TEST_ENGINES)
+  describe(`cache reuse and build context (${engineName} engine)`, { timeout: 20 * 60_000 }, () => {
+    let docker: TestEngine;
+    // BuildKit caches by content: each run's edits must differ from every earlier run's.
+    const nonce = `${Date.now()}-${process.pid}`;
 
-  before(async () => {
-    docker = await TestEngine.start(engineName);
-    // Start from an empty build cache. Earlier suites' --no-cache builds of the same fixture leave a
-    // second result under the same cache keys, and BuildKit may take a step's result from one build
-    // and the next step's from another: on Docker 20.10, an image built from cache then kept the
-    // layers of an old run while a .py change stacked the app on another's (5 layers differed, not
-    // 1; reproduced, and gone after `docker builder prune -af`). A developer who never builds
-    // --no-cache has one result per step, as here.
-    await docker.docker(["builder", "prune", "--all", "--force"]);
-  });
-  after(async () => docker?.cleanup());
+    before(async () => {
+      docker = await TestEngine.start(engineName);
+      // Start from an empty build cache. Earlier suites' --no-cache builds of the same fixture leave a
+      // second result under the same cache keys, and BuildKit may take a step's result from one build
+      // and the next step's from another: on Docker 20.10, an image built from cache then kept the
+      // layers of an old run while a .py change stacked the app on another's (5 layers differed, not
+      // 1; reproduced, and gone after `docker builder prune -af`). A developer who never builds
+      // --no-cache has one result per step, as here.
+      await docker.docker(["builder", "prune", "--all", "--force"]);
+    });
+    after(async () => docker?.cleanup());
 
-  /** A scratch copy of the fixture with its own image name, built once in full. */
-  async function scratch(name: string) {
-    const source = await docker.tempDir(`iopaint-${name}-`);
-    await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
-    const image = `iopaint-scratch-${name}`;
-    const fixture = await docker.generateFixture(source, { IOPAINT_IMAGE: image });
-    const build = async (target = "cpu"): Promise<BuildReport & { image: string; layers: string[] }> => {
-      const tag = fixture.targets[target].tags[0];
-      const { output } = await docker.build(fixture, target);
-      const layers = await docker.inspect<string[]>(".RootFS.Layers", tag);
-      return { ...parseProgress(output), image: tag, layers };
-    };
-    const first = await build();
-    return { source, build, first, image };
-  }
-
-  const stepsOf = (report: BuildReport, stage: string) => report.steps.filter((s) => s.stage.startsWith(`${stage} `) && !s.name.startsWith("FROM "));
-  const executed = (report: BuildReport, stage: string) => stepsOf(report, stage).filter((s) => s.state !== "cached").map((s) => `${s.stage} ${s.name.slice(0, 60)}`);
-
-  it("nothing changed: every step is cached", async () => {
-    const { build } = await scratch("unchanged");
-    const again = await build();
-    assert.equal(again.executed, 0, `executed: ${again.steps.filter((s) => s.state === "done" && s.stage && !s.name.startsWith("FROM ")).map((s) => s.name).join(" | ")}`);
-    assert.ok(again.total >= 15);
-  });
-
-  it("a .py file changed: front end and dependencies cached; only the app's two layers (code, record) differ, under 1 MB", async () => {
-    const { source, build, first } = await scratch("python-change");
-    await appendFile(join(source, "iopaint/api.py"), `\n# a code change ${nonce}\n`);
-    const again = await build();
-    assert.deepEqual(executed(again, "frontend"), []);
-    for (const stage of DEPENDENCY_STAGES) assert.deepEqual(executed(again, stage), [], stage);
-    assert.ok(executed(again, "app").length > 0, "the app stage ran");
-    assert.equal(again.layers.length, first.layers.length);
-    // Which layers differ: the app's code and its record (the *.dist-info, whose RECORD names each
-    // file's hash) must be the ones; every layer below them, and the additions' layer between them,
-    // is reused as is.
-    const { layers } = await measureImage(docker.client, again.image, undefined);
-    const changed = layers.filter((_, i) => again.layers[i] !== first.layers[i]);
-    assert.deepEqual(changed.map((layer) => /COPY \S+ \S+/.exec(layer.createdBy)?.[0]), ["COPY /opt/app/ /opt/venv/", "COPY /opt/app-record/ /opt/venv/"]);
-    const appBytes = changed.reduce((sum, layer) => sum + layer.unpacked, 0);
-    assert.ok(appBytes > 0 && appBytes < 1_000_000, `the app's layers are ${appBytes} bytes`);
-    const venvIndex = layers.findIndex((layer) => layer.createdBy.includes("COPY /opt/venv /opt/venv"));
-    assert.ok(layers.indexOf(changed[0]) > venvIndex, "the app's layers sit above the dependency layers");
-  });
-
-  it("a file under web_app/src changed: the Python dependency steps are cached", async () => {
-    const { source, build } = await scratch("web-change");
-    await appendFile(join(source, "web_app/src/style.css"), `\n/* ${nonce} */\n`);
-    const again = await build();
-    for (const stage of DEPENDENCY_STAGES) assert.deepEqual(executed(again, stage), [], stage);
-    assert.ok(executed(again, "frontend").some((step) => step.includes("npm run build")), "the front end was rebuilt");
-    assert.ok(!executed(again, "frontend").some((step) => step.includes("npm ci")), "but its dependency install was not");
-  });
-
-  it("requirements.txt changed (a comment): the resolve runs; the front end and both installs are cached", async () => {
-    const { source, build } = await scratch("requirements-change");
-    await appendFile(join(source, "requirements.txt"), `# ${nonce}\n`);
-    const again = await build();
-    assert.deepEqual(executed(again, "frontend"), []);
-    assert.ok(executed(again, "resolve").length > 0, "the resolve ran");
-    // A comment changes no pin: the resolve's pins come out the same (BuildKit compares the copied
-    // files' contents), so neither the torch stack nor the packages install again.
-    assert.deepEqual(executed(again, "torch"), []);
-    assert.deepEqual(executed(again, "packages"), []);
-  });
-
-  it("cpu and gpu share one front-end build", async () => {
-    const { source, build } = await scratch("shared-frontend");
-    await appendFile(join(source, "web_app/src/main.js"), `\n// ${nonce}\n`);
-    const cpu = await build("cpu");
-    const gpu = await build("gpu");
-    const runs = [cpu, gpu].flatMap((report) => executed(report, "frontend").filter((step) => step.includes("npm run build")));
-    assert.equal(runs.length, 1, `npm run build ran ${runs.length} times`);
-  });
-
-  it("the ignore rules keep ~100 MB of .git, node_modules, venv and build output out of the context (< 1 MB more)", async () => {
-    const { source, build, first } = await scratch("context");
-    const junk = Buffer.alloc(12_500_000, 7);
-    const padding = [".git/objects/pack/big.pack", "web_app/node_modules/pkg/big.js", "node_modules/x/big.js", "venv/lib/big.so", "iopaint/__pycache__/api.cpython-311.pyc", "dist/big.whl", "build/lib/big.py", "IOPaint.egg-info/SOURCES.txt", ".pytest_cache/v/big"];
-    for (const path of padding) {
-      await mkdir(join(source, path, ".."), { recursive: true });
-      await writeFile(join(source, path), junk);
+    /** A scratch copy of the fixture with its own image name, built once in full. */
+    async function scratch(name: string) {
+      const source = await docker.tempDir(`iopaint-${name}-`);
+      await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
+      const image = `iopaint-scratch-${name}`;
+      const fixture = await docker.generateFixture(source, { IOPAINT_IMAGE: image });
+      const build = async (target = "cpu"): Promise<BuildReport & { image: string; layers: string[] }> => {
+        const tag = fixture.targets[target].tags[0];
+        const { output } = await docker.build(fixture, target);
+        const layers = await docker.inspect<string[]>(".RootFS.Layers", tag);
+        return { ...parseProgress(output), image: tag, layers };
+      };
+      const first = await build();
+      return { source, build, first, image };
     }
-    const padded = await build();
-    assert.ok(first.contextBytes > 0, "BuildKit reported the context it sent");
-    const growth = padded.contextBytes - first.contextBytes;
-    assert.ok(growth < 1_000_000, `context grew by ${growth} bytes (from ${first.contextBytes})`);
-    assert.equal(padded.executed, 0, "and nothing was rebuilt because of the padding");
+
+    const stepsOf = (report: BuildReport, stage: string) => report.steps.filter((s) => s.stage.startsWith(`${stage} `) && !s.name.startsWith("FROM "));
+    const executed = (report: BuildReport, stage: string) =>
+      stepsOf(report, stage)
+        .filter((s) => s.state !== "cached")
+        .map((s) => `${s.stage} ${s.name.slice(0, 60)}`);
+
+    it("nothing changed: every step is cached", async () => {
+      const { build } = await scratch("unchanged");
+      const again = await build();
+      assert.equal(
+        again.executed,
+        0,
+        `executed: ${again.steps
+          .filter((s) => s.state === "done" && s.stage && !s.name.startsWith("FROM "))
+          .map((s) => s.name)
+          .join(" | ")}`,
+      );
+      assert.ok(again.total >= 15);
+    });
+
+    it("a .py file changed: front end and dependencies cached; only the app's two layers (code, record) differ, under 1 MB", async () => {
+      const { source, build, first } = await scratch("python-change");
+      await appendFile(join(source, "iopaint/api.py"), `\n# a code change ${nonce}\n`);
+      const again = await build();
+      assert.deepEqual(executed(again, "frontend"), []);
+      for (const stage of DEPENDENCY_STAGES) assert.deepEqual(executed(again, stage), [], stage);
+      assert.ok(executed(again, "app").length > 0, "the app stage ran");
+      assert.equal(again.layers.length, first.layers.length);
+      // Which layers differ: the app's code and its record (the *.dist-info, whose RECORD names each
+      // file's hash) must be the ones; every layer below them, and the additions' layer between them,
+      // is reused as is.
+      const { layers } = await measureImage(docker.client, again.image, undefined);
+      const changed = layers.filter((_, i) => again.layers[i] !== first.layers[i]);
+      assert.deepEqual(
+        changed.map((layer) => /COPY \S+ \S+/.exec(layer.createdBy)?.[0]),
+        ["COPY /opt/app/ /opt/venv/", "COPY /opt/app-record/ /opt/venv/"],
+      );
+      const appBytes = changed.reduce((sum, layer) => sum + layer.unpacked, 0);
+      assert.ok(appBytes > 0 && appBytes < 1_000_000, `the app's layers are ${appBytes} bytes`);
+      const venvIndex = layers.findIndex((layer) => layer.createdBy.includes("COPY /opt/venv /opt/venv"));
+      assert.ok(layers.indexOf(changed[0]) > venvIndex, "the app's layers sit above the dependency layers");
+    });
+
+    it("a file under web_app/src changed: the Python dependency steps are cached", async () => {
+      const { source, build } = await scratch("web-change");
+      await appendFile(join(source, "web_app/src/style.css"), `\n/* ${nonce} */\n`);
+      const again = await build();
+      for (const stage of DEPENDENCY_STAGES) assert.deepEqual(executed(again, stage), [], stage);
+      assert.ok(
+        executed(again, "frontend").some((step) => step.includes("npm run build")),
+        "the front end was rebuilt",
+      );
+      assert.ok(!executed(again, "frontend").some((step) => step.includes("npm ci")), "but its dependency install was not");
+    });
+
+    it("requirements.txt changed (a comment): the resolve runs; the front end and both installs are cached", async () => {
+      const { source, build } = await scratch("requirements-change");
+      await appendFile(join(source, "requirements.txt"), `# ${nonce}\n`);
+      const again = await build();
+      assert.deepEqual(executed(again, "frontend"), []);
+      assert.ok(executed(again, "resolve").length > 0, "the resolve ran");
+      // A comment changes no pin: the resolve's pins come out the same (BuildKit compares the copied
+      // files' contents), so neither the torch stack nor the packages install again.
+      assert.deepEqual(executed(again, "torch"), []);
+      assert.deepEqual(executed(again, "packages"), []);
+    });
+
+    it("cpu and gpu share one front-end build", async () => {
+      const { source, build } = await scratch("shared-frontend");
+      await appendFile(join(source, "web_app/src/main.js"), `\n// ${nonce}\n`);
+      const cpu = await build("cpu");
+      const gpu = await build("gpu");
+      const runs = [cpu, gpu].flatMap((report) => executed(report, "frontend").filter((step) => step.includes("npm run build")));
+      assert.equal(runs.length, 1, `npm run build ran ${runs.length} times`);
+    });
+
+    it("the ignore rules keep ~100 MB of .git, node_modules, venv and build output out of the context (< 1 MB more)", async () => {
+      const { source, build, first } = await scratch("context");
+      const junk = Buffer.alloc(12_500_000, 7);
+      const padding = [
+        ".git/objects/pack/big.pack",
+        "web_app/node_modules/pkg/big.js",
+        "node_modules/x/big.js",
+        "venv/lib/big.so",
+        "iopaint/__pycache__/api.cpython-311.pyc",
+        "dist/big.whl",
+        "build/lib/big.py",
+        "IOPaint.egg-info/SOURCES.txt",
+        ".pytest_cache/v/big",
+      ];
+      for (const path of padding) {
+        await mkdir(join(source, path, ".."), { recursive: true });
+        await writeFile(join(source, path), junk);
+      }
+      const padded = await build();
+      assert.ok(first.contextBytes > 0, "BuildKit reported the context it sent");
+      const growth = padded.contextBytes - first.contextBytes;
+      assert.ok(growth < 1_000_000, `context grew by ${growth} bytes (from ${first.contextBytes})`);
+      assert.equal(padded.executed, 0, "and nothing was rebuilt because of the padding");
+    });
   });
-});

@@ -51,7 +51,11 @@ describe("cache across CI runners: an empty builder imports what the last run ex
     try {
       const { size } = await file.stat();
       const { buffer, bytesRead } = await file.read(Buffer.alloc(Math.max(0, size - from)), 0, Math.max(0, size - from), from);
-      return buffer.subarray(0, bytesRead).toString("utf8").split("\n").some((line) => line.includes("unexpected error getting ingest status") && line.includes("context canceled"));
+      return buffer
+        .subarray(0, bytesRead)
+        .toString("utf8")
+        .split("\n")
+        .some((line) => line.includes("unexpected error getting ingest status") && line.includes("context canceled"));
     } finally {
       await file.close();
     }
@@ -71,7 +75,14 @@ describe("cache across CI runners: an empty builder imports what the last run ex
       reports.push(report);
     }
     const sum = (key: "total" | "cached" | "executed" | "contextBytes") => reports.reduce((n, r) => n + r[key], 0);
-    return { steps: reports.flatMap((r) => r.steps), total: sum("total"), cached: sum("cached"), executed: sum("executed"), contextBytes: sum("contextBytes"), failed: reports.find((r) => r.failed)?.failed };
+    return {
+      steps: reports.flatMap((r) => r.steps),
+      total: sum("total"),
+      cached: sum("cached"),
+      executed: sum("executed"),
+      contextBytes: sum("contextBytes"),
+      failed: reports.find((r) => r.failed)?.failed,
+    };
   }
 
   const executedSteps = (report: BuildReport) => report.steps.filter((s) => s.stage && !s.name.startsWith("FROM ") && s.state !== "cached");
@@ -118,7 +129,10 @@ describe("cache across CI runners: an empty builder imports what the last run ex
    * cpu's once here, none once), as it does for the stages a later stage copies from after a code
    * change (moby/buildkit#6893); shown in the test's diagnostics, not asserted.
    */
-  const dependencySteps = (report: BuildReport) => executedSteps(report).filter((s) => !s.stage.startsWith("runtime ") && !s.stage.startsWith("frontend ")).map(describeStep);
+  const dependencySteps = (report: BuildReport) =>
+    executedSteps(report)
+      .filter((s) => !s.stage.startsWith("runtime ") && !s.stage.startsWith("frontend "))
+      .map(describeStep);
 
   for (const backend of ["local", "registry"] as const) {
     describe(`IOPAINT_CACHE=${backend}`, () => {
@@ -197,7 +211,10 @@ describe("cache across CI runners: an empty builder imports what the last run ex
           for (const scope of TARGETS) assert.ok(existsSync(join(ref, scope, "index.json")), `${scope}: an OCI layout with index.json`);
         } else {
           const tags = JSON.parse((await docker.fetch(`http://${ref.replace(registry.address, `${registry.address}/v2`)}/tags/list`)).body) as { tags: string[] };
-          assert.deepEqual(tags.tags.sort(), TARGETS.map((t) => `cache-${t}`));
+          assert.deepEqual(
+            tags.tags.sort(),
+            TARGETS.map((t) => `cache-${t}`),
+          );
         }
       });
 
@@ -214,7 +231,11 @@ describe("cache across CI runners: an empty builder imports what the last run ex
         it("with nothing changed, an emptied runner that imports it executes no step, for cpu and gpu", (t) => {
           reportRunners(t, unchanged);
           assert.ok(unchanged.report.total >= 15, `saw ${unchanged.report.total} steps`);
-          for (const target of TARGETS) assert.ok(unchanged.report.steps.some((s) => s.target === target), `${target} was built`);
+          for (const target of TARGETS)
+            assert.ok(
+              unchanged.report.steps.some((s) => s.target === target),
+              `${target} was built`,
+            );
           assert.deepEqual(anyStep(unchanged.report), []);
         });
       } else {
@@ -224,14 +245,28 @@ describe("cache across CI runners: an empty builder imports what the last run ex
         // after a code change (moby/buildkit#6893; docs/building.md). Shown, not asserted.
         it("with nothing changed, an emptied runner that imports it runs no system, dependency or app step", (t) => {
           reportRunners(t, unchanged);
-          for (const target of TARGETS) assert.ok(unchanged.report.steps.some((s) => s.target === target), `${target} was built`);
-          t.diagnostic(`front-end steps run again (lazy registry import): ${executedSteps(unchanged.report).filter((s) => s.stage.startsWith("frontend ")).map(describeStep).join(", ") || "none"}`);
+          for (const target of TARGETS)
+            assert.ok(
+              unchanged.report.steps.some((s) => s.target === target),
+              `${target} was built`,
+            );
+          t.diagnostic(
+            `front-end steps run again (lazy registry import): ${
+              executedSteps(unchanged.report)
+                .filter((s) => s.stage.startsWith("frontend "))
+                .map(describeStep)
+                .join(", ") || "none"
+            }`,
+          );
           assert.deepEqual(dependencySteps(unchanged.report), []);
         });
 
         it("after a .py change: what an emptied runner ran again (known BuildKit limitation, see docs/building.md)", (t) => {
           t.diagnostic(`steps run after a .py change with the registry cache imported:\n${shown(afterChange.report)}`);
-          assert.ok(executedSteps(afterChange.report).some((s) => s.stage.startsWith("app ")), "the app stage ran");
+          assert.ok(
+            executedSteps(afterChange.report).some((s) => s.stage.startsWith("app ")),
+            "the app stage ran",
+          );
         });
       }
     });

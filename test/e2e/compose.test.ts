@@ -68,7 +68,10 @@ describe("docker compose (v2) on docker/compose.yaml", { timeout: 15 * 60_000 },
     // after the 30 s interval; the server answers within a second or two (a generous bound here).
     assert.ok(seconds < 15, `up --wait took ${seconds.toFixed(1)} s`);
     const ps = JSON.parse(`[${(await compose(file, ["--profile", "cpu", "ps", "--format", "json"])).stdout.trim().split("\n").join(",")}]`) as { Service: string; Health: string; State: string }[];
-    assert.deepEqual(ps.map((s) => [s.Service, s.State, s.Health]), [["cpu", "running", "healthy"]]);
+    assert.deepEqual(
+      ps.map((s) => [s.Service, s.State, s.Health]),
+      [["cpu", "running", "healthy"]],
+    );
 
     assert.equal(JSON.parse((await docker.fetch(`http://127.0.0.1:${port}/api/v1/model`)).body).name, "sd1.5");
     const page = await docker.fetch(`http://127.0.0.1:${port}/`);

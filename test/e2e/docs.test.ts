@@ -18,7 +18,12 @@ interface ShellBlock {
   script: string;
 }
 
-const DOCS = ["README.md", ...readdirSync(join(REPO, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const DOCS = [
+  "README.md",
+  ...readdirSync(join(REPO, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 const SHELL_FENCE = /^```(sh|bash|shell|console)\s*$/;
 
 function shellBlocks(file: string): ShellBlock[] {
@@ -72,7 +77,13 @@ describe("the commands in README.md and docs/", { timeout: 20 * 60_000 }, () => 
   for (const block of blocks.filter((b) => b.marker === "<!-- runnable -->")) {
     it(`${block.file}:${block.line} runs: ${block.script.split("\n")[0].slice(0, 60)}`, async () => {
       // As a user runs them: not inside this test runner (a nested `node --test` would report to it, not print).
-      const result = await execa("bash", ["-euo", "pipefail", "-c", block.script], { cwd: REPO, env: { ...env, CI: "true", NODE_TEST_CONTEXT: undefined }, reject: false, all: true, timeout: 15 * 60_000 });
+      const result = await execa("bash", ["-euo", "pipefail", "-c", block.script], {
+        cwd: REPO,
+        env: { ...env, CI: "true", NODE_TEST_CONTEXT: undefined },
+        reject: false,
+        all: true,
+        timeout: 15 * 60_000,
+      });
       assert.equal(result.exitCode, 0, `${block.file}:${block.line} failed:\n${result.all}`);
     });
   }

@@ -137,23 +137,27 @@ describe("builds behind package mirrors (npm registry and Debian mirror in the e
       const imageName = `iopaint-proxy-${process.pid}`;
       image = `${imageName}:cpu-latest`;
       docker.trackImage(image);
-      result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--no-cache", "--config", configFile, "--out", await docker.tempDir("iopaint-proxy-out-"), "--source", source], {
-        cwd: REPO,
-        reject: false,
-        all: true,
-        env: {
-          ...docker.engine.env,
-          IOPAINT_IMAGE: imageName,
-          IOPAINT_NPM_REGISTRY: `${local(NPM_PORT)}/`,
-          IOPAINT_DEBIAN_MIRROR: local(APT_PORT),
-          IOPAINT_PIP_INDEX_URL: `${local(WHEELS_PORT)}/pypi/`,
-          IOPAINT_TORCH_INDEX_URL: `${local(WHEELS_PORT)}/{build}/`,
-          HTTP_PROXY: proxyUrl,
-          http_proxy: proxyUrl,
-          NO_PROXY: "",
-          no_proxy: "",
+      result = await execa(
+        process.execPath,
+        ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--no-cache", "--config", configFile, "--out", await docker.tempDir("iopaint-proxy-out-"), "--source", source],
+        {
+          cwd: REPO,
+          reject: false,
+          all: true,
+          env: {
+            ...docker.engine.env,
+            IOPAINT_IMAGE: imageName,
+            IOPAINT_NPM_REGISTRY: `${local(NPM_PORT)}/`,
+            IOPAINT_DEBIAN_MIRROR: local(APT_PORT),
+            IOPAINT_PIP_INDEX_URL: `${local(WHEELS_PORT)}/pypi/`,
+            IOPAINT_TORCH_INDEX_URL: `${local(WHEELS_PORT)}/{build}/`,
+            HTTP_PROXY: proxyUrl,
+            http_proxy: proxyUrl,
+            NO_PROXY: "",
+            no_proxy: "",
+          },
         },
-      });
+      );
     });
     after(async () => {
       await proxy?.stop();

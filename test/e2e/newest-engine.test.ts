@@ -73,7 +73,11 @@ describe("buildx 0.29 as users run it (newest engine)", { timeout: 20 * 60_000 }
   });
 
   it("npm run bake refuses an unknown value of an enumerated variable (exit 2) before any build", async () => {
-    for (const [name, value] of [["IOPAINT_PLATFORMS", "foo"], ["IOPAINT_CACHE", "bogus"], ["IOPAINT_PROVENANCE", "yes"]]) {
+    for (const [name, value] of [
+      ["IOPAINT_PLATFORMS", "foo"],
+      ["IOPAINT_CACHE", "bogus"],
+      ["IOPAINT_PROVENANCE", "yes"],
+    ]) {
       const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--config", FIXTURE_CONFIG, "--out", layout], {
         cwd: REPO,
         reject: false,
@@ -100,11 +104,12 @@ describe("buildx 0.29 as users run it (newest engine)", { timeout: 20 * 60_000 }
   const stepsOf = (transcript: string, target: string) => new RegExp(`^${target} .*  (\\d+)/(\\d+) cached  `, "m").exec(transcript.replace(/\r/g, ""))?.slice(1, 3).map(Number);
 
   it("in a terminal, buildx's own tty display; the summary counts each target's steps from buildx's build record, as the plain text counts them", async () => {
-    const runner = (args: string[]) => execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", ...args, "--config", FIXTURE_CONFIG, "--out", layout, "--json", "--progress", "plain"], {
-      cwd: REPO,
-      reject: false,
-      env: { ...docker.engine.env, IOPAINT_IMAGE: image, IOPAINT_SRC: join(layout, "IOPaint") },
-    });
+    const runner = (args: string[]) =>
+      execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", ...args, "--config", FIXTURE_CONFIG, "--out", layout, "--json", "--progress", "plain"], {
+        cwd: REPO,
+        reject: false,
+        env: { ...docker.engine.env, IOPAINT_IMAGE: image, IOPAINT_SRC: join(layout, "IOPaint") },
+      });
     type Summary = { targets: { target: string; steps: { total: number; cached: number; executed: number } }[] };
     const plain = await runner(["cpu"]);
     assert.equal(plain.exitCode, 0, plain.stderr);
@@ -117,6 +122,7 @@ describe("buildx 0.29 as users run it (newest engine)", { timeout: 20 * 60_000 }
     assert.equal(tty.exitCode, 0, tty.stdout);
     // buildx's tty display: "[+] Building", " => [cpu builder 1/5] …" lines redrawn with ANSI escapes, no plain "#12 DONE" lines.
     assert.match(tty.stdout, /\[\+\] Building/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: an ANSI escape is what is looked for
     assert.match(tty.stdout, /\x1b\[/);
     assert.doesNotMatch(tty.stdout, /^#\d+ (DONE|CACHED)/m);
     // cpu was built a moment ago, so all cached. Each target's record has every step it needs, the

@@ -14,7 +14,7 @@ import { installedDistributions } from "../helpers/python.ts";
 import { downloadWheel, machinePipIndex, pipSetting, pipWheel, realCheckout, realTestConfig } from "../helpers/real-iopaint.ts";
 
 /** Inside a container: a 64×48 PNG and a mask (a 16×16 square) posted to /api/v1/inpaint, the answer compared with PIL. */
-const INPAINT = String.raw`
+const INPAINT = `
 import base64, io, json, urllib.request
 import numpy as np
 from PIL import Image
@@ -75,7 +75,12 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     const proxyUrl = `http://${await docker.bridgeGateway()}:3128`;
     const caCert = await pipSetting("cert");
     const env = { ...docker.engine.env, IOPAINT_DEBIAN_MIRROR: readDebianMirror(), HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: "" };
-    runScript = (script, args) => execa(process.execPath, ["--import", "tsx", script, ...args, "--config", config, "--out", join(work, "out"), "--source", source, ...(caCert ? ["--ca-cert", caCert] : [])], { cwd: REPO, reject: false, env });
+    runScript = (script, args) =>
+      execa(process.execPath, ["--import", "tsx", script, ...args, "--config", config, "--out", join(work, "out"), "--source", source, ...(caCert ? ["--ca-cert", caCert] : [])], {
+        cwd: REPO,
+        reject: false,
+        env,
+      });
     locked = await runScript("scripts/lock/cli.ts", ["cpu", "gpu"]);
     for (const variant of ["cpu", "gpu"] as const) {
       const file = join(work, `locks/${variant}.txt`);
@@ -104,7 +109,10 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
       assert.equal(torch.get("torch"), "2.1.2");
       assert.equal(torch.get("torchvision"), "0.16.2");
       assert.equal(torch.get("xformers"), variant === "gpu" ? "0.0.23.post1" : undefined);
-      assert.ok([...torch.keys()].some((name) => name.startsWith("nvidia-")), "PyPI's torch brings its CUDA libraries");
+      assert.ok(
+        [...torch.keys()].some((name) => name.startsWith("nvidia-")),
+        "PyPI's torch brings its CUDA libraries",
+      );
       const packages = pinned("packages");
       assert.equal(packages.get("diffusers"), "0.27.2");
       assert.ok(packages.has("rembg") && packages.has("onnxruntime") && !packages.has("torch"));
@@ -132,7 +140,15 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
       const { torch, packages } = locks[variant]!.sections;
       const installed = await installedDistributions(docker, image);
       assert.deepEqual(new Map([...installed].filter(([name]) => name !== "iopaint")), new Map([...torch, ...packages].map((d) => [d.name, d.version])));
-      const imported = await docker.docker(["run", "--rm", "--entrypoint", "python", image, "-c", "import torch, numpy, cv2, rembg, iopaint; print(torch.__version__, numpy.__version__, cv2.__version__)"]);
+      const imported = await docker.docker([
+        "run",
+        "--rm",
+        "--entrypoint",
+        "python",
+        image,
+        "-c",
+        "import torch, numpy, cv2, rembg, iopaint; print(torch.__version__, numpy.__version__, cv2.__version__)",
+      ]);
       assert.match(String(imported.stdout), /^2\.1\.2\S* 1\.\d+\.\d+ \d+\.\d+\.\d+$/m);
       // The image has no pip: pip runs from its wheel, by the image's interpreter, on its virtualenv.
       const wheel = await pipWheel("26.3");
@@ -153,7 +169,12 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
       assert.equal((JSON.parse((await docker.fetch(`${base}/api/v1/model`)).body) as { name: string }).name, "cv2");
       assert.match((await docker.fetch(`${base}/`)).body, /<html/i);
       assert.equal(String((await docker.docker(["exec", container, "id", "-u"])).stdout).trim(), "1000");
-      const inpainted = JSON.parse(String((await docker.docker(["exec", container, "python", "-c", INPAINT])).stdout).trim().split("\n").pop()!) as { type: string; format: string; size: number[]; inside: number; outside: number };
+      const inpainted = JSON.parse(
+        String((await docker.docker(["exec", container, "python", "-c", INPAINT])).stdout)
+          .trim()
+          .split("\n")
+          .pop()!,
+      ) as { type: string; format: string; size: number[]; inside: number; outside: number };
       assert.deepEqual([inpainted.type, inpainted.format, inpainted.size], ["image/png", "PNG", [64, 48]], JSON.stringify(inpainted));
       assert.ok(inpainted.inside > 0, `the masked square changed: ${JSON.stringify(inpainted)}`);
       const started = Date.now();
@@ -179,8 +200,13 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     const { layers } = (JSON.parse(rebuilt.stdout) as { targets: { sizes: ImageSizes }[] }).targets[0].sizes;
     const fetched = layers.filter((_, i) => !before.has(after[i]));
     const bytes = fetched.reduce((sum, layer) => sum + layer.compressed, 0);
-    console.log(`# ${name} ${version} (${wheelBytes} B wheel) added: ${fetched.length} new layers, ${bytes} B compressed (${fetched.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}); the image has ${layers.length} layers, ${layers.reduce((sum, layer) => sum + layer.compressed, 0)} B compressed`);
-    assert.deepEqual(fetched.map((layer) => /COPY \S+/.exec(layer.createdBy)?.[0]), ["COPY /opt/additions/", "COPY /opt/app-record/"]);
+    console.log(
+      `# ${name} ${version} (${wheelBytes} B wheel) added: ${fetched.length} new layers, ${bytes} B compressed (${fetched.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}); the image has ${layers.length} layers, ${layers.reduce((sum, layer) => sum + layer.compressed, 0)} B compressed`,
+    );
+    assert.deepEqual(
+      fetched.map((layer) => /COPY \S+/.exec(layer.createdBy)?.[0]),
+      ["COPY /opt/additions/", "COPY /opt/app-record/"],
+    );
     assert.ok(bytes <= wheelBytes + 1_000_000, `${bytes} B of new layers for a ${wheelBytes} B package`);
   });
 });

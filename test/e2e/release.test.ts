@@ -133,10 +133,17 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     const provenance = JSON.parse((await docker.docker(["buildx", "imagetools", "inspect", `${image}:gpu-1.6.0`, "--format", "{{json .Provenance}}"], { inEngineNetwork: true })).stdout) as {
       SLSA: { invocation: { parameters: Record<string, unknown> }; materials: { uri: string }[] };
     };
-    assert.ok(provenance.SLSA.materials.some((m) => m.uri.includes("iopaint-standin/cuda")), JSON.stringify(provenance.SLSA.materials));
+    assert.ok(
+      provenance.SLSA.materials.some((m) => m.uri.includes("iopaint-standin/cuda")),
+      JSON.stringify(provenance.SLSA.materials),
+    );
     // Frontend options such as the stage (`target`) are kept; build args would be `build-arg:NAME`.
     const args = Object.keys((provenance.SLSA.invocation.parameters.args ?? {}) as Record<string, unknown>);
-    assert.deepEqual(args.filter((key) => key.startsWith("build-arg:")), [], "mode=min leaves the build args (index URLs) out");
+    assert.deepEqual(
+      args.filter((key) => key.startsWith("build-arg:")),
+      [],
+      "mode=min leaves the build args (index URLs) out",
+    );
   });
 
   it("builds the front end once, on the build platform, for both of cpu's platforms and gpu", (t) => {
@@ -208,7 +215,9 @@ describe("release path: docker buildx bake all --push, amd64 + arm64, to a regis
     /** runnerBake without a cache backend, with the lines that say what went wrong. */
     const bake = async (args: string[], env: Record<string, string>) => {
       const result = await runnerBake(args, { IOPAINT_CACHE: "", ...env });
-      const errors = String(result.all).split("\n").filter((line) => line.startsWith("error: "));
+      const errors = String(result.all)
+        .split("\n")
+        .filter((line) => line.startsWith("error: "));
       return { exitCode: result.exitCode, all: String(result.all), errors };
     };
     const tagsOf = async (registryAddress: string, name: string) => {

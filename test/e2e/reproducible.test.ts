@@ -81,7 +81,14 @@ describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () =>
       for (const entry of await readdir(at)) {
         const path = join(at, entry);
         const info = await lstat(path);
-        const what = info.isSymbolicLink() ? `-> ${await readlink(path)}` : info.isFile() ? createHash("sha256").update(await readFile(path)).digest("hex").slice(0, 16) : "dir";
+        const what = info.isSymbolicLink()
+          ? `-> ${await readlink(path)}`
+          : info.isFile()
+            ? createHash("sha256")
+                .update(await readFile(path))
+                .digest("hex")
+                .slice(0, 16)
+            : "dir";
         files.set(relative(dir, path), `${(info.mode & 0o7777).toString(8)} ${Math.floor(info.mtimeMs / 1000)} ${what}`);
         if (info.isDirectory()) await walk(path);
       }
@@ -140,12 +147,18 @@ describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () =>
     const checkout = join(work, "git", "IOPaint");
     await cp(FIXTURE_APP, checkout, { recursive: true });
     const date = "2024-02-03T04:05:06Z";
-    const git = (args: string[]) => execa("git", ["-c", "user.name=test", "-c", "user.email=test@example.invalid", ...args], { cwd: checkout, env: { GIT_COMMITTER_DATE: date, GIT_AUTHOR_DATE: date } });
+    const git = (args: string[]) =>
+      execa("git", ["-c", "user.name=test", "-c", "user.email=test@example.invalid", ...args], { cwd: checkout, env: { GIT_COMMITTER_DATE: date, GIT_AUTHOR_DATE: date } });
     await git(["init", "--quiet"]);
     await git(["add", "."]);
     await git(["commit", "--quiet", "-m", "IOPaint (a scratch copy of the fixture)"]);
     docker.trackImage("iopaint-fixture:cpu-latest");
-    const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--config", FIXTURE_CONFIG, "--out", join(work, "git-out"), "--source", checkout], { cwd: REPO, reject: false, all: true, env: docker.engine.env });
+    const result = await execa(process.execPath, ["--import", "tsx", "scripts/bake/cli.ts", "cpu", "--config", FIXTURE_CONFIG, "--out", join(work, "git-out"), "--source", checkout], {
+      cwd: REPO,
+      reject: false,
+      all: true,
+      env: docker.engine.env,
+    });
     assert.equal(result.exitCode, 0, result.all);
     const epoch = String(Date.parse(date) / 1000);
     assert.match(result.stderr, new RegExp(`^SOURCE_DATE_EPOCH=${epoch} \\(2024-02-03T04:05:06\\.000Z, the checkout's last commit\\)`, "m"));

@@ -58,7 +58,10 @@ describe("gpu on an Ubuntu base behind an Ubuntu mirror over TLS from a private 
     // The base: the CUDA stand-in saying it is Ubuntu, trusting the mirror's signing key.
     await copyFile(repository.keyFile, join(work, "mirror-key.gpg"));
     await writeFile(join(work, "os-release"), OS_RELEASE);
-    await writeFile(join(work, "Dockerfile.base"), "FROM iopaint-standin/cuda:11.8.0-runtime-bookworm\nCOPY mirror-key.gpg /etc/apt/trusted.gpg.d/iopaint-test-mirror.gpg\nCOPY os-release /etc/os-release\n");
+    await writeFile(
+      join(work, "Dockerfile.base"),
+      "FROM iopaint-standin/cuda:11.8.0-runtime-bookworm\nCOPY mirror-key.gpg /etc/apt/trusted.gpg.d/iopaint-test-mirror.gpg\nCOPY os-release /etc/os-release\n",
+    );
     // The tag starts with the CUDA version, as nvidia/cuda tags do (the config check reads it there).
     baseImage = `iopaint-test/cuda:11.8.0-runtime-ubuntu22.04-standin-${process.pid}`;
     docker.trackImage(baseImage);

@@ -22,10 +22,22 @@ describe("nothing left behind in the engines", () => {
       // Kept on purpose: the stand-in base images, and the bench's image of the old way's Debian
       // packages (made once, like a base image, so that its runs measure builds, not apt).
       const kept = (ref: string) => ref.startsWith("iopaint-standin/") || ref.startsWith("iopaint-bench/baseline-packages:");
-      assert.deepEqual(images.filter((ref) => !kept(ref)), [], "images other than the stand-ins");
+      assert.deepEqual(
+        images.filter((ref) => !kept(ref)),
+        [],
+        "images other than the stand-ins",
+      );
       const builder = `buildx_buildkit_${CONTAINER_BUILDER}0`;
-      assert.deepEqual((await docker.lines(["ps", "--all", "--format", "{{.Names}} {{.Image}} {{.Status}}"])).filter((line) => !line.startsWith(`${builder} `)), [], "containers");
-      assert.deepEqual((await docker.lines(["volume", "ls", "--quiet"])).filter((volume) => volume !== `${builder}_state`), [], "volumes");
+      assert.deepEqual(
+        (await docker.lines(["ps", "--all", "--format", "{{.Names}} {{.Image}} {{.Status}}"])).filter((line) => !line.startsWith(`${builder} `)),
+        [],
+        "containers",
+      );
+      assert.deepEqual(
+        (await docker.lines(["volume", "ls", "--quiet"])).filter((volume) => volume !== `${builder}_state`),
+        [],
+        "volumes",
+      );
       assert.deepEqual((await docker.lines(["network", "ls", "--format", "{{.Name}}"])).sort(), ["bridge", "host", "none"], "networks");
     });
   }

@@ -39,7 +39,11 @@ export const debianLayout = (codename: string): RepositoryLayout => ({ suites: [
  * What they read from an Ubuntu mirror: `<codename>`, `-updates` and `-security`, main and
  * universe; the package in universe, so that it installs only if that component is read.
  */
-export const ubuntuLayout = (codename: string): RepositoryLayout => ({ suites: [codename, `${codename}-updates`, `${codename}-security`], components: ["main", "universe"], packageIn: { suite: codename, component: "universe" } });
+export const ubuntuLayout = (codename: string): RepositoryLayout => ({
+  suites: [codename, `${codename}-updates`, `${codename}-security`],
+  components: ["main", "universe"],
+  packageIn: { suite: codename, component: "universe" },
+});
 
 /**
  * A small signed Debian repository made with Debian's own tools: dpkg-deb builds a package that
@@ -59,7 +63,14 @@ export async function makeDebianRepository(dir: string, layout: RepositoryLayout
   await writeFile(join(packageDir, packageFile), "installed by apt from the test's Debian mirror\n");
   await writeFile(
     join(packageDir, "DEBIAN/control"),
-    [`Package: ${packageName}`, "Version: 1.0", "Architecture: all", "Maintainer: IOPaint images tests <tests@iopaint.invalid>", "Description: a package that only the tests' Debian mirror has", ""].join("\n"),
+    [
+      `Package: ${packageName}`,
+      "Version: 1.0",
+      "Architecture: all",
+      "Maintainer: IOPaint images tests <tests@iopaint.invalid>",
+      "Description: a package that only the tests' Debian mirror has",
+      "",
+    ].join("\n"),
   );
   const pool = `pool/${layout.packageIn.component}`;
   await mkdir(join(root, pool), { recursive: true });

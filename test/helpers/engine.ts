@@ -19,7 +19,10 @@ import { FIXTURE_CONFIG, REPO } from "./compile.ts";
  * image store and buildx 0.13.1 (`newest-classic`, `trixie`) run test/e2e/engines-smoke.test.ts.
  * IOPAINT_TEST_ENGINES=newest (or legacy) narrows a local run to one.
  */
-export const TEST_ENGINES: readonly EngineName[] = (process.env.IOPAINT_TEST_ENGINES ?? "newest,legacy").split(",").map((name) => name.trim()).filter(isEngineName);
+export const TEST_ENGINES: readonly EngineName[] = (process.env.IOPAINT_TEST_ENGINES ?? "newest,legacy")
+  .split(",")
+  .map((name) => name.trim())
+  .filter(isEngineName);
 
 /** The generated fixture files in a temp dir, and the bake variables its builds use. */
 export interface Fixture {

@@ -19,7 +19,11 @@ export interface NetnsServer {
  * Ready when an HTTP GET of `readyPath` on the port answers, or, for a server that speaks only
  * TLS with a certificate the checker does not know, when its log matches `readyLog`.
  */
-export async function startNetnsServer(engine: Engine, argv: string[], options: { port: number; logFile: string; readyPath?: string; readyLog?: RegExp; env?: Record<string, string> }): Promise<NetnsServer> {
+export async function startNetnsServer(
+  engine: Engine,
+  argv: string[],
+  options: { port: number; logFile: string; readyPath?: string; readyLog?: RegExp; env?: Record<string, string> },
+): Promise<NetnsServer> {
   const out = openSync(options.logFile, "a");
   const child = spawn("nsenter", [`--net=${netnsPath(engine.netns)}`, ...argv], { detached: true, stdio: ["ignore", out, out], env: { ...process.env, ...options.env } });
   closeSync(out);

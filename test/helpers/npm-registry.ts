@@ -23,9 +23,19 @@ export interface NpmRegistry {
  */
 export async function startNpmRegistry(engine: Engine, dir: string, options: { port: number; packages: string[]; tls?: { port: number; key: string; cert: string } }): Promise<NpmRegistry> {
   const config = (tls?: { key: string; cert: string }) =>
-    JSON.stringify({ storage: join(dir, "npm-storage"), uplinks: {}, packages: { "**": { access: "$all", publish: "$anonymous" } }, log: { type: "stdout", format: "pretty", level: "http" }, ...(tls ? { https: tls } : {}) });
+    JSON.stringify({
+      storage: join(dir, "npm-storage"),
+      uplinks: {},
+      packages: { "**": { access: "$all", publish: "$anonymous" } },
+      log: { type: "stdout", format: "pretty", level: "http" },
+      ...(tls ? { https: tls } : {}),
+    });
   await writeFile(join(dir, "verdaccio.yaml"), config());
-  const http = await startNetnsServer(engine, [process.execPath, VERDACCIO, "--config", join(dir, "verdaccio.yaml"), "--listen", `0.0.0.0:${options.port}`], { port: options.port, logFile: join(dir, "verdaccio.log"), readyPath: "/-/ping" });
+  const http = await startNetnsServer(engine, [process.execPath, VERDACCIO, "--config", join(dir, "verdaccio.yaml"), "--listen", `0.0.0.0:${options.port}`], {
+    port: options.port,
+    logFile: join(dir, "verdaccio.log"),
+    readyPath: "/-/ping",
+  });
   const servers = [http];
   const stop = async () => {
     for (const server of servers) await server.stop();
@@ -39,7 +49,11 @@ export async function startNpmRegistry(engine: Engine, dir: string, options: { p
     if (!options.tls) return { http, stop };
     const { port, key, cert } = options.tls;
     await writeFile(join(dir, "verdaccio-tls.yaml"), config({ key, cert }));
-    const tls = await startNetnsServer(engine, [process.execPath, VERDACCIO, "--config", join(dir, "verdaccio-tls.yaml"), "--listen", `https://0.0.0.0:${port}`], { port, logFile: join(dir, "verdaccio-tls.log"), readyLog: new RegExp(`https://0\\.0\\.0\\.0:${port}`) });
+    const tls = await startNetnsServer(engine, [process.execPath, VERDACCIO, "--config", join(dir, "verdaccio-tls.yaml"), "--listen", `https://0.0.0.0:${port}`], {
+      port,
+      logFile: join(dir, "verdaccio-tls.log"),
+      readyLog: new RegExp(`https://0\\.0\\.0\\.0:${port}`),
+    });
     servers.push(tls);
     return { http, tls, stop };
   } catch (error) {

@@ -27,5 +27,8 @@ export function isAttestation(descriptor: Descriptor): boolean {
 
 /** The index's platform images, as os/architecture, sorted. */
 export function platformsOf(index: ImageIndex): string[] {
-  return index.manifests.filter((d) => !isAttestation(d)).map((d) => `${d.platform?.os}/${d.platform?.architecture}`).sort();
+  return index.manifests
+    .filter((d) => !isAttestation(d))
+    .map((d) => `${d.platform?.os}/${d.platform?.architecture}`)
+    .sort();
 }

@@ -7,5 +7,11 @@ import type { TestEngine } from "./engine.ts";
 export async function installedDistributions(docker: TestEngine, image: string): Promise<Map<string, string>> {
   const script = "import importlib.metadata as m; print('\\n'.join(f\"{d.metadata['Name']}=={d.version}\" for d in m.distributions()))";
   const listed = (await docker.docker(["run", "--rm", "--entrypoint", "python", image, "-c", script])).stdout;
-  return new Map(String(listed).trim().split("\n").map((line) => line.split("==")).map(([name, version]) => [name.toLowerCase().replace(/[-_.]+/g, "-"), version]));
+  return new Map(
+    String(listed)
+      .trim()
+      .split("\n")
+      .map((line) => line.split("=="))
+      .map(([name, version]) => [name.toLowerCase().replace(/[-_.]+/g, "-"), version]),
+  );
 }

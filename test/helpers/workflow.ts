@@ -92,7 +92,10 @@ export function stepsUsing(job: Job, action: string): Step[] {
 
 /** An action input that is a list: one item per line (or comma-separated), blank lines dropped. */
 export function listInput(value: Plain | undefined): string[] {
-  return String(value ?? "").split(/[\n,]/).map((item) => item.trim()).filter(Boolean);
+  return String(value ?? "")
+    .split(/[\n,]/)
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 /** What a job hands to `docker buildx bake`, as the runner would for one event. */

@@ -111,7 +111,11 @@ describe("paths and files", () => {
 describe("internal errors", () => {
   // The real edge in a real process: a bug of ours must not look like a crash dump to a user.
   const crash = (env: Record<string, string> = {}) =>
-    execa("node", ["--import", "tsx", "--input-type=module", "-e", `import { runCli } from "./generator/run-cli.ts"; await runCli(async () => { null.property; return 0; }, []);`], { cwd: REPO, reject: false, env });
+    execa("node", ["--import", "tsx", "--input-type=module", "-e", `import { runCli } from "./generator/run-cli.ts"; await runCli(async () => { null.property; return 0; }, []);`], {
+      cwd: REPO,
+      reject: false,
+      env,
+    });
 
   it('say "internal error", how to report it, exit 70, and show no stack trace', async () => {
     const result = await crash();

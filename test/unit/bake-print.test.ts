@@ -9,7 +9,9 @@ import { PRINT_CASES } from "../fixtures/bake-print/cases.ts";
 import { readRepoFile, REPO, helpers } from "../helpers/compile.ts";
 
 /** One directory of golden files per buildx release line: buildx-0.13 (Debian 13's) and buildx-0.29 (the newest). */
-const GOLDEN_DIRS = readdirSync(`${REPO}/test/fixtures/bake-print`).filter((name) => name.startsWith("buildx-")).sort();
+const GOLDEN_DIRS = readdirSync(`${REPO}/test/fixtures/bake-print`)
+  .filter((name) => name.startsWith("buildx-"))
+  .sort();
 
 /**
  * Our bake reader (what `npm run print` prints and the runner builds from) against real
@@ -24,7 +26,9 @@ describe("the bake reader equals buildx --print", () => {
 
   for (const dir of GOLDEN_DIRS) {
     for (const printCase of PRINT_CASES) {
-      it(`${dir}/${printCase.name}: ${printCase.config} ${printCase.targets.join(" ") || "(no target)"} ${Object.entries(printCase.env).map(([k, v]) => `${k}=${v}`).join(" ")}`, async () => {
+      it(`${dir}/${printCase.name}: ${printCase.config} ${printCase.targets.join(" ") || "(no target)"} ${Object.entries(printCase.env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`, async () => {
         const golden = JSON.parse(readRepoFile(`test/fixtures/bake-print/${dir}/${printCase.name}.json`)) as { case: unknown; buildx: string; print: unknown };
         assert.deepEqual(golden.case, printCase, "the golden file was made for this case (npm run goldens:bake)");
         // With the locks beside the config, as npm run generate reads them (a lock adds pip's hash).
@@ -38,8 +42,16 @@ describe("the bake reader equals buildx --print", () => {
     const env = PRINT_CASES.map((c) => c.env);
     const targets = new Set(PRINT_CASES.flatMap((c) => c.targets));
     assert.ok(PRINT_CASES.length >= 12);
-    for (const mode of ["gha", "registry", "local"]) assert.ok(env.some((e) => e.IOPAINT_CACHE === mode), mode);
+    for (const mode of ["gha", "registry", "local"])
+      assert.ok(
+        env.some((e) => e.IOPAINT_CACHE === mode),
+        mode,
+      );
     for (const name of ["all", "dev", "default", "_cpu", "docker-metadata-action-cpu"]) assert.ok(targets.has(name), name);
-    for (const key of ["IOPAINT_PLATFORMS", "IOPAINT_IMAGE", "IOPAINT_VERSION", "IOPAINT_REVISION"]) assert.ok(env.some((e) => key in e), key);
+    for (const key of ["IOPAINT_PLATFORMS", "IOPAINT_IMAGE", "IOPAINT_VERSION", "IOPAINT_REVISION"])
+      assert.ok(
+        env.some((e) => key in e),
+        key,
+      );
   });
 });

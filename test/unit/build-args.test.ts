@@ -9,8 +9,37 @@ describe("build arguments", () => {
   it("bake: the file, progress and metadata first, flags, --set overrides, then the targets", () => {
     assert.deepEqual(bakeArgs({ file: "/w/docker-bake.hcl", targets: ["cpu", "gpu"] }), ["buildx", "bake", "--file", "/w/docker-bake.hcl", "--progress", "plain", "cpu", "gpu"]);
     assert.deepEqual(
-      bakeArgs({ file: "f.hcl", targets: ["all"], progress: "rawjson", metadataFile: "/tmp/m.json", noCache: true, pull: true, push: true, load: true, sets: ["cpu.args.APP_UID=1001"], platform: "linux/arm64" }),
-      ["buildx", "bake", "--file", "f.hcl", "--progress", "rawjson", "--metadata-file", "/tmp/m.json", "--no-cache", "--pull", "--push", "--load", "--set", "cpu.args.APP_UID=1001", "--set", "*.platform=linux/arm64", "all"],
+      bakeArgs({
+        file: "f.hcl",
+        targets: ["all"],
+        progress: "rawjson",
+        metadataFile: "/tmp/m.json",
+        noCache: true,
+        pull: true,
+        push: true,
+        load: true,
+        sets: ["cpu.args.APP_UID=1001"],
+        platform: "linux/arm64",
+      }),
+      [
+        "buildx",
+        "bake",
+        "--file",
+        "f.hcl",
+        "--progress",
+        "rawjson",
+        "--metadata-file",
+        "/tmp/m.json",
+        "--no-cache",
+        "--pull",
+        "--push",
+        "--load",
+        "--set",
+        "cpu.args.APP_UID=1001",
+        "--set",
+        "*.platform=linux/arm64",
+        "all",
+      ],
     );
   });
 
@@ -28,10 +57,26 @@ describe("build arguments", () => {
   it("fallback: cwd:// is relative to where bake runs, and what docker build cannot honour is named", () => {
     const { argv, unsupported } = dockerBuildArgs(target, "/repo", { noCache: true });
     assert.deepEqual(argv, [
-      "build", "--file", "/repo/docker/Dockerfile", "--progress", "plain", "--target", "runtime", "--platform", "linux/amd64", "--no-cache",
-      "--build-arg", "VARIANT=cpu", "--build-arg", "NODE_IMAGE=node:18-bookworm",
-      "--label", "org.opencontainers.image.version=1.6.0",
-      "--tag", "iopaint:cpu-1.6.0", "--tag", "iopaint:cpu-latest",
+      "build",
+      "--file",
+      "/repo/docker/Dockerfile",
+      "--progress",
+      "plain",
+      "--target",
+      "runtime",
+      "--platform",
+      "linux/amd64",
+      "--no-cache",
+      "--build-arg",
+      "VARIANT=cpu",
+      "--build-arg",
+      "NODE_IMAGE=node:18-bookworm",
+      "--label",
+      "org.opencontainers.image.version=1.6.0",
+      "--tag",
+      "iopaint:cpu-1.6.0",
+      "--tag",
+      "iopaint:cpu-latest",
       "/iopaint",
     ]);
     assert.deepEqual(unsupported, ["cache-from (type=gha,scope=cpu)"]);

@@ -48,10 +48,25 @@ describe("generator CLI", () => {
   const badInputs: { name: string; edit: [string | RegExp, string]; exit: number; message: RegExp }[] = [
     { name: "invalid TOML", edit: [/^name = "iopaint"/m, 'name = "iopaint'], exit: 2, message: /^error: .*\.toml:10:\d+: invalid TOML: unterminated string/m },
     { name: "a misspelt key", edit: [/^device = "cpu"/m, 'devic = "cpu"'], exit: 2, message: /unknown key "devic" in \[variants\.cpu\]\n {2}hint: did you mean "device"\?/ },
-    { name: "an unknown variant in a target", edit: [/^variant = "cpu"/m, 'variant = "cpuu"'], exit: 2, message: /:\d+:1: targets\.cpu\.variant: target "cpu" uses variant "cpuu", which is not defined\n {2}hint: did you mean "cpu"\?/ },
+    {
+      name: "an unknown variant in a target",
+      edit: [/^variant = "cpu"/m, 'variant = "cpuu"'],
+      exit: 2,
+      message: /:\d+:1: targets\.cpu\.variant: target "cpu" uses variant "cpuu", which is not defined\n {2}hint: did you mean "cpu"\?/,
+    },
     { name: "an unknown target in a group", edit: [/^all = \["cpu", "gpu"\]/m, 'all = ["cpu", "gpx"]'], exit: 2, message: /group "all" lists "gpx", which is neither a target nor a group/ },
-    { name: "incompatible torchvision", edit: [/^torchvision = "0.16.2"/m, 'torchvision = "0.17.0"'], exit: 2, message: /torchvision 0\.17\.0 does not match torch 2\.1\.2\n {2}hint: set torchvision = "0\.16\.2"/ },
-    { name: "a base image with another CUDA", edit: ["nvidia/cuda:11.8.0-runtime-ubuntu22.04", "nvidia/cuda:12.1.1-runtime-ubuntu22.04"], exit: 2, message: /ships CUDA 12\.1, but torch's cu118 build needs CUDA 11\.8\n {2}hint: use base_image = "nvidia\/cuda:11\.8\.0-runtime-ubuntu22\.04"/ },
+    {
+      name: "incompatible torchvision",
+      edit: [/^torchvision = "0.16.2"/m, 'torchvision = "0.17.0"'],
+      exit: 2,
+      message: /torchvision 0\.17\.0 does not match torch 2\.1\.2\n {2}hint: set torchvision = "0\.16\.2"/,
+    },
+    {
+      name: "a base image with another CUDA",
+      edit: ["nvidia/cuda:11.8.0-runtime-ubuntu22.04", "nvidia/cuda:12.1.1-runtime-ubuntu22.04"],
+      exit: 2,
+      message: /ships CUDA 12\.1, but torch's cu118 build needs CUDA 11\.8\n {2}hint: use base_image = "nvidia\/cuda:11\.8\.0-runtime-ubuntu22\.04"/,
+    },
     { name: "a string where a number goes", edit: [/^port = 8080/m, 'port = "8080"'], exit: 2, message: /runtime\.defaults\.port: expected integer, got string "8080"/ },
     { name: "a template in a label", edit: [/^title = "IOPaint"/m, 'title = "IO${PAINT}"'], exit: 2, message: /image\.title: "IO\$\{PAINT\}" is not valid here/ },
   ];

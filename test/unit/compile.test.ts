@@ -5,7 +5,7 @@ import { resolveBake } from "../../generator/bake/resolve.ts";
 import { resolve } from "node:path";
 import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
 import { loadConfigFile } from "../../generator/load.ts";
-import { ProblemsError } from "../../generator/errors.ts";
+import type { ProblemsError } from "../../generator/errors.ts";
 import { HELPERS } from "../../generator/plan.ts";
 import { compileText, editedConfig, FIXTURE_CONFIG, MAIN_CONFIG, readRepoFile, REPO, helpers } from "../helpers/compile.ts";
 
@@ -32,7 +32,10 @@ describe("compile", () => {
 
   it("reads as written once: no run of six lines twice, and no script text inside (docker/helpers/ holds it)", async () => {
     const fixture = compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), helpers, FIXTURE_CONFIG).outputs[OUTPUT_FILES.dockerfile];
-    for (const [name, dockerfile] of [["main", compileText(mainText).outputs[OUTPUT_FILES.dockerfile]], ["fixture", fixture]]) {
+    for (const [name, dockerfile] of [
+      ["main", compileText(mainText).outputs[OUTPUT_FILES.dockerfile]],
+      ["fixture", fixture],
+    ]) {
       const lines = dockerfile.split("\n");
       const seen = new Map<string, number>();
       for (let i = 0; i + 6 <= lines.length; i++) {
@@ -156,23 +159,29 @@ describe("bake file round trip", () => {
   });
 
   it("rejects an unknown target with a did-you-mean", () => {
-    assert.throws(() => resolveBake(bake, ["gpuu"], {}), (error: ProblemsError) => {
-      assert.match(error.problems[0].message, /unknown target or group "gpuu"/);
-      assert.equal(error.problems[0].hint, 'did you mean "gpu"?');
-      return true;
-    });
+    assert.throws(
+      () => resolveBake(bake, ["gpuu"], {}),
+      (error: ProblemsError) => {
+        assert.match(error.problems[0].message, /unknown target or group "gpuu"/);
+        assert.equal(error.problems[0].hint, 'did you mean "gpu"?');
+        return true;
+      },
+    );
   });
 });
 
 describe("a version bump", () => {
   it("torch 2.2.2 alone fails, naming torchvision 0.17.2 and the xformers release for it", () => {
-    assert.throws(() => compileText(editedConfig(/^torch = "2.1.2"/m, 'torch = "2.2.2"')), (error: ProblemsError) => {
-      const text = error.problems.map((p) => `${p.location?.line}: ${p.message} | ${p.hint}`).join("\n");
-      assert.match(text, /torchvision 0\.16\.2 does not match torch 2\.2\.2 \| set torchvision = "0\.17\.2"/);
-      assert.match(text, /xformers 0\.0\.23\.post1 is built for torch 2\.1\.2.*set xformers = "0\.0\.25\.post1"/);
-      assert.equal(error.exitCode, 2);
-      return true;
-    });
+    assert.throws(
+      () => compileText(editedConfig(/^torch = "2.1.2"/m, 'torch = "2.2.2"')),
+      (error: ProblemsError) => {
+        const text = error.problems.map((p) => `${p.location?.line}: ${p.message} | ${p.hint}`).join("\n");
+        assert.match(text, /torchvision 0\.16\.2 does not match torch 2\.2\.2 \| set torchvision = "0\.17\.2"/);
+        assert.match(text, /xformers 0\.0\.23\.post1 is built for torch 2\.1\.2.*set xformers = "0\.0\.25\.post1"/);
+        assert.equal(error.exitCode, 2);
+        return true;
+      },
+    );
   });
 
   it("with its partners fixed, changes only pinned values in the outputs", () => {
@@ -194,9 +203,14 @@ describe("the fixture config", () => {
     const fixture = compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), helpers, FIXTURE_CONFIG).outputs;
     assert.match(fixture[OUTPUT_FILES.dockerfile], /^FROM python AS lock-cpu\n(?:.*\n){4} {6}'--require-hashes' \\\n/m, "the fixture's cpu variant builds from its lock");
     // A lock stage's body is the lock itself; the real config's variants have none yet.
-    const template = (text: string) => text.split("\n").slice(2).join("\n")
-      .replace(/^# (lock-[a-z0-9-]+): .*\nFROM \w+ AS \1\n(?:(?:RUN| &&| {6}).*\n)*/gm, "$1\n")
-      .split("\n").map((line) => line.replace(/^(ARG [A-Z_]+)=.*$/, "$1"));
+    const template = (text: string) =>
+      text
+        .split("\n")
+        .slice(2)
+        .join("\n")
+        .replace(/^# (lock-[a-z0-9-]+): .*\nFROM \w+ AS \1\n(?:(?:RUN| &&| {6}).*\n)*/gm, "$1\n")
+        .split("\n")
+        .map((line) => line.replace(/^(ARG [A-Z_]+)=.*$/, "$1"));
     assert.deepEqual(template(fixture[OUTPUT_FILES.dockerfile]), template(readRepoFile(OUTPUT_FILES.dockerfile)));
     assert.deepEqual(fixture[OUTPUT_FILES.ignore].split("\n").slice(2), readRepoFile(OUTPUT_FILES.ignore).split("\n").slice(2));
   });
@@ -208,7 +222,13 @@ function sorted(map: Record<string, string>): Record<string, string> {
 
 describe(".gitattributes", () => {
   it("marks every generated file linguist-generated (git check-attr), and no hand-written helper", async () => {
-    const generated = [...Object.keys(compileText(mainText).outputs).filter((file) => !file.startsWith(`${HELPERS.dir}/`)), "generator/config-types.ts", "docs/config.md", "config/locks/cpu.txt", "test/fixtures/locks/cpu.txt"];
+    const generated = [
+      ...Object.keys(compileText(mainText).outputs).filter((file) => !file.startsWith(`${HELPERS.dir}/`)),
+      "generator/config-types.ts",
+      "docs/config.md",
+      "config/locks/cpu.txt",
+      "test/fixtures/locks/cpu.txt",
+    ];
     const handWritten = [...Object.keys(helpers).map((file) => `${HELPERS.dir}/${file}`), "README.md", "generator/compile.ts"];
     const { stdout } = await execa("git", ["check-attr", "linguist-generated", "--", ...generated, ...handWritten], { cwd: REPO });
     const value = Object.fromEntries(stdout.split("\n").map((line) => line.split(": linguist-generated: ")));

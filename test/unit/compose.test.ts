@@ -34,14 +34,31 @@ function resolved(env: Record<string, string> = {}): ComposeDoc {
 describe("docker/compose.yaml", () => {
   it("fits the Compose spec's structure, with defaults and with every setting overridden", () => {
     assert.deepEqual(composeProblems(resolved()), []);
-    const overridden = { IOPAINT_IMAGE: "ghcr.io/you/iopaint", IOPAINT_VERSION: "1.6.0", IOPAINT_PORT: "9001", PORT: "9000", MODEL: "sd1.5", DEVICE: "cpu", IOPAINT_ARGS: "--low-mem", IOPAINT_MODELS: "/srv/iopaint/models", IOPAINT_OUTPUTS: "/srv/iopaint/outputs", IOPAINT_PULL_POLICY: "missing" };
+    const overridden = {
+      IOPAINT_IMAGE: "ghcr.io/you/iopaint",
+      IOPAINT_VERSION: "1.6.0",
+      IOPAINT_PORT: "9001",
+      PORT: "9000",
+      MODEL: "sd1.5",
+      DEVICE: "cpu",
+      IOPAINT_ARGS: "--low-mem",
+      IOPAINT_MODELS: "/srv/iopaint/models",
+      IOPAINT_OUTPUTS: "/srv/iopaint/outputs",
+      IOPAINT_PULL_POLICY: "missing",
+    };
     assert.deepEqual(composeProblems(resolved(overridden)), []);
-    assert.deepEqual(composeProblems(resolved({ IOPAINT_PULL_POLICY: "sometimes" })).map((p) => p.split(":")[0]), ["services.cpu.pull_policy", "services.gpu.pull_policy"]);
+    assert.deepEqual(
+      composeProblems(resolved({ IOPAINT_PULL_POLICY: "sometimes" })).map((p) => p.split(":")[0]),
+      ["services.cpu.pull_policy", "services.gpu.pull_policy"],
+    );
   });
 
   it("has one service per runtime target, in a profile of its name, with the images' defaults", () => {
     const doc = resolved();
-    assert.deepEqual(Object.keys(doc.services), runtimeTargets.map((t) => t.name));
+    assert.deepEqual(
+      Object.keys(doc.services),
+      runtimeTargets.map((t) => t.name),
+    );
     for (const target of runtimeTargets) {
       const service = doc.services[target.name];
       const variant = plan.variants.find((v) => v.name === target.variant)!;
@@ -49,8 +66,15 @@ describe("docker/compose.yaml", () => {
       assert.equal(service.image, `iopaint:${target.name}-latest`, "the tag npm run bake and docker buildx bake give by default");
       assert.deepEqual(service.ports, ["8080:8080"]);
       assert.deepEqual(service.environment, { MODEL: "lama", DEVICE: variant.device, PORT: "8080", IOPAINT_ARGS: "" });
-      assert.deepEqual(service.volumes.map((v) => v.split(":")[1]), plan.dockerfile.runtime.volumes);
-      assert.deepEqual(service.volumes.map((v) => v.split(":")[1]), ["/app/models", "/app/outputs"], "the old images' volume paths");
+      assert.deepEqual(
+        service.volumes.map((v) => v.split(":")[1]),
+        plan.dockerfile.runtime.volumes,
+      );
+      assert.deepEqual(
+        service.volumes.map((v) => v.split(":")[1]),
+        ["/app/models", "/app/outputs"],
+        "the old images' volume paths",
+      );
       assert.equal(service.stop_grace_period, plan.dockerfile.runtime.stopGracePeriod);
       if (variant.device === "cuda") {
         assert.deepEqual(service.deploy?.resources.reservations.devices, [{ driver: "nvidia", count: "all", capabilities: ["gpu"] }]);
@@ -58,7 +82,11 @@ describe("docker/compose.yaml", () => {
         assert.equal(service.deploy, undefined, "a CPU service reserves no GPU");
       }
     }
-    assert.deepEqual(Object.values(doc.volumes).map((v) => v.name), ["iopaint-models", "iopaint-outputs"], "fixed names, whatever the project is called");
+    assert.deepEqual(
+      Object.values(doc.volumes).map((v) => v.name),
+      ["iopaint-models", "iopaint-outputs"],
+      "fixed names, whatever the project is called",
+    );
     assert.equal(doc.name, "iopaint", "the project is named in the file, not after its directory (docker)");
     for (const service of Object.values(doc.services)) assert.equal(service.pull_policy, "never", "up before a build names the missing image; it pulls nothing");
   });
@@ -87,12 +115,24 @@ describe("the Compose structure check itself", () => {
     { name: "an unknown top-level key", edit: (d) => Object.assign(d, { service: {} }), expect: /^service: not a top-level key/ },
     { name: "a misspelt service key", edit: (d) => Object.assign(d.services.cpu, { enviroment: {} }), expect: /services\.cpu\.enviroment: not a service key/ },
     { name: "a port that is not a mapping", edit: (d) => (d.services.cpu.ports = ["80800:8080:tcp"]), expect: /services\.cpu\.ports\[0\]: not a port mapping/ },
-    { name: "a GPU reservation without capabilities", edit: (d) => delete (d.services.gpu.deploy!.resources.reservations.devices[0] as Partial<{ capabilities: string[] }>).capabilities, expect: /devices\[0\]\.capabilities: is required/ },
-    { name: "count and device_ids together", edit: (d) => Object.assign(d.services.gpu.deploy!.resources.reservations.devices[0], { device_ids: ["0"] }), expect: /devices\[0\]: count and device_ids cannot both be set/ },
+    {
+      name: "a GPU reservation without capabilities",
+      edit: (d) => delete (d.services.gpu.deploy!.resources.reservations.devices[0] as Partial<{ capabilities: string[] }>).capabilities,
+      expect: /devices\[0\]\.capabilities: is required/,
+    },
+    {
+      name: "count and device_ids together",
+      edit: (d) => Object.assign(d.services.gpu.deploy!.resources.reservations.devices[0], { device_ids: ["0"] }),
+      expect: /devices\[0\]: count and device_ids cannot both be set/,
+    },
     { name: "an undeclared named volume", edit: (d) => (d.services.cpu.volumes = ["models:/app/models"]), expect: /volume "models" is not declared/ },
     { name: "a relative volume target", edit: (d) => (d.services.cpu.volumes = ["iopaint-models:app/models"]), expect: /the target must be an absolute path/ },
     { name: "a duration without a unit", edit: (d) => (d.services.cpu.stop_grace_period = "10"), expect: /stop_grace_period: must be a duration/ },
-    { name: "a healthcheck test in the wrong form", edit: (d) => Object.assign(d.services.cpu, { healthcheck: { test: ["curl", "-f", "http://localhost:8080/"], interval: "30s" } }), expect: /healthcheck\.test: must be a string or a list starting with "CMD"/ },
+    {
+      name: "a healthcheck test in the wrong form",
+      edit: (d) => Object.assign(d.services.cpu, { healthcheck: { test: ["curl", "-f", "http://localhost:8080/"], interval: "30s" } }),
+      expect: /healthcheck\.test: must be a string or a list starting with "CMD"/,
+    },
     { name: "a profile name with a space", edit: (d) => (d.services.cpu.profiles = ["cpu only"]), expect: /profiles: must be a list of names/ },
     { name: "an unknown restart policy", edit: (d) => Object.assign(d.services.cpu, { restart: "sometimes" }), expect: /restart: must be no, always/ },
   ];
@@ -101,7 +141,10 @@ describe("the Compose structure check itself", () => {
       const doc = good();
       edit(doc);
       const problems = composeProblems(interpolateDoc(doc, {}));
-      assert.ok(problems.some((p) => expect.test(p)), `expected ${expect} in ${JSON.stringify(problems)}`);
+      assert.ok(
+        problems.some((p) => expect.test(p)),
+        `expected ${expect} in ${JSON.stringify(problems)}`,
+      );
     });
   }
 

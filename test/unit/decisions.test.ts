@@ -25,12 +25,7 @@ describe("filesystem grants (buildx 0.17+ entitlements)", () => {
   };
 
   it("grants exactly the local paths outside bake's directory: the checkout, a CA file, a local cache", () => {
-    assert.deepEqual(filesystemGrants(targets, "/work/repo", "0.29.1"), [
-      "fs.read=/etc/corp/ca.pem",
-      "fs.read=/src/IOPaint",
-      "fs.read=/var/cache/buildx/cpu",
-      "fs.write=/var/cache/buildx/cpu",
-    ]);
+    assert.deepEqual(filesystemGrants(targets, "/work/repo", "0.29.1"), ["fs.read=/etc/corp/ca.pem", "fs.read=/src/IOPaint", "fs.read=/var/cache/buildx/cpu", "fs.write=/var/cache/buildx/cpu"]);
   });
 
   it("grants nothing inside bake's directory (the recommended IOPaint/ layout) and nothing for remote caches", () => {
@@ -39,11 +34,18 @@ describe("filesystem grants (buildx 0.17+ entitlements)", () => {
   });
 
   it("names the directories to make first (buildx asks for their parent when they do not exist): a local cache, a directory output, not a .tar file", () => {
-    assert.deepEqual(directoriesToMake(targets, "/work/repo", ["cpu.output=type=oci,dest=/tmp/layout,tar=false", "gpu.output=type=oci,dest=/tmp/gpu.tar", "cpu.output=type=local,dest=out/reports"]), ["/tmp/layout", "/var/cache/buildx/cpu", "/work/repo/out/reports"]);
+    assert.deepEqual(directoriesToMake(targets, "/work/repo", ["cpu.output=type=oci,dest=/tmp/layout,tar=false", "gpu.output=type=oci,dest=/tmp/gpu.tar", "cpu.output=type=local,dest=out/reports"]), [
+      "/tmp/layout",
+      "/var/cache/buildx/cpu",
+      "/work/repo/out/reports",
+    ]);
   });
 
   it("grants writing an output given with --set T.output=…,dest=PATH (npm run lock, the reproducibility checks)", () => {
-    assert.deepEqual(filesystemGrants({ cpu: target() }, "/work/repo", "0.29.1", ["cpu.output=type=oci,dest=/tmp/out/cpu.tar,rewrite-timestamp=true", "cpu.args.X=1", "cpu.output=type=local,dest=locks-out"]), ["fs.write=/tmp/out/cpu.tar"]);
+    assert.deepEqual(
+      filesystemGrants({ cpu: target() }, "/work/repo", "0.29.1", ["cpu.output=type=oci,dest=/tmp/out/cpu.tar,rewrite-timestamp=true", "cpu.args.X=1", "cpu.output=type=local,dest=locks-out"]),
+      ["fs.write=/tmp/out/cpu.tar"],
+    );
   });
 
   it("passes no --allow to a buildx older than 0.17, which has no fs entitlement and would reject the flag", () => {
@@ -71,7 +73,10 @@ describe("what the builder can store: provenance and cache export", () => {
     const { problems, notes } = storageDecisions(auto, classic, "graphdriver");
     assert.deepEqual(problems, []);
     assert.equal(notes.length, 1);
-    assert.match(notes[0], /^no provenance attestation: the default builder \(docker driver\) on the classic image store cannot store one \(IOPAINT_PROVENANCE=auto\); to attach one, turn on the containerd image store/);
+    assert.match(
+      notes[0],
+      /^no provenance attestation: the default builder \(docker driver\) on the classic image store cannot store one \(IOPAINT_PROVENANCE=auto\); to attach one, turn on the containerd image store/,
+    );
     assert.deepEqual(storageDecisions(off, classic, "graphdriver"), { problems: [], notes: [] }, "false asks for none: nothing to say");
   });
 
@@ -85,7 +90,10 @@ describe("what the builder can store: provenance and cache export", () => {
   });
 
   it("the containerd image store, or any driver but docker, stores both", () => {
-    for (const [builder, store] of [[classic, "containerd"], [{ ...classic!, driver: "docker-container" }, "graphdriver"]] as const) {
+    for (const [builder, store] of [
+      [classic, "containerd"],
+      [{ ...classic!, driver: "docker-container" }, "graphdriver"],
+    ] as const) {
       for (const targets of [auto, min, cached]) assert.deepEqual(storageDecisions(targets, builder, store), { problems: [], notes: [] });
     }
   });
@@ -118,7 +126,8 @@ describe("docker buildx inspect, parsed", () => {
   });
 
   it("takes several nodes, and drops the * buildx puts after a platform a node was configured with", () => {
-    const text = "Name:          multi\nDriver:        remote\nLast Activity: 2026-12-04\n\nNodes:\nName:      multi0\nEndpoint:  tcp://10.0.0.1:1234\nStatus:    running\nPlatforms: linux/amd64*\n\nName:      multi1\nEndpoint:  tcp://10.0.0.2:1234\nStatus:    inactive\nPlatforms: linux/arm64*, linux/arm/v7\n";
+    const text =
+      "Name:          multi\nDriver:        remote\nLast Activity: 2026-12-04\n\nNodes:\nName:      multi0\nEndpoint:  tcp://10.0.0.1:1234\nStatus:    running\nPlatforms: linux/amd64*\n\nName:      multi1\nEndpoint:  tcp://10.0.0.2:1234\nStatus:    inactive\nPlatforms: linux/arm64*, linux/arm/v7\n";
     assert.deepEqual(parseBuilderInspect(text), {
       name: "multi",
       driver: "remote",
@@ -136,7 +145,10 @@ describe("enumerated bake variables", () => {
 
   it("refuses a value the bake file would silently ignore, naming the allowed ones (exit 2)", () => {
     const problems = variableProblems(plan.variables, { IOPAINT_PLATFORMS: "foo", IOPAINT_CACHE: "bogus", IOPAINT_PROVENANCE: "mode=max" });
-    assert.deepEqual(problems.map((p) => p.kind), ["usage", "usage", "usage"]);
+    assert.deepEqual(
+      problems.map((p) => p.kind),
+      ["usage", "usage", "usage"],
+    );
     assert.equal(problems[0].message, 'IOPAINT_PLATFORMS="foo" is not a value docker-bake.hcl knows: expected "", "release"');
     assert.equal(problems[1].message, 'IOPAINT_CACHE="bogus" is not a value docker-bake.hcl knows: expected "", "gha", "registry", "local"');
     assert.equal(problems[2].message, 'IOPAINT_PROVENANCE="mode=max" is not a value docker-bake.hcl knows: expected "auto", "min", "max", "false"');

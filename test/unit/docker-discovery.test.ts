@@ -20,7 +20,7 @@ describe("choosing the build path", () => {
     return choice.problem;
   };
 
-  it("auto takes buildx bake where a client has buildx " + MIN_BUILDX + "+, whatever comes first", () => {
+  it(`auto takes buildx bake where a client has buildx ${MIN_BUILDX}+, whatever comes first`, () => {
     assert.deepEqual(chosen([legacy, current]), { client: current.client, clientVersion: "26.1.5", mode: "buildx", buildxVersion: "0.13.1" });
   });
 

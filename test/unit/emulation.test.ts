@@ -16,7 +16,10 @@ preserve yes
 describe("arm64 emulation (binfmt_misc)", () => {
   it("registers Debian's magic and mask with the static interpreter and flag F, not Debian's host-only path", () => {
     const line = registrationLine(DEBIAN_AARCH64);
-    assert.equal(line, ":qemu-aarch64:M:0:\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:F");
+    assert.equal(
+      line,
+      ":qemu-aarch64:M:0:\\x7f\\x45\\x4c\\x46\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:/usr/bin/qemu-aarch64-static:F",
+    );
     assert.ok(!line.includes("binfmt-P"));
   });
 
@@ -25,7 +28,15 @@ describe("arm64 emulation (binfmt_misc)", () => {
   });
 
   it("reads an entry: enabled, its interpreter and flags", () => {
-    assert.deepEqual(parseBinfmtEntry("enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: F\noffset 0\nmagic 7f45\n"), { enabled: true, interpreter: "/usr/bin/qemu-aarch64-static", flags: "F" });
-    assert.deepEqual(parseBinfmtEntry("disabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n"), { enabled: false, interpreter: "/usr/libexec/qemu-binfmt/aarch64-binfmt-P", flags: "PF" });
+    assert.deepEqual(parseBinfmtEntry("enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: F\noffset 0\nmagic 7f45\n"), {
+      enabled: true,
+      interpreter: "/usr/bin/qemu-aarch64-static",
+      flags: "F",
+    });
+    assert.deepEqual(parseBinfmtEntry("disabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n"), {
+      enabled: false,
+      interpreter: "/usr/libexec/qemu-binfmt/aarch64-binfmt-P",
+      flags: "PF",
+    });
   });
 });

@@ -9,7 +9,10 @@ describe("exit codes", () => {
     const readme = readRepoFile("README.md");
     const table = readme.slice(readme.indexOf("## Exit codes"), readme.indexOf("## More docs"));
     const listed = [...table.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
-    assert.deepEqual(listed, Object.values(ExitCode).sort((a, b) => a - b));
+    assert.deepEqual(
+      listed,
+      Object.values(ExitCode).sort((a, b) => a - b),
+    );
   });
 
   it("the bake runner's --help names every code it can return", () => {

@@ -34,7 +34,12 @@ describe("explaining a failed build command", () => {
 
   // A failed pip step in the shape of BuildKit's plain progress, printing `line`; the real npm cases run in test/e2e/ca-cert.test.ts and mirrors.test.ts.
   const failedStep = (line: string) =>
-    ["#9 [builder 1/5] RUN pip install --index-url https://pypi.corp.example/simple torch", `#9 1.234 ${line}`, "#9 ERROR: process \"/bin/sh -c pip install\" did not complete successfully: exit code: 1", ""].join("\n");
+    [
+      "#9 [builder 1/5] RUN pip install --index-url https://pypi.corp.example/simple torch",
+      `#9 1.234 ${line}`,
+      '#9 ERROR: process "/bin/sh -c pip install" did not complete successfully: exit code: 1',
+      "",
+    ].join("\n");
 
   for (const line of [
     "npm error code UNABLE_TO_GET_ISSUER_CERT_LOCALLY",

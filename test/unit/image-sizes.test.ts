@@ -25,16 +25,37 @@ describe("image sizes", () => {
 
   it("sums the parts to the totals and lists the virtualenv's largest packages first", () => {
     const layer = (unpacked: number, compressed: number, createdBy: string, packages: [string, number][] = []) => ({ unpacked, compressed, createdBy, packages: new Map(packages) });
-    const sizes = summarizeSizes([
-      layer(100, 40, "ADD rootfs"),
-      layer(10, 4, "RUN apt-get install"),
-      layer(35, 14, "COPY /opt/venv /opt/venv # buildkit", [["torch", 30], ["sympy", 5]]),
-      layer(15, 6, "COPY /opt/packages/ /opt/venv/ # buildkit", [["numpy", 15]]),
-      layer(2, 1, "COPY /opt/app/ /opt/venv/ # buildkit"),
-    ], 1);
-    assert.deepEqual(sizes.parts.map((p) => [p.part, p.unpacked, p.compressed]), [["base image", 100, 40], ["system packages", 10, 4], ["torch stack", 35, 14], ["packages", 15, 6], ["app", 2, 1]]);
+    const sizes = summarizeSizes(
+      [
+        layer(100, 40, "ADD rootfs"),
+        layer(10, 4, "RUN apt-get install"),
+        layer(35, 14, "COPY /opt/venv /opt/venv # buildkit", [
+          ["torch", 30],
+          ["sympy", 5],
+        ]),
+        layer(15, 6, "COPY /opt/packages/ /opt/venv/ # buildkit", [["numpy", 15]]),
+        layer(2, 1, "COPY /opt/app/ /opt/venv/ # buildkit"),
+      ],
+      1,
+    );
+    assert.deepEqual(
+      sizes.parts.map((p) => [p.part, p.unpacked, p.compressed]),
+      [
+        ["base image", 100, 40],
+        ["system packages", 10, 4],
+        ["torch stack", 35, 14],
+        ["packages", 15, 6],
+        ["app", 2, 1],
+      ],
+    );
     assert.deepEqual([sizes.unpacked, sizes.compressed], [162, 65]);
-    assert.deepEqual(sizes.largestPackages.map((p) => p.name), ["torch", "numpy", "sympy"]);
-    assert.match(formatSizes("gpu", sizes), /^\ngpu: where the size is .*\n {2}PART +UNPACKED +COMPRESSED\n {2}base image +100B +40B\n[\s\S]* {2}total +162B +65B\n {2}largest in the virtualenv \(unpacked\): torch 30B, numpy 15B, sympy 5B$/);
+    assert.deepEqual(
+      sizes.largestPackages.map((p) => p.name),
+      ["torch", "numpy", "sympy"],
+    );
+    assert.match(
+      formatSizes("gpu", sizes),
+      /^\ngpu: where the size is .*\n {2}PART +UNPACKED +COMPRESSED\n {2}base image +100B +40B\n[\s\S]* {2}total +162B +65B\n {2}largest in the virtualenv \(unpacked\): torch 30B, numpy 15B, sympy 5B$/,
+    );
   });
 });

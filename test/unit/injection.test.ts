@@ -88,11 +88,15 @@ function dockerfileShape(text: string) {
   return {
     keywords: instructions.map((i) => (i.getKeyword() === "ARG" ? `ARG ${i.getArgumentsContent()?.split("=")[0]}` : i.getKeyword())),
     skeletons: instructions.filter((i) => i.getKeyword() !== "ARG").map((i) => skeleton(i.getTextContent())),
-    args: Object.fromEntries(instructions.filter((i) => i.getKeyword() === "ARG").map((i) => {
-      const content = i.getTextContent().slice("ARG ".length);
-      const eq = content.indexOf("=");
-      return [content.slice(0, eq), buildkitWord(content.slice(eq + 1))];
-    })),
+    args: Object.fromEntries(
+      instructions
+        .filter((i) => i.getKeyword() === "ARG")
+        .map((i) => {
+          const content = i.getTextContent().slice("ARG ".length);
+          const eq = content.indexOf("=");
+          return [content.slice(0, eq), buildkitWord(content.slice(eq + 1))];
+        }),
+    ),
   };
 }
 

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { compile, OUTPUT_FILES, withoutUnreadableLocks } from "../../generator/compile.ts";
-import { ProblemsError } from "../../generator/errors.ts";
+import type { ProblemsError } from "../../generator/errors.ts";
 import { loadConfigFile } from "../../generator/load.ts";
 import { formatLock, parseLock, staleInputs, withoutCredentials, type PythonLock } from "../../generator/lock.ts";
 import { lockStatus } from "../../generator/lock-status.ts";
@@ -35,7 +35,10 @@ describe("the lock file", () => {
     const text = readRepoFile(FIXTURE_LOCK);
     const { lock, problem } = parseLock(text, FIXTURE_LOCK, "cpu");
     assert.equal(problem, undefined);
-    assert.deepEqual(lock!.sections.torch.map((d) => `${d.name}==${d.version}`), ["torch==2.1.2+cpu", "torchvision==0.16.2+cpu"]);
+    assert.deepEqual(
+      lock!.sections.torch.map((d) => `${d.name}==${d.version}`),
+      ["torch==2.1.2+cpu", "torchvision==0.16.2+cpu"],
+    );
     assert.equal(lock!.inputs.platforms, "linux/amd64 linux/arm64");
     assert.equal(formatLock(lock!, FIXTURE_CONFIG), text);
   });
@@ -43,7 +46,13 @@ describe("the lock file", () => {
   it("keeps markers and several hashes through a round trip", () => {
     const lock: PythonLock = {
       variant: "cpu",
-      inputs: { requirements: HASH_A, pins: "python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none", extras: "none", build: "setuptools>=40.8.0 wheel", platforms: "linux/amd64 linux/arm64" },
+      inputs: {
+        requirements: HASH_A,
+        pins: "python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none",
+        extras: "none",
+        build: "setuptools>=40.8.0 wheel",
+        platforms: "linux/amd64 linux/arm64",
+      },
       indexes: "torch https://download.pytorch.org/whl/cpu, packages https://pypi.org/simple",
       sections: {
         torch: [{ name: "torch", version: "2.1.2+cpu", hashes: [HASH_A, HASH_B] }],
@@ -79,7 +88,10 @@ describe("the lock file", () => {
       await mkdir(join(dir, "locks"));
       await writeFile(join(dir, "locks/cpu.txt"), readRepoFile(FIXTURE_LOCK).replace("### packages", "### plugins"));
       const loaded = await loadConfigFile(join(dir, "fixture.toml"), "my/fixture.toml");
-      assert.throws(() => compile(loaded, helpers), (error: ProblemsError) => error.exitCode === 2 && error.problems[0].location?.file === "my/locks/cpu.txt");
+      assert.throws(
+        () => compile(loaded, helpers),
+        (error: ProblemsError) => error.exitCode === 2 && error.problems[0].location?.file === "my/locks/cpu.txt",
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -90,7 +102,10 @@ describe("the lock file", () => {
     const older = { ...loaded, locks: { cpu: { file: "locks/cpu.txt", text: readRepoFile(FIXTURE_LOCK).replace(/^# build: .*\n/m, "") } } };
     assert.throws(() => compile(older, helpers), /the header lacks "# build:"/);
     const { loaded: adjusted, replaced } = withoutUnreadableLocks(older, ["cpu"]);
-    assert.deepEqual(replaced.map((p) => p.message), ['lock of variant cpu: the header lacks "# build:"']);
+    assert.deepEqual(
+      replaced.map((p) => p.message),
+      ['lock of variant cpu: the header lacks "# build:"'],
+    );
     assert.equal(compile(adjusted, helpers).plan.variants.find((v) => v.name === "cpu")!.lock, undefined);
     assert.deepEqual(withoutUnreadableLocks(older, ["gpu"]), { loaded: older, replaced: [] }, "a lock of a variant not being locked stays, and still fails the compile");
   });
@@ -104,8 +119,26 @@ describe("the lock file", () => {
 describe("lock sections from pip's reports", () => {
   it("merges platforms that agree into one line with every file's hash", () => {
     const sections = lockSections([
-      { platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2+cpu", HASH_A]]), packages: report("x86_64", [["PyYAML", "6.0.1", HASH_A], ["rich", "13.7.1", HASH_B]]) } },
-      { platform: "linux/arm64", reports: { torch: report("aarch64", [["torch", "2.1.2", HASH_B]]), packages: report("aarch64", [["pyyaml", "6.0.1", HASH_B], ["rich", "13.7.1", HASH_B]]) } },
+      {
+        platform: "linux/amd64",
+        reports: {
+          torch: report("x86_64", [["torch", "2.1.2+cpu", HASH_A]]),
+          packages: report("x86_64", [
+            ["PyYAML", "6.0.1", HASH_A],
+            ["rich", "13.7.1", HASH_B],
+          ]),
+        },
+      },
+      {
+        platform: "linux/arm64",
+        reports: {
+          torch: report("aarch64", [["torch", "2.1.2", HASH_B]]),
+          packages: report("aarch64", [
+            ["pyyaml", "6.0.1", HASH_B],
+            ["rich", "13.7.1", HASH_B],
+          ]),
+        },
+      },
     ]);
     assert.deepEqual(sections.packages, [
       { name: "pyyaml", version: "6.0.1", hashes: [HASH_A, HASH_B] },
@@ -120,17 +153,30 @@ describe("lock sections from pip's reports", () => {
   });
 
   it("splits the resolve's reports: the torch stack's own, the rest as packages, the build tools", () => {
-    const all = report("x86_64", [["torch", "2.1.2", HASH_A], ["sympy", "1.14.0", HASH_A], ["Pillow", "9.5.0", HASH_B]]);
-    const torch = report("x86_64", [["torch", "2.1.2", HASH_A], ["sympy", "1.14.0", HASH_A]]);
+    const all = report("x86_64", [
+      ["torch", "2.1.2", HASH_A],
+      ["sympy", "1.14.0", HASH_A],
+      ["Pillow", "9.5.0", HASH_B],
+    ]);
+    const torch = report("x86_64", [
+      ["torch", "2.1.2", HASH_A],
+      ["sympy", "1.14.0", HASH_A],
+    ]);
     const build = report("x86_64", [["wheel", "0.45.1", HASH_B]]);
     const split = sectionReports(all, torch, build);
     assert.equal(split.torch, torch);
     assert.equal(split.build, build);
-    assert.deepEqual(split.packages.install.map((entry) => entry.metadata.name), ["Pillow"]);
+    assert.deepEqual(
+      split.packages.install.map((entry) => entry.metadata.name),
+      ["Pillow"],
+    );
   });
 
   it("refuses a file without a hash and a distribution that is not from an index", () => {
-    assert.throws(() => lockSections([{ platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2"]]) } }]), (e: Error) => e instanceof LockResolveError && /gave no sha256 for torch 2\.1\.2/.test(e.message));
+    assert.throws(
+      () => lockSections([{ platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2"]]) } }]),
+      (e: Error) => e instanceof LockResolveError && /gave no sha256 for torch 2\.1\.2/.test(e.message),
+    );
     const local = report("x86_64", [["iopaint", "1.6.0"]]);
     local.install[0].download_info = { url: "file:///src", dir_info: {} };
     assert.throws(() => lockSections([{ platform: "linux/amd64", reports: { packages: local } }]), /not a file from an index/);
@@ -138,12 +184,29 @@ describe("lock sections from pip's reports", () => {
 
   it("refuses a platform that the resolve did not really run on", () => {
     assert.doesNotThrow(() => checkMachine("linux/arm64", report("aarch64", []), "python:3.11"));
-    assert.throws(() => checkMachine("linux/arm64", report("x86_64", []), "iopaint-standin/python:3.11-bookworm"), /linux\/arm64 resolved on x86_64: the base image iopaint-standin\/python:3\.11-bookworm has no linux\/arm64 build/);
+    assert.throws(
+      () => checkMachine("linux/arm64", report("x86_64", []), "iopaint-standin/python:3.11-bookworm"),
+      /linux\/arm64 resolved on x86_64: the base image iopaint-standin\/python:3\.11-bookworm has no linux\/arm64 build/,
+    );
   });
 
   it("says what changed since the previous lock", () => {
-    const before = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], packages: [{ name: "loguru", version: "0.7.2", hashes: [HASH_A] }, { name: "click", version: "8.1.7", hashes: [HASH_A] }], build: [] };
-    const after = { torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }], packages: [{ name: "loguru", version: "0.7.3", hashes: [HASH_B] }, { name: "rich", version: "13.7.1", hashes: [HASH_B] }], build: [] };
+    const before = {
+      torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }],
+      packages: [
+        { name: "loguru", version: "0.7.2", hashes: [HASH_A] },
+        { name: "click", version: "8.1.7", hashes: [HASH_A] },
+      ],
+      build: [],
+    };
+    const after = {
+      torch: [{ name: "torch", version: "2.1.2", hashes: [HASH_A] }],
+      packages: [
+        { name: "loguru", version: "0.7.3", hashes: [HASH_B] },
+        { name: "rich", version: "13.7.1", hashes: [HASH_B] },
+      ],
+      build: [],
+    };
     assert.deepEqual(lockChanges(before, after), ["- click 8.1.7", "~ loguru 0.7.2 → 0.7.3", "+ rich 13.7.1"]);
   });
 });
@@ -166,7 +229,9 @@ describe("lock status (npm run check, the runner's preflight)", () => {
     assert.match(problem.hint!, /`npm run lock -- --config test\/fixtures\/iopaint\.fixture\.toml cpu`/);
 
     const cpu = plan.variants.find((v) => v.name === "cpu")!;
-    assert.deepEqual(staleInputs(cpu.lock!, { pins: "python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none" }), ["pins: locked python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none, now python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none"]);
+    assert.deepEqual(staleInputs(cpu.lock!, { pins: "python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none" }), [
+      "pins: locked python 3.11, torch 2.1.2+cpu, torchvision 0.16.2, xformers none, now python 3.11, torch 2.2.2+cpu, torchvision 0.17.2, xformers none",
+    ]);
     assert.deepEqual(staleInputs(cpu.lock!, { build: "setuptools>=69 wheel pip==23.0.1" }), ["build requirements: locked setuptools>=40.8.0 wheel pip==23.0.1, now setuptools>=69 wheel pip==23.0.1"]);
   });
 
@@ -174,7 +239,9 @@ describe("lock status (npm run check, the runner's preflight)", () => {
     const plan = await fixturePlan();
     const moved = lockStatus(plan, ["cpu"], () => "torch>=2.0.0\nloguru==0.7.3\n", "npm run lock --", true);
     assert.deepEqual(moved.problems, []);
-    assert.deepEqual(moved.notices, ["requirements.txt changed since the lock of cpu: the build installs the lock, then what the change needs beyond it (resolved with every locked release held) in a layer of its own; `npm run lock -- cpu` pins it"]);
+    assert.deepEqual(moved.notices, [
+      "requirements.txt changed since the lock of cpu: the build installs the lock, then what the change needs beyond it (resolved with every locked release held) in a layer of its own; `npm run lock -- cpu` pins it",
+    ]);
 
     const bumped = structuredClone(plan);
     bumped.variants.find((v) => v.name === "cpu")!.labels["io.iopaint.torch"] = "2.2.2+cpu";
@@ -192,7 +259,10 @@ describe("lock status (npm run check, the runner's preflight)", () => {
     const bumped = compile(loaded, helpers, FIXTURE_CONFIG).plan;
     assert.equal(bumped.args.BUILDER_PIP, "pip==24.0", "no hash for a release the lock does not hold");
     const requirements = await readFile(resolve(REPO, "test/fixtures/app/requirements.txt"));
-    assert.match(lockStatus(bumped, ["cpu"], () => requirements).problems[0]?.message ?? "", /build requirements: locked setuptools>=40\.8\.0 wheel pip==23\.0\.1, now setuptools>=40\.8\.0 wheel pip==24\.0/);
+    assert.match(
+      lockStatus(bumped, ["cpu"], () => requirements).problems[0]?.message ?? "",
+      /build requirements: locked setuptools>=40\.8\.0 wheel pip==23\.0\.1, now setuptools>=40\.8\.0 wheel pip==24\.0/,
+    );
   });
 
   it("gives an unlocked variant a one-line notice, not a failure", async () => {

@@ -24,7 +24,18 @@ describe("the fallback's parallel builds (scripts/docker/parallel.ts)", () => {
   });
 
   it("rejects as Promise.all does when a task throws", async () => {
-    await assert.rejects(runBounded([async () => 1, async () => { throw new Error("boom"); }], 2), /boom/);
+    await assert.rejects(
+      runBounded(
+        [
+          async () => 1,
+          async () => {
+            throw new Error("boom");
+          },
+        ],
+        2,
+      ),
+      /boom/,
+    );
   });
 
   it("prefixes whole lines only, holding a partial line until its end or a flush", () => {

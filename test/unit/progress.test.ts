@@ -28,7 +28,14 @@ describe("BuildKit progress", () => {
 
   it("reads steps of a Dockerfile stage without a name ([2/5] RUN …)", () => {
     const report = parseProgress("#5 [1/3] FROM base\n#5 DONE 0.0s\n#6 [2/3] RUN echo hi\n#6 DONE 0.1s\n#7 [internal] load build context\n#7 DONE 0.0s\n");
-    assert.deepEqual(report.steps.map((s) => [s.stage, s.name, s.state]), [["1/3", "FROM base", "done"], ["2/3", "RUN echo hi", "done"], ["", "[internal] load build context", "done"]]);
+    assert.deepEqual(
+      report.steps.map((s) => [s.stage, s.name, s.state]),
+      [
+        ["1/3", "FROM base", "done"],
+        ["2/3", "RUN echo hi", "done"],
+        ["", "[internal] load build context", "done"],
+      ],
+    );
     assert.equal(report.executed, 1);
   });
 
@@ -50,7 +57,10 @@ describe("BuildKit progress", () => {
     // As many steps as a build of the target alone shows (20 here): its own, plus the shared ones.
     for (const report of [cpu, gpu]) {
       assert.equal(report.total, 20);
-      assert.ok(report.steps.some((s) => s.stage.startsWith("frontend ")), "the shared front end counts for both");
+      assert.ok(
+        report.steps.some((s) => s.stage.startsWith("frontend ")),
+        "the shared front end counts for both",
+      );
       assert.ok(report.contextBytes > 0, "each target's own context transfer");
     }
     assert.ok(cpu.executed > 15, "a cold build ran");
@@ -62,7 +72,10 @@ describe("BuildKit progress", () => {
 
   it("reads a target's internal steps ([cpu internal]) and ignores export lines ([cpu] exporting…)", () => {
     const report = parseProgress("#7 [cpu internal] load build context\n#7 transferring context: 2.5kB done\n#7 DONE 0.0s\n#52 [cpu] exporting to image\n#52 DONE 1.0s\n", ["cpu", "gpu"]);
-    assert.deepEqual(report.steps.map((s) => [s.target, s.name]), [["cpu", "[internal] load build context"]]);
+    assert.deepEqual(
+      report.steps.map((s) => [s.target, s.name]),
+      [["cpu", "[internal] load build context"]],
+    );
     assert.equal(report.contextBytes, 2500);
   });
 });
@@ -97,7 +110,9 @@ describe("buildx's build records", () => {
       { ref: "default/default/new-error", status: "Error", created_at: "2026-12-04T22:04:21.5Z" },
       { ref: "default/default/new-ok", status: "Completed", created_at: "2026-12-04T22:04:21.6Z" },
       { ref: "default/default/old-error", status: "Error", created_at: "2026-12-04T22:00:00Z" },
-    ].map((r) => JSON.stringify({ cached_steps: 0, total_steps: 1, ...r })).join("\n");
+    ]
+      .map((r) => JSON.stringify({ cached_steps: 0, total_steps: 1, ...r }))
+      .join("\n");
     assert.deepEqual(failedSince(`${listing}\n`, new Date("2026-12-04T22:04:20Z")), ["default/default/new-error"]);
   });
 });

@@ -22,7 +22,11 @@ describe("proxy settings for builds", () => {
   it("warns, per target, when provenance mode=max would publish a URL's credentials among the build args", () => {
     const target = (attest: string[], args: Record<string, string>) => ({ context: ".", dockerfile: "Dockerfile", args, attest }) as unknown as ResolvedTarget;
     const args = { HTTP_PROXY: "http://alice:s3cret@proxy.corp:3128", PIP_INDEX_URL: "https://__token__:abc@pypi.corp/simple", NPM_REGISTRY: "https://npm.corp/" };
-    const warnings = provenanceCredentialWarnings({ cpu: target(["type=provenance,mode=max"], args), gpu: target(["type=provenance,mode=min"], args), dev: target(["type=provenance,disabled=true"], args) });
+    const warnings = provenanceCredentialWarnings({
+      cpu: target(["type=provenance,mode=max"], args),
+      gpu: target(["type=provenance,mode=min"], args),
+      dev: target(["type=provenance,disabled=true"], args),
+    });
     assert.equal(warnings.length, 1, warnings.join("\n"));
     assert.match(warnings[0], /^cpu: provenance mode=max records every build argument .* HTTP_PROXY, PIP_INDEX_URL hold credentials .* IOPAINT_PROVENANCE=min/);
     assert.doesNotMatch(warnings[0], /s3cret|abc@/, "the warning names the args, not their values");

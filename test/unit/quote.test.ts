@@ -42,7 +42,10 @@ describe("hclString", () => {
 
 describe("shellQuoted", () => {
   it("is read back by sh as exactly the same word", () => {
-    const values = fc.sample(fc.string({ unit: "grapheme", maxLength: 30 }).filter((s) => !s.includes("\u0000")), 200);
+    const values = fc.sample(
+      fc.string({ unit: "grapheme", maxLength: 30 }).filter((s) => !s.includes("\u0000")),
+      200,
+    );
     values.push("it's", "$(rm -rf /)", "`id`", "a\nb", "&& echo x;", "\\");
     const script = values.map((v) => `printf '%s\\0' ${shellQuoted(v)}`).join("\n");
     const out = execFileSync("sh", ["-c", script], { encoding: "utf8" });

@@ -26,6 +26,6 @@ describe("the real-packages checkout", () => {
     // Everything else as in the real config: the plugins, the pins, the budgets.
     assert.match(text, /^extra_python_packages = \["onnxruntime<=1\.19\.2", "rembg\[cpu\]"\]/m);
     assert.match(text, /^torch = "2\.1\.2"$/m);
-    assert.throws(() => realTestConfig("[image]\nname = \"other\"\n", "x", stand), /config\/iopaint\.toml has no/);
+    assert.throws(() => realTestConfig('[image]\nname = "other"\n', "x", stand), /config\/iopaint\.toml has no/);
   });
 });

@@ -79,8 +79,14 @@ describe("scanner lookup", () => {
     assert.deepEqual(findScanner("/a:/b", undefined, onPath(["/b/trivy", "/a/grype"])), { name: "trivy", path: "/b/trivy" });
     assert.deepEqual(findScanner("/a:/b", undefined, onPath(["/b/grype"])), { name: "grype", path: "/b/grype" });
     assert.deepEqual(findScanner("/a:/b", "grype", onPath(["/a/trivy", "/b/grype"])), { name: "grype", path: "/b/grype" });
-    assert.equal(findScanner("", undefined, () => true), undefined);
-    assert.equal(findScanner(undefined, undefined, () => true), undefined);
+    assert.equal(
+      findScanner("", undefined, () => true),
+      undefined,
+    );
+    assert.equal(
+      findScanner(undefined, undefined, () => true),
+      undefined,
+    );
     assert.equal(findScanner(dirname(process.execPath), "trivy", onPath([])), undefined);
   });
 

@@ -51,12 +51,10 @@ describe(WORKFLOW, () => {
   });
 
   it("names only files that exist in the repository", () => {
-    const files = listInput(evaluate(bakeStep.with?.files, contextsFor(TAG_PUSH))).filter((file) => !file.startsWith("cwd:///tmp/")).map((file) => file.replace(/^cwd:\/\//, ""));
-    const paths = [
-      ...files,
-      String(bakeStep.with?.source),
-      ...action("actions/setup-node").map((step) => String(step.with?.["cache-dependency-path"])),
-    ];
+    const files = listInput(evaluate(bakeStep.with?.files, contextsFor(TAG_PUSH)))
+      .filter((file) => !file.startsWith("cwd:///tmp/"))
+      .map((file) => file.replace(/^cwd:\/\//, ""));
+    const paths = [...files, String(bakeStep.with?.source), ...action("actions/setup-node").map((step) => String(step.with?.["cache-dependency-path"]))];
     assert.ok(files.includes("./docker-bake.hcl"));
     for (const path of paths) assert.ok(existsSync(join(REPO, path)), `${path} exists`);
   });
@@ -93,9 +91,14 @@ describe(WORKFLOW, () => {
     const resolved = resolveBake(`${bakeText}\n${simulated.join("")}`, listInput(bakeStep.with?.targets), {}).target;
     metadataSteps.forEach((step, i) => {
       const output = String(step.with?.["bake-target"] ?? "docker-metadata-action");
-      const reached = Object.entries(resolved).filter(([, target]) => target.tags.includes(`example/step${i}:t`) || target.labels[`step${i}`] === "yes").map(([name]) => name);
+      const reached = Object.entries(resolved)
+        .filter(([, target]) => target.tags.includes(`example/step${i}:t`) || target.labels[`step${i}`] === "yes")
+        .map(([name]) => name);
       assert.ok(reached.length, `${step.name} (bake-target ${output}) reaches a built target`);
-      assert.ok(listInput(evaluate(bakeStep.with?.files, contextsFor(TAG_PUSH))).some((file) => file.startsWith(`cwd:///tmp/${step.id}-`)), `${step.name}'s bake file is passed to bake`);
+      assert.ok(
+        listInput(evaluate(bakeStep.with?.files, contextsFor(TAG_PUSH))).some((file) => file.startsWith(`cwd:///tmp/${step.id}-`)),
+        `${step.name}'s bake file is passed to bake`,
+      );
     });
     // Each variant keeps its own tags: the cpu step's never reach gpu.
     const cpuStep = metadataSteps.findIndex((step) => step.with?.["bake-target"] === "docker-metadata-action-cpu");
@@ -128,7 +131,10 @@ describe(WORKFLOW, () => {
       // Empty, bake-action would pass --provenance mode=max on a public repository.
       assert.equal(evaluate(bakeStep.with?.provenance, contexts), "mode=min", "bake-action passes the bake file's provenance setting");
     }
-    for (const [variable, passed] of [["false", "false"], ["max", "mode=max"]]) {
+    for (const [variable, passed] of [
+      ["false", "false"],
+      ["max", "mode=max"],
+    ]) {
       const github = githubContext(TAG_PUSH);
       const env = jobEnv(workflow, "images", github, { IOPAINT_PROVENANCE: variable });
       assert.equal(env.IOPAINT_PROVENANCE, variable);
@@ -176,5 +182,8 @@ describe(WORKFLOW, () => {
 
 /** A multi-line input, one entry per line (values may contain commas). */
 function listInputLines(value: unknown): string[] {
-  return String(value ?? "").split("\n").map((line) => line.trim()).filter(Boolean);
+  return String(value ?? "")
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
 }
