@@ -195,7 +195,7 @@ for (const engineName of TEST_ENGINES)
       const result = await bake(["all", "--source", broken, "--config", unlocked]);
       assert.equal(result.exitCode, 1, result.all);
       assert.equal(result.stderr.match(/^error: /gm)?.length, 1, result.stderr);
-      assert.match(result.stderr, /error: the build failed at step \[(cpu |gpu )?resolve \d+\/\d+\] RUN .*pip install/);
+      assert.match(result.stderr, /error: the build failed at step \[(cpu |gpu )?resolve \d+\/\d+\] RUN .*sh \/tmp\/resolve\.sh/);
       assert.match(result.stderr, /\| ERROR: No matching distribution found for no-such-package==1\.0/);
     });
 
