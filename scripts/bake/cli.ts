@@ -18,7 +18,7 @@ import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts"
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
-import { helpersImageRef, prepareHelpersImages } from "../docker/context-images.ts";
+import { helpersImageOfOutputs, prepareHelpersImages } from "../docker/context-images.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, networkSettings, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
 import { platformProblems, progressMode, PROGRESS_MODES, storageDecisions, variableProblems, type ImageStore, type ProgressRequest } from "./decisions.ts";
@@ -186,17 +186,15 @@ async function resolveBuild(options: Options): Promise<ResolvedBuild> {
 }
 
 /** --print: like `docker buildx bake --print`, from the config alone (no daemon, no checkout, no file written). */
-async function printTargets({ options, env, targets, outDir }: ResolvedBuild): Promise<number> {
+async function printTargets({ options, env, targets, outDir, compiled }: ResolvedBuild): Promise<number> {
   const tools = await findDocker(env, options.engine).then(
     (found) => found.tools,
     () => undefined,
   );
+  // The helpers image the fallback would build, named from the files generate writes (none is written here).
+  const helpersImage = helpersImageOfOutputs(compiled.outputs);
   const commands =
-    tools?.mode === "docker-build"
-      ? Object.fromEntries(
-          await Promise.all(Object.entries(targets).map(async ([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { helpersImage: await helpersImageRef(t, outDir) }).argv]])),
-        )
-      : undefined;
+    tools?.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { helpersImage }).argv]])) : undefined;
   console.log(JSON.stringify({ mode: tools?.mode ?? "unknown (no docker client found)", target: targets, ...(commands ? { commands } : {}) }, null, 2));
   return ExitCode.ok;
 }

@@ -21,6 +21,12 @@ export function contextImageRef(context: string, files: Record<string, Buffer | 
   return `${context}:${hash.digest("hex").slice(0, 12)}`;
 }
 
+/** Pure: the helpers image's name for the helper files a compile outputs (`docker/helpers/…`), as the files on disk would give it. */
+export function helpersImageOfOutputs(outputs: Record<string, string>): string {
+  const prefix = `${HELPERS.dir}/`;
+  return contextImageRef(HELPERS.context, Object.fromEntries(Object.entries(outputs).flatMap(([file, text]) => (file.startsWith(prefix) ? [[file.slice(prefix.length), text]] : []))));
+}
+
 /** The directory a target's helpers context names (`cwd://docker/helpers`, as bake reads it from where it runs), if it has one. */
 export function helpersDirectory(target: ResolvedTarget, cwd: string): string | undefined {
   const value = target.contexts?.[HELPERS.context];

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
-import { contextImageRef, helpersDirectory } from "../../scripts/docker/context-images.ts";
+import { contextImageRef, helpersDirectory, helpersImageOfOutputs, helpersImageRef } from "../../scripts/docker/context-images.ts";
+import { compileText, MAIN_CONFIG, REPO, readRepoFile } from "../helpers/compile.ts";
 
 /** Golden argument lists for both build paths (scripts/docker/build-args.ts). */
 describe("build arguments", () => {
@@ -106,5 +107,10 @@ describe("build arguments", () => {
     const { argv, unsupported } = dockerBuildArgs(withContexts, "/repo", { helpersImage: ref });
     assert.deepEqual(argv.slice(argv.indexOf(`HELPERS_IMAGE=${ref}`) - 1, argv.indexOf(`HELPERS_IMAGE=${ref}`) + 1), ["--build-arg", `HELPERS_IMAGE=${ref}`]);
     assert.deepEqual(unsupported, ["contexts.extra", "cache-from (type=gha,scope=cpu)"]);
+  });
+
+  it("fallback: --print names the helpers image from the compile's outputs as a build names it from the files", async () => {
+    const onDisk = await helpersImageRef({ ...target, contexts: { "iopaint-helpers": "cwd://docker/helpers" } }, REPO);
+    assert.equal(helpersImageOfOutputs(compileText(readRepoFile(MAIN_CONFIG)).outputs), onDisk);
   });
 });
