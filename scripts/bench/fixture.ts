@@ -4,7 +4,7 @@
  * edit and pad, and its targets resolved from the generated docker-bake.hcl as bake would.
  */
 import { randomBytes } from "node:crypto";
-import { appendFile, copyFile, cp, mkdir, open } from "node:fs/promises";
+import { appendFile, cp, mkdir, open } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
@@ -20,7 +20,7 @@ export interface GeneratedFixture {
   /** Where bake would run: docker-bake.hcl, docker/Dockerfile and its ignore file. */
   dir: string;
   bake: string;
-  /** The same Dockerfile with no ignore file beside it, for the context measured without rules. */
+  /** The same generated files with no ignore file beside the Dockerfile, for the context measured without rules. */
   withoutRulesDir: string;
 }
 
@@ -28,9 +28,9 @@ export async function generateFixture(dir: string): Promise<GeneratedFixture> {
   const loaded = await loadConfigFile(join(REPO_ROOT, FIXTURE_CONFIG));
   const { outputs } = compile({ ...loaded, file: FIXTURE_CONFIG }, await readHelperFiles(), FIXTURE_CONFIG);
   await writeOutputs(dir, outputs);
+  // Every generated file (the helpers too) but the ignore file.
   const withoutRulesDir = join(dir, "without-ignore-rules");
-  await mkdir(join(withoutRulesDir, dirname(OUTPUT_FILES.dockerfile)), { recursive: true });
-  await copyFile(join(dir, OUTPUT_FILES.dockerfile), join(withoutRulesDir, OUTPUT_FILES.dockerfile));
+  await writeOutputs(withoutRulesDir, Object.fromEntries(Object.entries(outputs).filter(([file]) => file !== OUTPUT_FILES.ignore)));
   return { dir, bake: outputs[OUTPUT_FILES.bake], withoutRulesDir };
 }
 
