@@ -93,7 +93,8 @@ export function emitDockerfile(plan: BuildPlan): string {
   const health = runtime.healthcheck;
   const sections = [
     [
-      "# Stages, in the order a change invalidates them:",
+      "# Stages, in the order a change invalidates them (a stage is rebuilt when the stage it starts from is;",
+      "# the line under each stage's title says what else rebuilds it):",
       `#   helpers      the scripts the steps run (${HELPERS.dir}/), never part of an image`,
       "#   frontend     the web UI, built once on the build platform and shared by every variant and platform",
       "#   system       the variant's base image plus its runtime system packages",
@@ -142,7 +143,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- system: base image and runtime libraries, shared by builder and runtime ----",
-      "# Rebuilt when the base image or the runtime packages change, and with it every stage built on it.",
+      "# Rebuilt when the base image or the runtime packages change.",
       "# Only what the base lacks, through DEBIAN_MIRROR or UBUNTU_MIRROR if set; the image keeps the base's sources.",
       "FROM ${BASE_IMAGE} AS system",
       arg("RUNTIME_PACKAGES"),
@@ -210,7 +211,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ["# ---- pip-report: what the resolve chose, for `npm run lock` (never an image) ----", "FROM scratch AS pip-report", `COPY --from=resolve ${REPORT_DIR}/ /`],
     [
       "# ---- torch: the torch stack alone, from exact pins; only a change of those rebuilds it ----",
-      "# Rebuilt only when torch.txt (the exact pins the resolve or the lock gives) changes: COPY compares content.",
+      "# Rebuilt when torch.txt (the exact pins from the resolve or the lock) changes: COPY compares content.",
       "FROM python AS torch",
       ...indexArgs,
       arg("TORCH_VERSION"),
@@ -223,7 +224,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       `# ---- packages: the rest, into ${PACKAGES_PREFIX}, which the runtime adds as one layer over the torch stack ----`,
-      "# Rebuilt when packages.txt or the torch stage changes.",
+      "# Rebuilt when packages.txt changes.",
       "FROM torch AS packages",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/packages.txt ${LOCK_DIR}/packages.txt`,
@@ -232,7 +233,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       `# ---- additions: with a lock, what requirements.txt gained since, into ${ADDITIONS_PREFIX} (empty otherwise) ----`,
-      "# Rebuilt when additions.txt changes: the torch stack and packages stay as they are.",
+      "# Rebuilt when additions.txt changes; the torch stack and packages stay as they are.",
       "FROM python AS additions",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/additions.txt ${LOCK_DIR}/additions.txt`,
@@ -244,7 +245,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- builder: the whole virtualenv, checked, and what builds the checkout's package ----",
-      "# Rebuilt when packages, additions or build.txt change.",
+      "# Rebuilt when the additions or build.txt change.",
       "FROM packages AS builder",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/build.txt ${LOCK_DIR}/build.txt`,
@@ -258,7 +259,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- venv: the runtime's virtualenv under the packages: the torch stack without pip or setuptools ----",
-      "# Rebuilt with the torch stage.",
+      "# Nothing but the torch stage rebuilds it.",
       "FROM torch AS venv",
       "# Unless the torch stack itself needs one of them (then it is in torch.txt).",
       `RUN for tool in pip setuptools wheel; do grep -qi "^$tool==" ${LOCK_DIR}/torch.txt || echo "$tool"; done > /tmp/tools \\`,
@@ -267,7 +268,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- app: the checkout, with the built UI where the package serves it from ----",
-      "# Rebuilt when any file of the checkout that Dockerfile.dockerignore lets in changes, or the front end or builder does.",
+      "# Rebuilt when a file of the checkout that Dockerfile.dockerignore lets in changes, or the front end does.",
       "FROM builder AS app",
       `COPY . ${SRC}`,
       `COPY --from=frontend ${webDir}/${frontend.output} ${SRC}/${frontend.copyTo}`,
@@ -317,7 +318,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- development: build tools, pip and the source, as root ----",
-      "# Rebuilt when the builder or the app changes.",
+      "# Rebuilt when the app changes.",
       "FROM builder AS development",
       `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
       `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,
