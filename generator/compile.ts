@@ -7,7 +7,7 @@ import { emitDockerfile } from "./emit/dockerfile.ts";
 import { emitIgnore } from "./emit/ignore.ts";
 import type { LoadedConfig } from "./load.ts";
 import { parseLock, type PythonLock } from "./lock.ts";
-import { DOCKERFILE, HELPERS, planBuild, type BuildPlan } from "./plan.ts";
+import { DOCKERFILE, HELPERS, locksDirOf, planBuild, type BuildPlan } from "./plan.ts";
 import { validateConfig, withPosition } from "./validate.ts";
 
 /** Output files of one compile, by path relative to the output directory. */
@@ -63,8 +63,9 @@ export function withoutUnreadableLocks(loaded: LoadedConfig, variants?: string[]
 
 /**
  * Pure: the whole compile, config text in, every output file's text out. `sourceName` goes into the
- * headers. The helper scripts are copied as they are: in the repository they are their own output,
- * and a Dockerfile generated elsewhere (--out) gets them beside it, where bake's named context looks.
+ * headers. The helper scripts and the locks are copied as they are: in the repository they are their
+ * own output, and a Dockerfile generated elsewhere (--out) gets them beside it, where bake's named
+ * contexts look.
  */
 export function compile(loaded: LoadedConfig, helpers: HelperFiles, sourceName = loaded.file, table: CompatTable = compatTable): { plan: BuildPlan; outputs: Outputs; warnings: Problem[] } {
   const { plan, warnings } = planFromConfig(loaded, sourceName, table);
@@ -74,6 +75,7 @@ export function compile(loaded: LoadedConfig, helpers: HelperFiles, sourceName =
     [OUTPUT_FILES.ignore]: emitIgnore(plan),
     [OUTPUT_FILES.compose]: emitCompose(plan),
     ...Object.fromEntries(Object.entries(helpers).map(([file, text]) => [`${HELPERS.dir}/${file}`, text])),
+    ...Object.fromEntries(plan.variants.filter((variant) => variant.lock).map((variant) => [`${locksDirOf(plan.configFile)}/${variant.name}.txt`, loaded.locks![variant.name].text])),
   };
   return { plan, outputs, warnings };
 }

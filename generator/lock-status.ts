@@ -45,7 +45,7 @@ export function lockStatus(
         kind: "drift",
         message: `the lock of ${name} is out of date: ${stale.join("; ")}`,
         location: { file: variant.lock.file },
-        hint: `resolve it again with \`${lockCommand} ${name}\` and commit the lock with docker/Dockerfile`,
+        hint: `resolve it again with \`${lockCommand} ${name}\` and commit the lock`,
       });
     }
   }

@@ -93,11 +93,6 @@ export function formatLock(lock: PythonLock, configFile: string): string {
   return `${[...header, ...sections.flat()].join("\n")}\n`;
 }
 
-/** Pure: one section as the pip requirements file the builder installs (docker/Dockerfile embeds it). */
-export function sectionRequirements(distributions: LockedDistribution[]): string[] {
-  return ["--require-hashes", ...distributions.map((d) => `${requirementOf(d)} ${d.hashes.map((h) => `--hash=${h}`).join(" ")}`)];
-}
-
 function requirementOf(d: LockedDistribution): string {
   return `${d.name}==${d.version}${d.marker ? ` ; ${d.marker}` : ""}`;
 }

@@ -1,3 +1,4 @@
+import { posix } from "node:path";
 import type { Config, Variant } from "./config-types.ts";
 import { fail } from "./errors.ts";
 import { sha256Of, type LockInputs, type PythonLock } from "./lock.ts";
@@ -135,6 +136,26 @@ export const DOCKERFILE = "docker/Dockerfile";
  * fallback builds the directory into a local image first and names it in HELPERS_IMAGE.
  */
 export const HELPERS = { dir: "docker/helpers", context: "iopaint-helpers", imageArg: "HELPERS_IMAGE" } as const;
+
+/**
+ * The variants' locks (locks/<variant>.txt beside the config) reach the build the same way, as the
+ * named context `iopaint-locks`, once any variant has one: each lock stage mounts its own file, so
+ * a refreshed lock reruns only its variant's steps, and the Dockerfile holds no pins.
+ */
+export const LOCKS = { context: "iopaint-locks", imageArg: "LOCKS_IMAGE" } as const;
+
+/** The build's named contexts, each replacing a `FROM ${imageArg}` stage; the fallback passes each as a local image. */
+export const NAMED_CONTEXTS = [HELPERS, LOCKS] as const;
+
+/**
+ * Pure: the locks' directory as bake reads it, relative to where it runs: `locks` beside the config
+ * as the generated headers name it (config/locks in the repository). Compile writes the locks
+ * there too: in the repository they are their own output; for a config outside the output
+ * directory, they are copied beside the generated files, as the helpers are.
+ */
+export function locksDirOf(configFile: string): string {
+  return configFile.startsWith("/") ? "locks" : posix.join(posix.dirname(configFile), "locks");
+}
 
 /** The Dockerfile stage a variant's builder starts from: its lock's files (generator/emit/dockerfile.ts). */
 export function lockStage(variant: string): string {

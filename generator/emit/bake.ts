@@ -1,4 +1,4 @@
-import { CA_SECRET, DOCKERFILE, HELPERS, TORCH_BUILD_PLACEHOLDER, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
+import { CA_SECRET, DOCKERFILE, HELPERS, LOCKS, locksDirOf, TORCH_BUILD_PLACEHOLDER, VARIABLES, type BuildPlan, type PlannedTarget, type PlannedVariant } from "../plan.ts";
 import { commentText, hclKey, hclString } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -71,6 +71,12 @@ function attestations(): string {
   return `${mode} == "auto" ? [] : ${mode} == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=\${${mode}}"]`;
 }
 
+/** The directories the Dockerfile takes as named contexts: the helpers, and the locks once a variant has one. */
+function namedContexts(plan: BuildPlan): Record<string, string> {
+  const locked = plan.variants.some((variant) => variant.lock);
+  return { [HELPERS.context]: `cwd://${HELPERS.dir}`, ...(locked ? { [LOCKS.context]: `cwd://${locksDirOf(plan.configFile)}` } : {}) };
+}
+
 function commonTarget(plan: BuildPlan): string {
   const labels = [
     ...Object.entries(plan.labels).map(([k, v]) => `    ${hclKey(k)} = ${hclString(v)}\n`),
@@ -81,7 +87,7 @@ function commonTarget(plan: BuildPlan): string {
     `target "_common" {\n` +
     `  context = ${VARIABLES.source}\n` +
     `  dockerfile = ${hclString(`cwd://${DOCKERFILE}`)}\n` +
-    `  contexts = ${hclMap({ [HELPERS.context]: `cwd://${HELPERS.dir}` })}\n` +
+    `  contexts = ${hclMap(namedContexts(plan))}\n` +
     `  args = ${hclMap(plan.args, plan.argVariables)}\n` +
     `  attest = ${attestations()}\n` +
     `  secret = ${VARIABLES.caCert} == "" ? [] : ["id=${CA_SECRET},src=\${${VARIABLES.caCert}}"]\n` +

@@ -1,6 +1,5 @@
-import { LOCK_SECTIONS, sectionRequirements } from "../lock.ts";
-import { CA_SECRET, HELPERS, lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
-import { dockerfileWord, jsonString, shellQuoted } from "../quote.ts";
+import { CA_SECRET, HELPERS, LOCKS, locksDirOf, lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
+import { dockerfileWord, jsonString } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
 const VENV = "/opt/venv";
@@ -27,36 +26,28 @@ const CA_FILE = `/run/secrets/${CA_SECRET}`;
 const LOCK_DIR = "/tmp/lock";
 const REPORT_DIR = "/tmp/pip-report";
 const REQUIREMENTS = "/tmp/requirements.txt";
-/** A locked variant's recorded inputs, in the form resolve.sh writes the build's own (`requirements sha256:…`, `extras …`). */
-const LOCKED_INPUTS = `${LOCK_DIR}/inputs.txt`;
 /** Every pip step looks in both indexes: the resolve picks each file from one of them, and a lock's hashes hold for either. */
 const INDEXES = '--index-url "$PIP_INDEX_URL" --extra-index-url "$TORCH_INDEX_URL"';
 /** 1980-01-01, the earliest time a zip (a wheel) can hold. */
 const BYTECODE_EPOCH = 315532800;
 
 /**
- * A variant's lock stage: its lock's sections as hash-checked requirement files (torch.txt,
- * packages.txt, build.txt: nothing left to resolve), or, without a lock, the unlocked stage under
- * the variant's name (so `FROM ${PYTHON_LOCK}` always resolves).
+ * A variant's lock stage: its lock (a file of the locks context) split into hash-checked requirement
+ * files, one per install step (torch.txt, packages.txt, build.txt: nothing left to resolve), and the
+ * inputs it was made from; or, without a lock, the unlocked stage under the variant's name (so
+ * `FROM ${PYTHON_LOCK}` always resolves).
  */
-function lockStageLines(variant: PlannedVariant): string[] {
+function lockStageLines(variant: PlannedVariant, locksDir: string): string[] {
   const stage = lockStage(variant.name);
-  if (!variant.lock) return [`# ${stage}: no lock (locks/${variant.name}.txt beside the config); \`npm run lock -- ${variant.name}\` makes one.`, `FROM ${UNLOCKED_STAGE} AS ${stage}`];
-  const { sections, inputs } = variant.lock;
-  const count = LOCK_SECTIONS.reduce((n, section) => n + sections[section].length, 0);
-  const run = [
-    `RUN mkdir ${LOCK_DIR} \\`,
-    // What the resolve stage compares with the build's requirements.txt and extra packages.
-    ` && printf '%s\\n' ${shellQuoted(`requirements ${inputs.requirements}`)} ${shellQuoted(`extras ${inputs.extras}`)} > ${LOCKED_INPUTS} \\`,
-    ` && echo ${shellQuoted(variant.name)} > ${LOCK_DIR}/variant \\`,
+  const file = `${variant.name}.txt`;
+  if (!variant.lock) return [`# ${stage}: no lock (${locksDir}/${file}); \`npm run lock -- ${variant.name}\` makes one.`, `FROM ${UNLOCKED_STAGE} AS ${stage}`];
+  return [
+    `# ${stage}: ${locksDir}/${file}, every distribution pinned with its sha256 (\`npm run lock -- ${variant.name}\`).`,
+    `FROM python AS ${stage}`,
+    `RUN --mount=type=bind,from=locks,source=${file},target=/tmp/locks/${file} \\`,
+    `    ${helper("pins.py")} \\`,
+    `    python /tmp/pins.py split /tmp/locks/${file} ${LOCK_DIR}`,
   ];
-  for (const section of LOCK_SECTIONS) {
-    const file = `${LOCK_DIR}/${section}.txt`;
-    if (!sections[section].length) run.push(` && : > ${file} \\`);
-    else run.push(` && printf '%s\\n' \\`, ...sectionRequirements(sections[section]).map((line) => `      ${shellQuoted(line)} \\`), `      > ${file} \\`);
-  }
-  run[run.length - 1] = run[run.length - 1].replace(/ \\$/, "");
-  return [`# ${stage}: locks/${variant.name}.txt, ${count} distributions pinned with their sha256 (\`npm run lock -- ${variant.name}\`).`, `FROM python AS ${stage}`, ...run];
 }
 
 /** A helper script (docker/helpers/), mounted for one step at /tmp/<file>: it is run, never kept in a layer. */
@@ -91,6 +82,8 @@ export function emitDockerfile(plan: BuildPlan): string {
   const webDir = `${SRC}/${frontend.dir}`;
   const { user } = runtime;
   const health = runtime.healthcheck;
+  const locked = plan.variants.some((variant) => variant.lock);
+  const locksDir = locksDirOf(plan.configFile);
   const sections = [
     [
       "# Stages, in the order a change invalidates them (a stage is rebuilt when the stage it starts from is;",
@@ -99,7 +92,8 @@ export function emitDockerfile(plan: BuildPlan): string {
       "#   frontend     the web UI, built once on the build platform and shared by every variant and platform",
       "#   system       the variant's base image plus its runtime system packages",
       "#   python       the variant's interpreter in a virtualenv with a pinned pip, and its build packages",
-      `#   lock-<variant> what the builder installs: the variant's lock (locks/<variant>.txt), or \`${UNLOCKED_STAGE}\` pins`,
+      ...(locked ? [`#   locks        the variants' locks (${locksDir}/), never part of an image`] : []),
+      `#   lock-<variant> what the builder installs: the variant's lock (${locksDir}/<variant>.txt), or \`${UNLOCKED_STAGE}\` pins`,
       "#   resolve      without a lock: the pins, the extra packages and requirements.txt resolved together, exact;",
       "#                with one: what requirements.txt gained since it, resolved with the lock held",
       "#   torch        the torch stack alone: a layer that a requirements.txt change leaves as it is",
@@ -119,6 +113,7 @@ export function emitDockerfile(plan: BuildPlan): string {
       `# ${HELPERS.context} (docker buildx build: --build-context ${HELPERS.context}=${HELPERS.dir}); the fallback`,
       "# for Docker 20.10, which has no named contexts, builds it into a local image and names it here.",
       `ARG ${HELPERS.imageArg}=${HELPERS.context}`,
+      ...(locked ? [`# The locks (${locksDir}/) arrive the same way, as ${LOCKS.context}.`, `ARG ${LOCKS.imageArg}=${LOCKS.context}`] : []),
     ],
     [
       "# ---- helpers: the build's scripts, mounted into the steps that run them ----",
@@ -193,7 +188,8 @@ export function emitDockerfile(plan: BuildPlan): string {
       ` && printf '%s\\n' "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} > ${LOCK_DIR}/torch.txt \\`,
       ` && set -f && for requirement in $EXTRA_PYTHON_PACKAGES; do echo "$requirement"; done > ${LOCK_DIR}/extras.txt \\`,
       ` && for requirement in $BUILD_REQUIRES "\${BUILDER_PIP%% *}"; do echo "$requirement"; done > ${LOCK_DIR}/build.txt`,
-      ...plan.variants.flatMap((variant) => ["", ...lockStageLines(variant)]),
+      ...(locked ? ["", `# locks: ${locksDir}/, as the named context ${LOCKS.context}; each lock stage mounts only its own file.`, `FROM \${${LOCKS.imageArg}} AS locks`] : []),
+      ...plan.variants.flatMap((variant) => ["", ...lockStageLines(variant, locksDir)]),
     ],
     [
       "# ---- resolve: one resolve of everything, so that every package fits every other (pip check) ----",

@@ -18,7 +18,7 @@ import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts"
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage } from "../docker/image-sizes.ts";
-import { helpersImageOfOutputs, prepareHelpersImages } from "../docker/context-images.ts";
+import { type ContextImages, contextImagesOfOutputs, withContextImages } from "../docker/context-images.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, networkSettings, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
 import { platformProblems, progressMode, PROGRESS_MODES, storageDecisions, variableProblems, type ImageStore, type ProgressRequest } from "./decisions.ts";
@@ -191,10 +191,13 @@ async function printTargets({ options, env, targets, outDir, compiled }: Resolve
     (found) => found.tools,
     () => undefined,
   );
-  // The helpers image the fallback would build, named from the files generate writes (none is written here).
-  const helpersImage = helpersImageOfOutputs(compiled.outputs);
+  // The context images the fallback would build, named from the files generate writes (none is written here).
   const commands =
-    tools?.mode === "docker-build" ? Object.fromEntries(Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { helpersImage }).argv]])) : undefined;
+    tools?.mode === "docker-build"
+      ? Object.fromEntries(
+          Object.entries(targets).map(([name, t]) => [name, [tools.client, ...dockerBuildArgs(t, outDir, { contextImages: contextImagesOfOutputs(t, outDir, compiled.outputs) }).argv]]),
+        )
+      : undefined;
   console.log(JSON.stringify({ mode: tools?.mode ?? "unknown (no docker client found)", target: targets, ...(commands ? { commands } : {}) }, null, 2));
   return ExitCode.ok;
 }
@@ -347,9 +350,9 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
   const firstFailure = new AbortController();
   const signal = AbortSignal.any([cancelled, firstFailure.signal]);
   type Outcome = { result: TargetResult } | { failure: { output: string } } | { stopped: true };
-  const buildOne = async (name: string): Promise<Outcome> => {
+  const buildOne = async (name: string, imagesOf: (target: ResolvedTarget) => ContextImages): Promise<Outcome> => {
     const target = targets[name];
-    const { argv } = dockerBuildArgs(target, outDir, { progress: build.progress, noCache: options["no-cache"], pull: options.pull, helpersImage: helpers.imageOf(target) });
+    const { argv } = dockerBuildArgs(target, outDir, { progress: build.progress, noCache: options["no-cache"], pull: options.pull, contextImages: imagesOf(target) });
     say(`\n== ${name}: ${tools.client} ${argv.slice(0, 2).join(" ")} … (${target.tags.join(", ")})`);
     const lines = linePrefixer(names.length > 1 ? `[${name}] ` : "", (text) => process.stderr.write(text));
     const step = async (args: string[]) => {
@@ -376,12 +379,13 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
     }
     return { result: await describe(name, target, variantOf[name], built.seconds, parseProgress(built.output), sizingOf(build)) };
   };
-  // Docker 20.10's docker build has no named contexts: the helpers reach it as a local image, for this run only.
-  const helpers = await prepareHelpersImages(docker, Object.values(targets), outDir, signal);
-  const outcomes = await runBounded(
-    names.map((name) => () => buildOne(name)),
-    atOnce,
-  ).finally(helpers.remove);
+  // Docker 20.10's docker build has no named contexts: they reach it as local images, for this run only.
+  const outcomes = await withContextImages(docker, Object.values(targets), outDir, signal, (imagesOf) =>
+    runBounded(
+      names.map((name) => () => buildOne(name, imagesOf)),
+      atOnce,
+    ),
+  );
   for (const outcome of outcomes) if ("failure" in outcome) return buildFailed(outcome.failure, platformsOf(targets));
   return outcomes.flatMap((outcome) => ("result" in outcome ? [outcome.result] : []));
 }

@@ -10,7 +10,7 @@ import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { OUTPUT_FILES } from "../../generator/compile.ts";
 import { parseProgress, reportOf } from "../bake/progress.ts";
 import { bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
-import { prepareHelpersImages } from "../docker/context-images.ts";
+import { withContextImages } from "../docker/context-images.ts";
 import { prepareGrants } from "../bake/grants.ts";
 import { resolveBake } from "../../generator/bake/resolve.ts";
 import { runBounded } from "../docker/parallel.ts";
@@ -36,17 +36,14 @@ export interface PhaseContext {
   nonce: () => string;
 }
 
-/** One `docker build` per target at once, each timed, with the helpers' named context as the local image they need (made before the builds' timers start). */
+/** One `docker build` per target at once, each timed, with the named contexts as the local images they need (made before the builds' timers start). */
 async function buildEach(ctx: PhaseContext, labels: string[], targets: ResolvedTarget[], cwd: string, noCache: boolean, docker = ctx.docker): Promise<BuildOutcome[]> {
-  const helpers = await prepareHelpersImages(docker.docker, targets, cwd);
-  try {
-    return await runBounded(
-      targets.map((target, i) => () => timed(ctx, docker, labels[i], dockerBuildArgs(target, cwd, { noCache, helpersImage: helpers.imageOf(target) }).argv, cwd)),
+  return withContextImages(docker.docker, targets, cwd, undefined, (imagesOf) =>
+    runBounded(
+      targets.map((target, i) => () => timed(ctx, docker, labels[i], dockerBuildArgs(target, cwd, { noCache, contextImages: imagesOf(target) }).argv, cwd)),
       availableParallelism(),
-    );
-  } finally {
-    await helpers.remove();
-  }
+    ),
+  );
 }
 
 async function build(ctx: PhaseContext, label: string, target: ResolvedTarget, cwd: string, noCache: boolean, docker = ctx.docker): Promise<BuildOutcome> {

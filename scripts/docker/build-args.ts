@@ -5,7 +5,8 @@
 import { isAbsolute, resolve } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { fail } from "../../generator/errors.ts";
-import { HELPERS } from "../../generator/plan.ts";
+import { NAMED_CONTEXTS } from "../../generator/plan.ts";
+import type { ContextImages } from "./context-images.ts";
 
 export interface BakeOptions {
   /** The bake file (docker-bake.hcl). */
@@ -51,7 +52,7 @@ export function bakeArgs(options: BakeOptions): string[] {
 export function dockerBuildArgs(
   target: ResolvedTarget,
   cwd: string,
-  options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string; output?: string; helpersImage?: string } = {},
+  options: { progress?: string; noCache?: boolean; pull?: boolean; network?: string; output?: string; contextImages?: ContextImages } = {},
 ): { argv: string[]; unsupported: string[] } {
   const context = resolve(cwd, target.context);
   const dockerfile = target.dockerfile.startsWith("cwd://")
@@ -75,15 +76,15 @@ export function dockerBuildArgs(
   if (options.network) argv.push("--network", options.network);
   if (options.output) argv.push("--output", options.output);
   for (const [key, value] of Object.entries(target.args)) argv.push("--build-arg", `${key}=${value}`);
-  // The helpers' named context, as the local image scripts/docker/context-images.ts builds from it.
-  if (options.helpersImage) argv.push("--build-arg", `${HELPERS.imageArg}=${options.helpersImage}`);
+  // The named contexts, as the local images scripts/docker/context-images.ts builds from them.
+  for (const { context, imageArg } of NAMED_CONTEXTS) if (options.contextImages?.[context]) argv.push("--build-arg", `${imageArg}=${options.contextImages[context]}`);
   for (const [key, value] of Object.entries(target.labels)) argv.push("--label", `${key}=${value}`);
   for (const secret of target.secret ?? []) argv.push("--secret", secret);
   for (const tag of target.tags) argv.push("--tag", tag);
   argv.push(context);
   const unsupported = [
     ...Object.keys(target.contexts ?? {})
-      .filter((name) => name !== HELPERS.context)
+      .filter((name) => !NAMED_CONTEXTS.some((c) => c.context === name))
       .map((name) => `contexts.${name}`),
     ...(target["cache-from"]?.length ? [`cache-from (${target["cache-from"].join(" ")})`] : []),
     ...(target["cache-to"]?.length ? [`cache-to (${target["cache-to"].join(" ")})`] : []),

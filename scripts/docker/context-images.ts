@@ -1,71 +1,91 @@
 /**
- * The fallback's named contexts. Docker 20.10's docker build takes no --build-context, so the
- * helpers' directory (bake's named context, generator/plan.ts HELPERS) becomes a local image
- * first: FROM scratch with the directory's files, tagged by their content, so an unchanged
- * directory is built once and a changed one never reuses a stale image. The Dockerfile's
- * `FROM ${HELPERS_IMAGE}` is then pointed at it (scripts/docker/build-args.ts).
+ * The fallback's named contexts. Docker 20.10's docker build takes no --build-context, so each
+ * directory bake passes as a named context (generator/plan.ts NAMED_CONTEXTS: the helpers, the
+ * locks) becomes a local image first: FROM scratch with the directory's files, tagged by their
+ * content, so an unchanged directory is built once and a changed one never reuses a stale image.
+ * The Dockerfile's `FROM ${HELPERS_IMAGE}` (or LOCKS_IMAGE) is then pointed at it
+ * (scripts/docker/build-args.ts).
  */
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
-import { HELPERS } from "../../generator/plan.ts";
+import { NAMED_CONTEXTS } from "../../generator/plan.ts";
 import type { Docker } from "./docker.ts";
 
 const CONTEXT_IMAGE_DOCKERFILE = "FROM scratch\nCOPY . /\n";
 
-/** Pure: the image name for a context's files (name and content): `iopaint-helpers:<12 hex>`. */
+/** A named context's image for the fallback, by context name (`iopaint-helpers` → `iopaint-helpers:<12 hex>`). */
+export type ContextImages = Record<string, string>;
+
+/** Pure: the image name for a context's files (name and content): `<context>:<12 hex>`. */
 export function contextImageRef(context: string, files: Record<string, Buffer | string>): string {
   const hash = createHash("sha256");
   for (const name of Object.keys(files).sort()) hash.update(`${name}\0${createHash("sha256").update(files[name]).digest("hex")}\n`);
   return `${context}:${hash.digest("hex").slice(0, 12)}`;
 }
 
-/** Pure: the helpers image's name for the helper files a compile outputs (`docker/helpers/…`), as the files on disk would give it. */
-export function helpersImageOfOutputs(outputs: Record<string, string>): string {
-  const prefix = `${HELPERS.dir}/`;
-  return contextImageRef(HELPERS.context, Object.fromEntries(Object.entries(outputs).flatMap(([file, text]) => (file.startsWith(prefix) ? [[file.slice(prefix.length), text]] : []))));
-}
-
-/** The directory a target's helpers context names (`cwd://docker/helpers`, as bake reads it from where it runs), if it has one. */
-export function helpersDirectory(target: ResolvedTarget, cwd: string): string | undefined {
-  const value = target.contexts?.[HELPERS.context];
-  return value === undefined ? undefined : resolve(cwd, value.replace(/^cwd:\/\//, ""));
-}
-
-/** The helpers image's name for a target, from the files in its directory now. */
-export async function helpersImageRef(target: ResolvedTarget, cwd: string): Promise<string | undefined> {
-  const dir = helpersDirectory(target, cwd);
-  if (!dir) return undefined;
-  const names = (await readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => entry.name);
-  return contextImageRef(HELPERS.context, Object.fromEntries(await Promise.all(names.map(async (name) => [name, await readFile(join(dir, name))] as const))));
+/** Pure: the directories of a target's named contexts that the fallback can pass (the project's own), by context name, as bake reads them from where it runs. */
+export function contextDirectories(target: ResolvedTarget, cwd: string): Record<string, string> {
+  const known = new Set<string>(NAMED_CONTEXTS.map((c) => c.context));
+  return Object.fromEntries(
+    Object.entries(target.contexts ?? {})
+      .filter(([name]) => known.has(name))
+      .map(([name, value]) => [name, resolve(cwd, value.replace(/^cwd:\/\//, ""))]),
+  );
 }
 
 /**
- * The helpers images for these targets, built where the engine lacks them. `remove` takes away
- * those this run built, so the fallback leaves no image but the ones the user asked for; the build
- * cache keeps their files, and the steps that mount them are cached by content, not by image.
+ * Pure: a target's context images as the files a compile outputs would give them (for --print,
+ * which writes nothing): a context's files are the outputs under its directory.
  */
-export async function prepareHelpersImages(
+export function contextImagesOfOutputs(target: ResolvedTarget, cwd: string, outputs: Record<string, string>): ContextImages {
+  return Object.fromEntries(
+    Object.entries(contextDirectories(target, cwd)).map(([name, dir]) => {
+      const prefix = `${dir}/`;
+      const files = Object.entries(outputs).flatMap(([file, text]) => (resolve(cwd, file).startsWith(prefix) ? [[resolve(cwd, file).slice(prefix.length), text]] : []));
+      return [name, contextImageRef(name, Object.fromEntries(files))];
+    }),
+  );
+}
+
+/** A target's context images, from the files in their directories now. */
+export async function contextImages(target: ResolvedTarget, cwd: string): Promise<ContextImages> {
+  const images: ContextImages = {};
+  for (const [name, dir] of Object.entries(contextDirectories(target, cwd))) {
+    const files = (await readdir(dir, { withFileTypes: true })).filter((entry) => entry.isFile()).map((entry) => entry.name);
+    images[name] = contextImageRef(name, Object.fromEntries(await Promise.all(files.map(async (file) => [file, await readFile(join(dir, file))] as const))));
+  }
+  return images;
+}
+
+/**
+ * Runs `build` with the context images of these targets present on the engine, building those it
+ * lacks, and removes the ones it built afterwards, so the fallback leaves no image but the ones the
+ * user asked for: the build cache keeps their files, and the steps that mount them are cached by
+ * content, not by image.
+ */
+export async function withContextImages<T>(
   docker: Docker,
   targets: ResolvedTarget[],
   cwd: string,
-  signal?: AbortSignal,
-): Promise<{ imageOf: (target: ResolvedTarget) => string | undefined; remove: () => Promise<void> }> {
-  const refs = new Map<ResolvedTarget, string>();
+  signal: AbortSignal | undefined,
+  build: (imagesOf: (target: ResolvedTarget) => ContextImages) => Promise<T>,
+): Promise<T> {
+  const images = new Map<ResolvedTarget, ContextImages>();
   const built: string[] = [];
-  for (const target of targets) {
-    const ref = await helpersImageRef(target, cwd);
-    if (!ref) continue;
-    refs.set(target, ref);
-    if (built.includes(ref) || (await docker.run(["image", "inspect", "--format", "{{.Id}}", ref], { signal })).exitCode === 0) continue;
-    await docker.check(["build", "--quiet", "--tag", ref, "--file", "-", helpersDirectory(target, cwd)!], { input: CONTEXT_IMAGE_DOCKERFILE, signal });
-    built.push(ref);
+  try {
+    for (const target of targets) {
+      images.set(target, await contextImages(target, cwd));
+      const dirs = contextDirectories(target, cwd);
+      for (const [name, ref] of Object.entries(images.get(target)!)) {
+        if (built.includes(ref) || (await docker.run(["image", "inspect", "--format", "{{.Id}}", ref], { signal })).exitCode === 0) continue;
+        await docker.check(["build", "--quiet", "--tag", ref, "--file", "-", dirs[name]], { input: CONTEXT_IMAGE_DOCKERFILE, signal });
+        built.push(ref);
+      }
+    }
+    return await build((target) => images.get(target) ?? {});
+  } finally {
+    if (built.length) await docker.run(["image", "rm", ...built]);
   }
-  return {
-    imageOf: (target) => refs.get(target),
-    remove: async () => {
-      if (built.length) await docker.run(["image", "rm", ...built]);
-    },
-  };
 }

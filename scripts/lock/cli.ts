@@ -1,7 +1,7 @@
 /**
  * `npm run lock`: resolves each variant's Python dependencies in its own build environment and
  * writes its lock (locks/<variant>.txt beside the config, generator/lock.ts), then regenerates the
- * Dockerfile that embeds the locks. The resolve is the Dockerfile's own resolve stage, built through
+ * files that name the locks (a first lock adds its stage and the locks context). The resolve is the Dockerfile's own resolve stage, built through
  * the `unlocked` stage to the `pip-report` target (pip's --dry-run --report of the joint resolve,
  * the torch stack and the build tools), once per platform the variant lists, with bake or the
  * fallback's docker build.
@@ -22,7 +22,7 @@ import { explainFailure } from "../bake/failure.ts";
 import { checkoutProblems, networkSettings } from "../bake/preflight.ts";
 import { withoutCredentials as withoutProxyCredentials } from "../docker/proxy.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
-import { prepareHelpersImages } from "../docker/context-images.ts";
+import { withContextImages } from "../docker/context-images.ts";
 import { prepareGrants } from "../bake/grants.ts";
 import { daemonVersion, findDocker } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
@@ -32,9 +32,9 @@ const HELP = `Usage: npm run lock -- [VARIANT ...] [options]
 
 Resolves each variant's Python dependencies in its own build environment (its base image, Python,
 torch index and pins, once for every platform it lists) and writes locks/<variant>.txt beside the
-config: every distribution pinned with the sha256 of its files. Then regenerates docker/Dockerfile,
-which embeds the locks: a build installs exactly what they list, with pip's hash checking, and
-resolves nothing. With no VARIANT: every variant. Run it again after changing requirements.txt, a
+config: every distribution pinned with the sha256 of its files. A build installs exactly what
+they list, with pip's hash checking, and resolves nothing; a variant's first lock also regenerates
+docker/Dockerfile and docker-bake.hcl, which then pass the locks to the build. With no VARIANT: every variant. Run it again after changing requirements.txt, a
 pin, a variant's extra packages or platforms, or source.build_requires (npm run check and npm run bake
 say when).
 
@@ -159,10 +159,10 @@ async function lock(argv: string[]): Promise<number> {
     if (variant.lock) for (const change of changes) say(`  ${change}`);
   }
 
-  // The Dockerfile embeds the locks: generate it again from the config and its new locks.
+  // A first lock changes the Dockerfile (its lock stage) and the bake file (the locks context).
   const again = await compileConfigOption(options.config, outDir);
   const changed = await writeOutputs(outDir, again.outputs);
-  if (changed.length) say(`regenerated ${changed.join(", ")}${isMainConfig ? " (it embeds the locks): commit it with the locks" : ` in ${relative(process.cwd(), outDir)} (it embeds the locks)`}`);
+  if (changed.length) say(`regenerated ${changed.join(", ")}${isMainConfig ? ": commit them with the locks" : ` in ${relative(process.cwd(), outDir)}`}`);
   return ExitCode.ok;
 
   /** One resolve: the pip-report target for one platform, its reports read back; an exit code on failure. */
@@ -171,18 +171,21 @@ async function lock(argv: string[]): Promise<number> {
     try {
       const resolveSets = [...sets, `${target}.target=pip-report`, `${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`, `${target}.platform=${platform}`];
       const output = `type=local,dest=${scratch}`;
-      const helpers = tools.mode === "buildx" ? undefined : await prepareHelpersImages(docker, [resolved[target]], outDir, cancelled);
-      const argv =
+      const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) });
+      const result =
         tools.mode === "buildx"
-          ? bakeArgs({
-              file: join(outDir, OUTPUT_FILES.bake),
-              targets: [target],
-              provenance: "false",
-              sets: [...resolveSets, `${target}.output=${output}`],
-              allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]),
-            })
-          : dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output, helpersImage: helpers?.imageOf(resolved[target]) }).argv;
-      const result = await docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) }).finally(() => helpers?.remove());
+          ? await run(
+              bakeArgs({
+                file: join(outDir, OUTPUT_FILES.bake),
+                targets: [target],
+                provenance: "false",
+                sets: [...resolveSets, `${target}.output=${output}`],
+                allow: prepareGrants({ [target]: resolved[target] }, outDir, tools.buildxVersion!, [`${target}.output=${output}`]),
+              }),
+            )
+          : await withContextImages(docker, [resolved[target]], outDir, cancelled, (imagesOf) =>
+              run(dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output, contextImages: imagesOf(resolved[target]) }).argv),
+            );
       if (result.code !== 0) {
         const failure = explainFailure(result.output, platform.startsWith(`linux/${process.arch === "x64" ? "amd64" : process.arch}`) ? [] : [platform]);
         say(result.output.trim().split("\n").slice(-25).join("\n"));

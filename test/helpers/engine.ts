@@ -5,7 +5,7 @@ import { execa } from "execa";
 import { resolveBake, type ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { prepareGrants } from "../../scripts/bake/grants.ts";
 import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
-import { prepareHelpersImages } from "../../scripts/docker/context-images.ts";
+import { withContextImages } from "../../scripts/docker/context-images.ts";
 import { Docker, type EngineName, type RunResult } from "../../scripts/docker/docker.ts";
 import { netnsPath } from "../../scripts/docker/engine.ts";
 import { ensureStandInBaseImages } from "../../scripts/engine/base-images.ts";
@@ -99,12 +99,9 @@ export class TestEngine {
       const argv = bakeArgs({ file: join(fixture.dir, "docker-bake.hcl"), targets: list, noCache: options.noCache, allow: await this.bakeGrants(targets, fixture.dir) });
       output = await this.buildCommand(argv, fixture);
     } else {
-      const helpers = await prepareHelpersImages(this.client, Object.values(targets), fixture.dir);
-      try {
-        for (const target of Object.values(targets)) output += await this.buildCommand(dockerBuildArgs(target, fixture.dir, { ...options, helpersImage: helpers.imageOf(target) }).argv, fixture);
-      } finally {
-        await helpers.remove();
-      }
+      await withContextImages(this.client, Object.values(targets), fixture.dir, undefined, async (imagesOf) => {
+        for (const target of Object.values(targets)) output += await this.buildCommand(dockerBuildArgs(target, fixture.dir, { ...options, contextImages: imagesOf(target) }).argv, fixture);
+      });
     }
     const imageIds: Record<string, string> = {};
     for (const [name, target] of Object.entries(targets)) {

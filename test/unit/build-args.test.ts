@@ -2,8 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
-import { contextImageRef, helpersDirectory, helpersImageOfOutputs, helpersImageRef } from "../../scripts/docker/context-images.ts";
-import { compileText, MAIN_CONFIG, REPO, readRepoFile } from "../helpers/compile.ts";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { compileConfigOption } from "../../generator/repo.ts";
+import { writeOutputs } from "../../generator/write.ts";
+import { contextDirectories, contextImageRef, contextImages, contextImagesOfOutputs } from "../../scripts/docker/context-images.ts";
+import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 
 /** Golden argument lists for both build paths (scripts/docker/build-args.ts). */
 describe("build arguments", () => {
@@ -96,21 +101,31 @@ describe("build arguments", () => {
     assert.throws(() => dockerBuildArgs({ ...target, platforms: ["linux/amd64", "linux/arm64"] }, "/repo"), /needs buildx/);
   });
 
-  it("fallback: the helpers' named context becomes a local image named by its content, passed as HELPERS_IMAGE; another named context needs buildx", () => {
-    const withContexts = { ...target, contexts: { "iopaint-helpers": "cwd://docker/helpers", extra: "../extra" } };
-    assert.equal(helpersDirectory(withContexts, "/repo"), "/repo/docker/helpers");
+  it("fallback: the project's named contexts become local images named by their content, passed as HELPERS_IMAGE and LOCKS_IMAGE; another named context needs buildx", () => {
+    const withContexts = { ...target, contexts: { "iopaint-helpers": "cwd://docker/helpers", "iopaint-locks": "cwd://config/locks", extra: "../extra" } };
+    assert.deepEqual(contextDirectories(withContexts, "/repo"), { "iopaint-helpers": "/repo/docker/helpers", "iopaint-locks": "/repo/config/locks" });
     const ref = contextImageRef("iopaint-helpers", { "a.sh": "echo a\n", "b.sh": "echo b\n" });
     assert.match(ref, /^iopaint-helpers:[0-9a-f]{12}$/);
     assert.equal(contextImageRef("iopaint-helpers", { "b.sh": "echo b\n", "a.sh": "echo a\n" }), ref, "the order files are read in does not matter");
     assert.notEqual(contextImageRef("iopaint-helpers", { "a.sh": "echo A\n", "b.sh": "echo b\n" }), ref, "a changed file changes the name");
     assert.notEqual(contextImageRef("iopaint-helpers", { "c.sh": "echo a\n", "b.sh": "echo b\n" }), ref, "a renamed file changes the name");
-    const { argv, unsupported } = dockerBuildArgs(withContexts, "/repo", { helpersImage: ref });
-    assert.deepEqual(argv.slice(argv.indexOf(`HELPERS_IMAGE=${ref}`) - 1, argv.indexOf(`HELPERS_IMAGE=${ref}`) + 1), ["--build-arg", `HELPERS_IMAGE=${ref}`]);
+    const { argv, unsupported } = dockerBuildArgs(withContexts, "/repo", { contextImages: { "iopaint-helpers": ref, "iopaint-locks": "iopaint-locks:0123456789ab" } });
+    const buildArgs = argv.flatMap((arg, i) => (argv[i - 1] === "--build-arg" && /^(HELPERS|LOCKS)_IMAGE=/.test(arg) ? [arg] : []));
+    assert.deepEqual(buildArgs, [`HELPERS_IMAGE=${ref}`, "LOCKS_IMAGE=iopaint-locks:0123456789ab"]);
     assert.deepEqual(unsupported, ["contexts.extra", "cache-from (type=gha,scope=cpu)"]);
   });
 
-  it("fallback: --print names the helpers image from the compile's outputs as a build names it from the files", async () => {
-    const onDisk = await helpersImageRef({ ...target, contexts: { "iopaint-helpers": "cwd://docker/helpers" } }, REPO);
-    assert.equal(helpersImageOfOutputs(compileText(readRepoFile(MAIN_CONFIG)).outputs), onDisk);
+  it("fallback: --print names the context images from the compile's outputs as a build names them from the files written", async () => {
+    const out = await mkdtemp(join(tmpdir(), "iopaint-contexts-"));
+    try {
+      const { outputs } = await compileConfigOption(join(REPO, FIXTURE_CONFIG), out);
+      await writeOutputs(out, outputs);
+      const fixtureTarget = { ...target, contexts: { "iopaint-helpers": "cwd://docker/helpers", "iopaint-locks": "cwd://test/fixtures/locks" } };
+      const onDisk = await contextImages(fixtureTarget, out);
+      assert.deepEqual(Object.keys(onDisk), ["iopaint-helpers", "iopaint-locks"]);
+      assert.deepEqual(contextImagesOfOutputs(fixtureTarget, out, outputs), onDisk);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 });

@@ -3,6 +3,7 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
+import { execa } from "execa";
 import { compile, OUTPUT_FILES, withoutUnreadableLocks } from "../../generator/compile.ts";
 import type { ProblemsError } from "../../generator/errors.ts";
 import { loadConfigFile } from "../../generator/load.ts";
@@ -273,16 +274,46 @@ describe("lock status (npm run check, the runner's preflight)", () => {
 });
 
 describe("the Dockerfile's lock stages", () => {
-  it("writes a locked variant's sections as hash-checked requirement files, and aliases an unlocked one", async () => {
+  it("mount a locked variant's lock from the locks context and split it with pins.py; an unlocked one is the unlocked stage", async () => {
     const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
-    const dockerfile = compile(loaded, helpers, FIXTURE_CONFIG).outputs[OUTPUT_FILES.dockerfile];
-    const lockCpu = /^FROM python AS lock-cpu\n((?:(?:RUN| &&| {6}).*\n)*)/m.exec(dockerfile)![1];
-    for (const section of ["torch", "packages", "build"]) assert.match(lockCpu, new RegExp(`^ {6}> /tmp/lock/${section}\\.txt`, "m"));
-    assert.match(lockCpu, /^ {6}'loguru==0\.7\.2 --hash=sha256:[0-9a-f]{64}' \\$/m);
-    assert.equal(lockCpu.match(/'--require-hashes'/g)?.length, 3);
+    const { outputs } = compile(loaded, helpers, FIXTURE_CONFIG);
+    const dockerfile = outputs[OUTPUT_FILES.dockerfile];
+    assert.match(
+      dockerfile,
+      /^FROM python AS lock-cpu\nRUN --mount=type=bind,from=locks,source=cpu\.txt,target=\/tmp\/locks\/cpu\.txt \\\n {4}--mount=type=bind,from=helpers,source=pins\.py,target=\/tmp\/pins\.py \\\n {4}python \/tmp\/pins\.py split \/tmp\/locks\/cpu\.txt \/tmp\/lock$/m,
+    );
+    assert.match(dockerfile, /^FROM \$\{LOCKS_IMAGE\} AS locks$/m);
     assert.match(dockerfile, /^FROM unlocked AS lock-gpu$/m);
+    assert.doesNotMatch(dockerfile, /loguru/, "no pin is written into the Dockerfile");
+    // The locks context is the config's locks directory, where compile also writes each lock as read.
+    assert.match(outputs[OUTPUT_FILES.bake], /^ {4}iopaint-locks = "cwd:\/\/test\/fixtures\/locks"$/m);
+    assert.equal(outputs[FIXTURE_LOCK], readRepoFile(FIXTURE_LOCK));
     // The resolve starts from the lock stage; resolve.sh resolves nothing when packages.txt is there.
     assert.match(dockerfile, /^FROM \$\{PYTHON_LOCK\} AS resolve$/m);
     assert.match(readRepoFile("docker/helpers/resolve.sh"), /^if \[ ! -f "\$lock\/packages\.txt" \]; then$/m);
+  });
+
+  it("pins.py split writes each section as the hash-checked requirements the lock holds, an empty one as an empty file, and the inputs resolve.sh compares", async () => {
+    const { lock } = parseLock(readRepoFile(FIXTURE_LOCK), FIXTURE_LOCK, "cpu");
+    const withEmptyBuild: PythonLock = { ...lock!, sections: { ...lock!.sections, build: [] } };
+    const dir = await mkdtemp(join(tmpdir(), "iopaint-split-"));
+    try {
+      await writeFile(join(dir, "cpu.txt"), formatLock(withEmptyBuild, FIXTURE_CONFIG));
+      await execa("python3", [join(REPO, "docker/helpers/pins.py"), "split", join(dir, "cpu.txt"), join(dir, "lock")]);
+      const read = (file: string) => readFile(join(dir, "lock", file), "utf8");
+      for (const section of ["torch", "packages"] as const) {
+        const oneLinePerRequirement = (await read(`${section}.txt`))
+          .replace(/ \\\n +/g, " ")
+          .trimEnd()
+          .split("\n");
+        const expected = lock!.sections[section].map((d) => `${d.name}==${d.version}${d.marker ? ` ; ${d.marker}` : ""} ${d.hashes.map((h) => `--hash=${h}`).join(" ")}`);
+        assert.deepEqual(oneLinePerRequirement, ["--require-hashes", ...expected], section);
+      }
+      assert.equal(await read("build.txt"), "");
+      assert.equal(await read("inputs.txt"), `requirements ${lock!.inputs.requirements}\nextras ${lock!.inputs.extras}\n`);
+      assert.equal(await read("variant"), "cpu\n");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
