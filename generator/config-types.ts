@@ -39,9 +39,13 @@ export interface Config {
     cuda: string;
     /** pip release installed into the builder's virtualenv before anything else (the base image's own may be too old: Ubuntu 22.04 has 22.0.2). Unset: the newest pip 22.2 or later. The runtime image keeps no pip. */
     pip?: string;
+    /** uv release the builder installs with when python.installer = "uv" (from python.index_url, hash-checked where a lock holds it); it stays in the builder stages, never in the runtime image. */
+    uv?: string;
   };
-  /** Package indexes pip installs from. */
+  /** Package indexes the builder installs from, and the installer it uses. */
   python: {
+    /** What installs the resolved packages into the image: pip, or uv (versions.uv; often faster). Either way pip resolves (its --report feeds npm run lock), the pins and locks hold, and the runtime image has neither. */
+    installer: "pip" | "uv";
     /** Index for requirements.txt, the extra packages and the build tools (pip's --index-url): PyPI or a mirror of it. The bake variable IOPAINT_PIP_INDEX_URL overrides it without an edit. */
     index_url: string;
     /** Index for torch, torchvision and xformers; {build} becomes cpu or the CUDA tag (cu118). The bake variable IOPAINT_TORCH_INDEX_URL overrides it without an edit (with {build} in it, for every variant). */

@@ -87,6 +87,8 @@ export const COMMON_ARGS = [
   "NODE_IMAGE",
   "PYTHON_VERSION",
   "BUILDER_PIP",
+  "PYTHON_INSTALLER",
+  "BUILDER_UV",
   "PIP_INDEX_URL",
   "NPM_REGISTRY",
   "DEBIAN_MIRROR",
@@ -179,7 +181,9 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
   const args: Record<CommonArg, string> = {
     NODE_IMAGE: config.frontend.image,
     PYTHON_VERSION: config.versions.python,
-    BUILDER_PIP: builderPip(config.versions.pip, Object.values(locks)),
+    BUILDER_PIP: config.versions.pip ? builderTool("pip", config.versions.pip, Object.values(locks)) : "pip>=22.2",
+    PYTHON_INSTALLER: config.python.installer ?? "pip",
+    BUILDER_UV: config.versions.uv ? builderTool("uv", config.versions.uv, Object.values(locks)) : "",
     PIP_INDEX_URL: config.python.index_url,
     NPM_REGISTRY: config.mirrors.npm_registry,
     DEBIAN_MIRROR: config.mirrors.debian,
@@ -294,16 +298,16 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
 }
 
 /**
- * The pip the builder's virtualenv gets, as a requirement line: `versions.pip` pinned, with the
- * sha256 of its wheel where a lock holds that release (its build section: pip is one
- * pure-Python wheel, so every lock has the same hash), or pip 22.2 or later, which brought the
- * --dry-run and --report that the resolve stage uses. (Not PIP_*: pip reads those from the
- * environment as its own options, and build args are in the environment.)
+ * A tool the builder installs before anything else (its pip; uv, as python.installer), as a
+ * requirement line: the release pinned, with the sha256 of every file of it that a lock holds
+ * (their build sections: pip is one pure-Python wheel; uv has one wheel per platform, any of
+ * which passes). Unpinned, pip is 22.2 or later, which brought the --dry-run and --report that
+ * the resolve stage uses. (Not PIP_*: pip reads those from the environment as its own options,
+ * and build args are in the environment.)
  */
-function builderPip(version: string | undefined, locks: PythonLock[]): string {
-  if (!version) return "pip>=22.2";
-  const locked = locks.flatMap((lock) => lock.sections.build).find((d) => d.name === "pip" && d.version === version);
-  return [`pip==${version}`, ...(locked?.hashes ?? []).map((hash) => `--hash=${hash}`)].join(" ");
+function builderTool(name: string, version: string, locks: PythonLock[]): string {
+  const hashes = locks.flatMap((lock) => lock.sections.build).flatMap((d) => (d.name === name && d.version === version ? d.hashes : []));
+  return [`${name}==${version}`, ...[...new Set(hashes)].sort().map((hash) => `--hash=${hash}`)].join(" ");
 }
 
 function planVariant(name: string, variant: Variant, config: Config): PlannedVariant {
@@ -363,6 +367,11 @@ export function formatSize(bytes: number, separator = ""): string {
   return `${value.toFixed(Math.abs(value) >= 100 || unit === 0 ? 0 : Math.abs(value) >= 10 ? 1 : 2)}${separator}${units[unit]}`;
 }
 
+/** Pure: the installers the lock's build section holds (`pip==X`, and `uv==Y` when it installs), as the unlocked stage lists them. */
+function builderTools(args: Record<CommonArg, string>): string[] {
+  return [args.BUILDER_PIP, ...(args.PYTHON_INSTALLER === "uv" ? [args.BUILDER_UV] : [])].map((line) => line.split(" ")[0]);
+}
+
 /**
  * Pure: the inputs a variant's lock is resolved from, as its header records them. Without the
  * checkout's requirements.txt (`npm run check` away from the checkout) that entry is left out.
@@ -374,7 +383,7 @@ export function lockInputsOf(plan: BuildPlan, variant: PlannedVariant, requireme
     ...(requirementsText !== undefined ? { requirements: sha256Of(requirementsText) } : {}),
     pins: `python ${PYTHON_VERSION}, torch ${variant.labels["io.iopaint.torch"]}, torchvision ${TORCHVISION_VERSION}, xformers ${xformers}`,
     extras: variant.args.EXTRA_PYTHON_PACKAGES || "none",
-    build: `${plan.args.BUILD_REQUIRES} ${plan.args.BUILDER_PIP.split(" ")[0]}`,
+    build: [plan.args.BUILD_REQUIRES, ...builderTools(plan.args)].join(" "),
     platforms: variant.releasePlatforms.join(" "),
   };
 }

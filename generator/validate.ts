@@ -188,6 +188,14 @@ function referenceProblems(config: Config): Problem[] {
       });
     }
   }
+  if (config.python.installer === "uv" && !config.versions.uv) {
+    problems.push({
+      kind: "reference",
+      message: 'installer "uv" needs its release, and [versions] has no uv',
+      location: { path: "python.installer" },
+      hint: 'pin it in [versions], for example uv = "0.13.9"',
+    });
+  }
   for (const [group, members] of Object.entries(config.groups)) {
     if (config.targets[group]) {
       problems.push({ kind: "reference", message: `"${group}" is both a group and a target`, location: { path: `groups.${group}` }, hint: "rename one of them; bake cannot tell them apart" });

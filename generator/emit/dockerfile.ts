@@ -19,6 +19,9 @@ const SRC = "/src";
 const ENTRYPOINT = "/usr/local/bin/iopaint-entrypoint";
 const HEALTHCHECK = "/usr/local/bin/iopaint-healthcheck";
 const PIP_CACHE = "--mount=type=cache,id=iopaint-pip,target=/root/.cache/pip,sharing=locked";
+const UV_CACHE = "--mount=type=cache,id=iopaint-uv,target=/root/.cache/uv,sharing=locked";
+/** Where the python stage puts uv when python.installer = "uv": outside the virtualenv the runtime copies. docker/helpers/install.sh looks for it here. */
+const UV_PREFIX = "/opt/uv";
 /** The extra CA certificates, when the build was given some (IOPAINT_CA_CERT): a secret, so no layer holds them. */
 const CA_MOUNT = `--mount=type=secret,id=${CA_SECRET}`;
 const CA_FILE = `/run/secrets/${CA_SECRET}`;
@@ -26,8 +29,6 @@ const CA_FILE = `/run/secrets/${CA_SECRET}`;
 const LOCK_DIR = "/tmp/lock";
 const REPORT_DIR = "/tmp/pip-report";
 const REQUIREMENTS = "/tmp/requirements.txt";
-/** Every pip step looks in both indexes: the resolve picks each file from one of them, and a lock's hashes hold for either. */
-const INDEXES = '--index-url "$PIP_INDEX_URL" --extra-index-url "$TORCH_INDEX_URL"';
 /** 1980-01-01, the earliest time a zip (a wheel) can hold. */
 const BYTECODE_EPOCH = 315532800;
 
@@ -62,6 +63,18 @@ function pipStep(...helpers: string[]): string[] {
 
 /** pip, trusting the build's extra CA certificates if it has any. */
 const PIP = "sh /tmp/with-pip-ca.sh pip";
+
+/**
+ * A RUN that installs exactly a requirement file's releases with the chosen installer
+ * (docker/helpers/install.sh: uv if the python stage installed it, else pip), from both indexes:
+ * the download caches of both, the CA secret, and the helpers it runs.
+ */
+function installStep(...helpers: string[]): string[] {
+  return [`RUN ${PIP_CACHE} ${UV_CACHE} ${CA_MOUNT} \\`, ...["with-pip-ca.sh", "install.sh", ...helpers].map((file) => `    ${helper(file)} \\`)];
+}
+
+/** The install helper's command: `install [--prefix DIR | --target DIR] FILE`. */
+const INSTALL = "sh /tmp/with-pip-ca.sh sh /tmp/install.sh";
 
 /** apt-get for the packages in a build arg that the base lacks (docker/helpers/apt-install-missing.sh). */
 function installMissingPackages(arg: BuildArg): string[] {
@@ -170,13 +183,23 @@ export function emitDockerfile(plan: BuildPlan): string {
       '    echo "$BUILDER_PIP" > /tmp/builder-pip.txt \\',
       ` && ${PIP} install --index-url "$PIP_INDEX_URL" -r /tmp/builder-pip.txt \\`,
       " && rm /tmp/builder-pip.txt",
+      `# With python.installer = "uv", the pinned uv (hash-checked where a lock holds it) into ${UV_PREFIX}: the`,
+      "# install steps below use it when it is there (docker/helpers/install.sh); the runtime never has it.",
+      arg("PYTHON_INSTALLER"),
+      arg("BUILDER_UV"),
+      ...pipStep(),
+      '    if [ "$PYTHON_INSTALLER" = uv ]; then \\',
+      '      echo "$BUILDER_UV" > /tmp/builder-uv.txt \\',
+      `   && ${PIP} install --index-url "$PIP_INDEX_URL" --prefix ${UV_PREFIX} -r /tmp/builder-uv.txt \\`,
+      "   && rm /tmp/builder-uv.txt; \\",
+      "    fi",
     ],
     [
       `# ---- locks: what the builder installs, as pip requirement files in ${LOCK_DIR} ----`,
       "# Rebuilt when the pins, the extra packages, the build requirements or a lock change.",
-      `# ${UNLOCKED_STAGE}: the pins, the extra packages and the build requirements (with the builder's pip,`,
-      "# without its hash) as they are, for the resolve stage; set -f, since a requirement such as",
-      "# rembg[cpu] is not a file pattern.",
+      `# ${UNLOCKED_STAGE}: the pins, the extra packages and the build requirements (with the builder's pip, and`,
+      "# uv if it installs, without their hashes) as they are, for the resolve stage; set -f, since a",
+      "# requirement such as rembg[cpu] is not a file pattern.",
       `FROM python AS ${UNLOCKED_STAGE}`,
       arg("TORCH_VERSION"),
       arg("TORCHVISION_VERSION"),
@@ -184,10 +207,13 @@ export function emitDockerfile(plan: BuildPlan): string {
       arg("EXTRA_PYTHON_PACKAGES"),
       arg("BUILD_REQUIRES"),
       arg("BUILDER_PIP"),
+      arg("PYTHON_INSTALLER"),
+      arg("BUILDER_UV"),
       `RUN mkdir ${LOCK_DIR} \\`,
       ` && printf '%s\\n' "torch==$TORCH_VERSION" "torchvision==$TORCHVISION_VERSION" \${XFORMERS_VERSION:+"xformers==$XFORMERS_VERSION"} > ${LOCK_DIR}/torch.txt \\`,
       ` && set -f && for requirement in $EXTRA_PYTHON_PACKAGES; do echo "$requirement"; done > ${LOCK_DIR}/extras.txt \\`,
-      ` && for requirement in $BUILD_REQUIRES "\${BUILDER_PIP%% *}"; do echo "$requirement"; done > ${LOCK_DIR}/build.txt`,
+      ` && for requirement in $BUILD_REQUIRES "\${BUILDER_PIP%% *}"; do echo "$requirement"; done > ${LOCK_DIR}/build.txt \\`,
+      ` && if [ "$PYTHON_INSTALLER" = uv ]; then echo "\${BUILDER_UV%% *}" >> ${LOCK_DIR}/build.txt; fi`,
       ...(locked ? ["", `# locks: ${locksDir}/, as the named context ${LOCKS.context}; each lock stage mounts only its own file.`, `FROM \${${LOCKS.imageArg}} AS locks`] : []),
       ...plan.variants.flatMap((variant) => ["", ...lockStageLines(variant, locksDir)]),
     ],
@@ -214,8 +240,8 @@ export function emitDockerfile(plan: BuildPlan): string {
       arg("TORCHVISION_VERSION"),
       arg("XFORMERS_VERSION"),
       `COPY --from=resolve ${LOCK_DIR}/torch.txt ${LOCK_DIR}/torch.txt`,
-      ...pipStep("pins.py"),
-      `    ${PIP} install ${INDEXES} --no-deps -r ${LOCK_DIR}/torch.txt \\`,
+      ...installStep("pins.py"),
+      `    ${INSTALL} ${LOCK_DIR}/torch.txt \\`,
       ' && python /tmp/pins.py check "$TORCH_VERSION" "$TORCHVISION_VERSION" "$XFORMERS_VERSION"',
     ],
     [
@@ -224,8 +250,8 @@ export function emitDockerfile(plan: BuildPlan): string {
       "FROM torch AS packages",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/packages.txt ${LOCK_DIR}/packages.txt`,
-      ...pipStep(),
-      `    ${PIP} install ${INDEXES} --no-deps --ignore-installed --prefix=${PACKAGES_PREFIX} -r ${LOCK_DIR}/packages.txt`,
+      ...installStep(),
+      `    ${INSTALL} --prefix ${PACKAGES_PREFIX} ${LOCK_DIR}/packages.txt`,
     ],
     [
       `# ---- additions: with a lock, what requirements.txt gained since, into ${ADDITIONS_PREFIX} (empty otherwise) ----`,
@@ -233,10 +259,10 @@ export function emitDockerfile(plan: BuildPlan): string {
       "FROM python AS additions",
       ...indexArgs,
       `COPY --from=resolve ${LOCK_DIR}/additions.txt ${LOCK_DIR}/additions.txt`,
-      ...pipStep(),
+      ...installStep(),
       `    mkdir -p ${ADDITIONS_PREFIX} \\`,
       ` && if [ -s ${LOCK_DIR}/additions.txt ]; then \\`,
-      `      ${PIP} install ${INDEXES} --no-deps --ignore-installed --prefix=${ADDITIONS_PREFIX} -r ${LOCK_DIR}/additions.txt; \\`,
+      `      ${INSTALL} --prefix ${ADDITIONS_PREFIX} ${LOCK_DIR}/additions.txt; \\`,
       "    fi",
     ],
     [
@@ -248,10 +274,10 @@ export function emitDockerfile(plan: BuildPlan): string {
       `COPY --from=additions ${ADDITIONS_PREFIX} ${ADDITIONS_PREFIX}`,
       "# The build tools (source.build_requires) are installed once here instead of by pip's build",
       "# isolation at each code change, and kept out of the virtualenv the runtime copies.",
-      ...pipStep(),
+      ...installStep(),
       `    cp -a ${PACKAGES_PREFIX}/. ${ADDITIONS_PREFIX}/. ${VENV}/ \\`,
       " && pip check \\",
-      ` && ${PIP} install ${INDEXES} --no-deps --target ${BUILD_TOOLS} -r ${LOCK_DIR}/build.txt`,
+      ` && ${INSTALL} --target ${BUILD_TOOLS} ${LOCK_DIR}/build.txt`,
     ],
     [
       "# ---- venv: the runtime's virtualenv under the packages: the torch stack without pip or setuptools ----",

@@ -52,7 +52,8 @@ started or reused), how our generated build compares with the old single-stage w
 build paths: buildx (\`docker buildx bake\` on Docker 28) and the fallback (one \`docker build\`
 per target on Docker 20.10, several at once):
   1. the old way (scripts/bench/baseline.Dockerfile), --no-cache (fallback engine)
-  2. ours from the generated files, cold (--no-cache), on each path
+  2. ours from the generated files, cold (--no-cache), on each path, with pip and with uv
+     (python.installer)
   3. warm rebuilds on each path: nothing changed, a .py file, a web_app/ file, requirements.txt
   4. cpu + gpu in one invocation vs one after the other, on each path
   5. runtime image size vs the old way's (fallback engine)
@@ -160,8 +161,9 @@ async function main(argv: string[]): Promise<number> {
     } else skipped("1/10 the old way", "fallback");
     const perPath: Partial<Record<BuildPath, Partial<PathFigures>>> = {};
     for (const builder of builders) {
-      log(`[bench] 2/10 ${builder.path}: the cpu image from the generated files, cold (--no-cache)`);
-      perPath[builder.path] = { cold: await measureCold(ctx, builder) };
+      log(`[bench] 2/10 ${builder.path}: the cpu image from the generated files, cold (--no-cache), installed with pip and with uv`);
+      const cold = await measureCold(ctx, builder);
+      perPath[builder.path] = { cold: cold.pip, coldUv: cold.uv };
     }
     for (const builder of builders) {
       log(`[bench] 3/10 ${builder.path}: warm rebuilds after each kind of change`);

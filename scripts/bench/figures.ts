@@ -32,12 +32,17 @@ export type RebuildKind = (typeof REBUILD_KINDS)[number];
 
 /** The two ways a build runs: `docker buildx bake` on the newest engine, the runner's fallback on Docker 20.10. */
 export const BUILD_PATHS = ["buildx", "fallback"] as const;
+
+/** What installs the Python packages (python.installer). */
+export type Installer = "pip" | "uv";
 export type BuildPath = (typeof BUILD_PATHS)[number];
 
 /** What each build path measures the same way, so that its ratios compare like with like. */
 export interface PathFigures {
-  /** Our cpu image from the generated files, --no-cache, once per repeat. */
+  /** Our cpu image from the generated files, --no-cache, once per repeat (the config's installer, pip). */
   cold: BuildSample[];
+  /** The same with python.installer = "uv" (the PYTHON_INSTALLER build arg), once per repeat. */
+  coldUv: BuildSample[];
   /** Warm rebuilds after each kind of change, once per repeat. */
   rebuilds: Record<RebuildKind, RebuildSample[]>;
   variants: {

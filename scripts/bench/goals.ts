@@ -61,6 +61,8 @@ export const GOALS = {
   /** Issue 14: cpu + gpu in one invocation against the two built one after the other, on the fallback and on buildx. */
   variantsMaxRatio: 0.85,
   variantsMaxRatioBuildx: 0.75,
+  /** Issue 25: the cold build with uv against the same with pip. */
+  uvMaxRatio: 0.6,
 } as const;
 
 export function meets(bar: Bar, value: number, ratio: number | null): boolean {
@@ -129,6 +131,13 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
       ours: medianSeconds(secondsOf(p.cold), ` (${p.cold[p.cold.length - 1].steps.total} steps)`),
       ...(baseline ? { baseline: { ...seconds(baseline.seconds), what: "the old single-stage way, --no-cache", text: `${formatSeconds(baseline.seconds)} (old single-stage)` } } : {}),
       goal: { text: "≤ 15 min (users' first-build limit)", on: "value", op: "<=", limit: GOALS.coldMaxSeconds },
+    }),
+    row(path, {
+      id: "cold-build-uv",
+      figure: 'Cold build, cpu image, python.installer = "uv" (--no-cache)',
+      ours: medianSeconds(secondsOf(p.coldUv)),
+      baseline: { ...coldRef, what: `our cold build with pip${p.cold.length > 1 ? ` (median of ${p.cold.length})` : ""}`, text: `pip ${formatSeconds(cold)}` },
+      goal: { text: "≤ 60% of pip's", on: "ratio", op: "<=", limit: GOALS.uvMaxRatio },
     }),
     row(path, {
       id: "rebuild-unchanged",

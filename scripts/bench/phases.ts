@@ -16,7 +16,7 @@ import { resolveBake } from "../../generator/bake/resolve.ts";
 import { runBounded } from "../docker/parallel.ts";
 import { BASELINE_DOCKERFILE, baselineBuildArgs, baselinePackages, ensurePackagesImage } from "./baseline.ts";
 import { sampleOf, type BenchDocker, type BuildOutcome, type Log } from "./docker.ts";
-import { REBUILD_KINDS, type BuildPath, type BuildSample, type Figures, type ImageSample, type PathFigures, type RebuildKind, type RebuildSample } from "./figures.ts";
+import { REBUILD_KINDS, type BuildPath, type Installer, type BuildSample, type Figures, type ImageSample, type PathFigures, type RebuildKind, type RebuildSample } from "./figures.ts";
 import { applyEdit, EDITS, pad, resolveTargets, scratchCopy, type GeneratedFixture } from "./fixture.ts";
 import { formatBytes, formatSeconds } from "./format.ts";
 import { newLayers } from "../docker/tar-scan.ts";
@@ -85,16 +85,24 @@ export async function measureBaseline(ctx: PhaseContext): Promise<ImageSample> {
 export interface PathBuilder {
   path: BuildPath;
   docker: BenchDocker;
-  /** Builds `names` from `source` in one invocation, tagged under `image`: the wall time, each target's sample, the front-end builds run. */
-  build(label: string, names: string[], source: string, image: string, noCache: boolean): Promise<{ seconds: number; samples: Record<string, BuildSample>; frontendBuilds: number }>;
+  /** Builds `names` from `source` in one invocation, tagged under `image` (with `installer`, if not the config's): the wall time, each target's sample, the front-end builds run. */
+  build(
+    label: string,
+    names: string[],
+    source: string,
+    image: string,
+    noCache: boolean,
+    installer?: Installer,
+  ): Promise<{ seconds: number; samples: Record<string, BuildSample>; frontendBuilds: number }>;
 }
 
 export function fallbackBuilder(ctx: PhaseContext): PathBuilder {
   return {
     path: "fallback",
     docker: ctx.docker,
-    async build(label, names, source, image, noCache) {
+    async build(label, names, source, image, noCache, installer) {
       const targets = resolveTargets(ctx.fixture, names, source, image);
+      if (installer) for (const target of Object.values(targets)) target.args.PYTHON_INSTALLER = installer;
       const started = performance.now();
       const outcomes = await buildEach(
         ctx,
@@ -113,10 +121,11 @@ export function buildxBuilder(ctx: PhaseContext, current: BenchDocker): PathBuil
   return {
     path: "buildx",
     docker: current,
-    async build(label, names, source, image, noCache) {
+    async build(label, names, source, image, noCache, installer) {
       const tags = Object.values(resolveTargets(ctx.fixture, names, source, image)).flatMap((t) => t.tags);
       const env = { IOPAINT_SRC: source, IOPAINT_IMAGE: image };
-      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: names, noCache, allow: await bakeGrants(ctx, current, names, env) });
+      const sets = installer ? [`*.args.PYTHON_INSTALLER=${installer}`] : [];
+      const argv = bakeArgs({ file: join(ctx.fixture.dir, OUTPUT_FILES.bake), targets: names, noCache, sets, allow: await bakeGrants(ctx, current, names, env) });
       const outcome = await timed(ctx, current, label, argv, ctx.fixture.dir, env, tags);
       // One solve: a step the targets share is one vertex, counted once for the whole and given to each target's own sample.
       const whole = parseProgress(outcome.output, names.length > 1 ? names : []);
@@ -134,13 +143,19 @@ export function coldImage(ctx: PhaseContext, path: BuildPath): string {
   return resolveTargets(ctx.fixture, ["cpu"], ctx.work, coldImageName(path)).cpu.tags[0];
 }
 
-/** 2. Ours from the generated files, cold, once per repeat (each on a new copy). */
-export async function measureCold(ctx: PhaseContext, builder: PathBuilder): Promise<BuildSample[]> {
-  const samples: BuildSample[] = [];
+/**
+ * 2. Ours from the generated files, cold, once per repeat (each on a new copy), with the config's
+ * installer (pip) and with uv, alternating so that a drift of the machine touches both alike.
+ */
+export async function measureCold(ctx: PhaseContext, builder: PathBuilder): Promise<Record<Installer, BuildSample[]>> {
+  const samples: Record<Installer, BuildSample[]> = { pip: [], uv: [] };
   for (let i = 1; i <= ctx.repeats; i++) {
-    const source = await scratchCopy(ctx.work, `${builder.path}-cold-${i}`);
-    const { samples: built } = await builder.build(`${builder.path}: cpu, --no-cache (${i}/${ctx.repeats})`, ["cpu"], source, coldImageName(builder.path), true);
-    samples.push(built.cpu);
+    for (const installer of ["pip", "uv"] as const) {
+      const source = await scratchCopy(ctx.work, `${builder.path}-cold-${installer}-${i}`);
+      const image = installer === "pip" ? coldImageName(builder.path) : `${coldImageName(builder.path)}-uv`;
+      const { samples: built } = await builder.build(`${builder.path}: cpu, ${installer}, --no-cache (${i}/${ctx.repeats})`, ["cpu"], source, image, true, installer === "pip" ? undefined : installer);
+      samples[installer].push(built.cpu);
+    }
   }
   return samples;
 }

@@ -92,7 +92,10 @@ for (const engineName of TEST_ENGINES) {
     it("without the CA, npm ci or pip fails on the certificate and the runner names the problem and --ca-cert (exit 1)", async () => {
       const result = await bake([]);
       assert.equal(result.exitCode, 1, result.all);
-      assert.match(result.stderr, /error: the build failed at step \[(frontend \d+\/\d+\] RUN .*npm ci|(python|resolve|torch|packages|builder) \d+\/\d+\] RUN .*(pip install|resolve\.sh))/);
+      assert.match(
+        result.stderr,
+        /error: the build failed at step \[(frontend \d+\/\d+\] RUN .*npm ci|(python|resolve|torch|packages|builder) \d+\/\d+\] RUN .*(pip install|resolve\.sh|install\.sh))/,
+      );
       assert.match(
         result.stderr,
         /hint: (UNABLE_TO_GET_ISSUER_CERT_LOCALLY|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|CERTIFICATE_VERIFY_FAILED): a server's TLS certificate is signed by a CA this step does not trust .* --ca-cert FILE/,

@@ -55,13 +55,14 @@ for (const [index, engineName] of TEST_ENGINES.entries())
     }
 
     /** A copy of the fixture config in its own directory, with its base image swapped, locked or not. */
-    async function config(name: string, options: { base?: string; locked: boolean; platforms?: string }): Promise<string> {
+    async function config(name: string, options: { base?: string; locked: boolean; platforms?: string; installer?: "uv" }): Promise<string> {
       const dir = join(work, name);
       await mkdir(join(dir, "locks"), { recursive: true });
       let text = await readFile(join(REPO, FIXTURE_CONFIG), "utf8");
       text = text.replace(/^#:schema .*\n/, "");
       if (options.base) text = text.replace(`base_image = "${PYTHON_STANDIN}"`, `base_image = "${options.base}"`);
       if (options.platforms) text = text.replace('platforms = ["linux/amd64", "linux/arm64"]', `platforms = ${options.platforms}`);
+      if (options.installer) text = text.replace("[python]\n", `[python]\ninstaller = "${options.installer}"\n`);
       await writeFile(join(dir, "fixture.toml"), text);
       if (options.locked) await copyFile(FIXTURE_LOCK, join(dir, "locks/cpu.txt"));
       return join(dir, "fixture.toml");
@@ -127,11 +128,45 @@ for (const [index, engineName] of TEST_ENGINES.entries())
       assert.equal(versions.get("typing-extensions"), "4.11.0");
     });
 
+    it('python.installer = "uv": npm run lock pins uv with its hash, and the locked build installs exactly the lock with uv, which the runtime lacks', async () => {
+      // The stand-in's wheelhouse has uv's real wheel (scripts/engine/base-images.ts).
+      const file = await config("uv", { locked: false, platforms: '["linux/amd64"]', installer: "uv" });
+      const out = join(work, "uv-out");
+      const locking = await cli("scripts/lock/cli.ts", ["cpu", "--config", file, "--out", out, "--source", FIXTURE_APP]);
+      assert.equal(locking.exitCode, 0, locking.all);
+      const lock = parseLock(await readFile(join(work, "uv/locks/cpu.txt"), "utf8"), "cpu.txt", "cpu").lock!;
+      // The same choices as pip's lock, with uv in the build section, hash and all.
+      assert.deepEqual({ torch: lock.sections.torch, packages: lock.sections.packages }, { torch: committed.sections.torch, packages: committed.sections.packages });
+      const uv = lock.sections.build.find((d) => d.name === "uv")!;
+      assert.match(uv.hashes[0], /^sha256:[0-9a-f]{64}$/);
+      assert.match(lock.inputs.build, / uv==\S+$/);
+
+      const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", out, "--source", FIXTURE_APP]);
+      assert.equal(result.exitCode, 0, result.all);
+      // The builder installs uv hash-checked (its pin carries the lock's hashes).
+      assert.match(await readFile(join(out, "docker-bake.hcl"), "utf8"), new RegExp(`BUILDER_UV = "uv==${uv.version.replace(/\./g, "\\.")} --hash=${uv.hashes[0]}`));
+      const versions = await installedDistributions(docker, "iopaint-fixture:cpu-latest");
+      assert.deepEqual(new Map([...versions].filter(([name]) => name !== "iopaint")), new Map([...lock.sections.torch, ...lock.sections.packages].map((d) => [d.name, d.version])));
+      const look = await docker.docker(
+        [
+          "run",
+          "--rm",
+          "--entrypoint",
+          "sh",
+          "iopaint-fixture:cpu-latest",
+          "-c",
+          'command -v uv; ls -d /opt/uv /opt/venv/lib/python3.11/site-packages/*.lock 2>/dev/null; cd /opt/venv/lib/python3.11/site-packages && for f in torch-*.dist-info/INSTALLER loguru-*.dist-info/INSTALLER; do echo "$(cat $f)"; done',
+        ],
+        { reject: false },
+      );
+      assert.equal(look.stdout.trim(), "uv\nuv", "no uv and no uv lock file in the runtime; the torch stack and the packages are uv's installs");
+    });
+
     it("a wheel with other bytes under the locked name fails the build with pip's hash error (exit 1)", async () => {
       const file = await config("tampered", { base: tamperedBase, locked: true });
       const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", join(work, "tampered-out"), "--source", FIXTURE_APP]);
       assert.equal(result.exitCode, 1, result.all);
-      assert.match(result.stderr, /error: the build failed at step \[packages 2\/2\] RUN .*pip install/);
+      assert.match(result.stderr, /error: the build failed at step \[packages 2\/2\] RUN .*sh \/tmp\/install\.sh --prefix \/opt\/packages/);
       assert.match(result.stderr, /\| ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE/);
       const expected = committed.sections.packages.find((d) => d.name === "loguru")!.hashes[0].slice("sha256:".length);
       assert.match(result.stderr, new RegExp(`\\| +loguru==0\\.7\\.2 from file:///opt/wheelhouse/pypi/loguru/loguru-0\\.7\\.2-py3-none-any\\.whl[^\\n]*\\n[^\\n]*\\| +Expected sha256 ${expected}`));

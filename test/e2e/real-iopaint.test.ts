@@ -209,4 +209,31 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     );
     assert.ok(bytes <= wheelBytes + 1_000_000, `${bytes} B of new layers for a ${wheelBytes} B package`);
   });
+
+  it('cpu with python.installer = "uv": uv from PyPI, through the proxy and the CA, installs the same lock; torch and iopaint import, pip check is clean', async () => {
+    // The disk holds one more torch stack at a time: the gpu image and the pip build's cache go first.
+    await docker.docker(["image", "rm", images.gpu], { reject: false });
+    await docker.docker(["builder", "prune", "--all", "--force"], { reject: false });
+    const withUv = await runScript("scripts/bake/cli.ts", ["cpu", "--set", "cpu.args.PYTHON_INSTALLER=uv", "--budget", "warn"]);
+    assert.equal(withUv.exitCode, 0, withUv.stderr.split("\n").slice(-60).join("\n"));
+    assert.match(withUv.stderr, /Successfully installed uv-0\.13\.9/);
+    assert.match(withUv.stderr, /^#\d+ \d+\.\d+ No broken requirements found\.$/m);
+    const { torch, packages } = locks.cpu!.sections;
+    const installed = await installedDistributions(docker, images.cpu);
+    // The lock, and the package the test before added to requirements.txt.
+    assert.deepEqual(new Map([...installed].filter(([name]) => name !== "iopaint")), new Map([...torch, ...packages, { name: "tomli-w", version: "1.2.0" }].map((d) => [d.name, d.version])));
+    const site = "/opt/venv/lib/python3.11/site-packages";
+    const probe = await docker.docker([
+      "run",
+      "--rm",
+      "--entrypoint",
+      "sh",
+      images.cpu,
+      "-c",
+      `command -v uv; ls -d /opt/uv 2>/dev/null; for f in ${site}/torch-*.dist-info/INSTALLER ${site}/diffusers-*.dist-info/INSTALLER; do echo "$(cat $f)"; done; python -c "import torch, cv2, rembg, iopaint; print(torch.__version__)"`,
+    ]);
+    assert.match(String(probe.stdout).trim(), /^uv\nuv\n2\.1\.2\S*$/, "no uv in the image; the torch stack and the packages are uv's installs, and import");
+    const check = await docker.docker(["run", "--rm", "-v", `${await pipWheel("26.3")}:/tmp/pip.whl:ro`, "--entrypoint", "python", images.cpu, "/tmp/pip.whl/pip", "check"], { reject: false });
+    assert.equal(check.exitCode, 0, check.all);
+  });
 });

@@ -52,7 +52,7 @@ describe("the gpu image's base", () => {
       /^nvidia\/cuda:11\.8\.0-runtime-ubuntu22\.04 duplicates the CUDA libraries that PyTorch's CUDA wheels carry in torch\/lib: .*about 2\.4 to 2\.6 GB unpacked for runtime against about 240 MB for base/,
     );
     assert.match(duplicate.hint ?? "", /base_image = "nvidia\/cuda:11\.8\.0-base-ubuntu22\.04"/);
-    assert.equal(duplicate.location?.line, 96);
+    assert.equal(duplicate.location?.line, 98);
   });
 
   it("says nothing for the -base- image or a CPU variant", () => {

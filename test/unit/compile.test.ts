@@ -7,6 +7,7 @@ import { compile, OUTPUT_FILES } from "../../generator/compile.ts";
 import { loadConfigFile } from "../../generator/load.ts";
 import type { ProblemsError } from "../../generator/errors.ts";
 import { HELPERS } from "../../generator/plan.ts";
+import { STANDIN_UV_VERSION } from "../../scripts/engine/base-images.ts";
 import { compileText, editedConfig, FIXTURE_CONFIG, MAIN_CONFIG, readRepoFile, REPO, helpers } from "../helpers/compile.ts";
 
 const mainText = readRepoFile(MAIN_CONFIG);
@@ -203,6 +204,11 @@ describe("a version bump", () => {
 });
 
 describe("the fixture config", () => {
+  it("pins the uv release whose real wheel the stand-in wheelhouse holds", async () => {
+    const { raw } = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
+    assert.equal((raw.versions as Record<string, string>).uv, STANDIN_UV_VERSION);
+  });
+
   it("yields the committed Dockerfile but for ARG defaults and its lock: CI builds the real template", async () => {
     const fixture = compile(await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG), helpers, FIXTURE_CONFIG).outputs;
     assert.match(fixture[OUTPUT_FILES.dockerfile], /^FROM python AS lock-cpu\nRUN --mount=type=bind,from=locks,source=cpu\.txt,/m, "the fixture's cpu variant builds from its lock");

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { describe, it } from "node:test";
 import { execa } from "execa";
 import { compile, OUTPUT_FILES, withoutUnreadableLocks } from "../../generator/compile.ts";
+import { lockInputsOf } from "../../generator/plan.ts";
 import type { ProblemsError } from "../../generator/errors.ts";
 import { loadConfigFile } from "../../generator/load.ts";
 import { formatLock, parseLock, staleInputs, withoutCredentials, type PythonLock } from "../../generator/lock.ts";
@@ -264,6 +265,24 @@ describe("lock status (npm run check, the runner's preflight)", () => {
       lockStatus(bumped, ["cpu"], () => requirements).problems[0]?.message ?? "",
       /build requirements: locked setuptools>=40\.8\.0 wheel pip==23\.0\.1, now setuptools>=40\.8\.0 wheel pip==24\.0/,
     );
+  });
+
+  it('with python.installer = "uv": uv in the lock inputs, pinned with every hash the locks hold for it (one wheel per platform); with pip, no uv in them', async () => {
+    assert.doesNotMatch((await fixturePlan()).variants[0].lock!.inputs.build, /uv/);
+    const loaded = await loadConfigFile(resolve(REPO, FIXTURE_CONFIG), FIXTURE_CONFIG);
+    (loaded.raw.python as Record<string, unknown>).installer = "uv";
+    const uvLocked = (hashes: string[]) => ({ name: "uv", version: "0.13.9", hashes });
+    const { lock } = parseLock(loaded.locks!.cpu.text, FIXTURE_LOCK, "cpu");
+    const withUv: PythonLock = {
+      ...lock!,
+      inputs: { ...lock!.inputs, build: `${lock!.inputs.build} uv==0.13.9` },
+      sections: { ...lock!.sections, build: [...lock!.sections.build, uvLocked([HASH_B, HASH_A])] },
+    };
+    loaded.locks = { cpu: { file: FIXTURE_LOCK, text: formatLock(withUv, FIXTURE_CONFIG) } };
+    const plan = compile(loaded, helpers, FIXTURE_CONFIG).plan;
+    assert.equal(plan.args.PYTHON_INSTALLER, "uv");
+    assert.equal(plan.args.BUILDER_UV, `uv==0.13.9 --hash=${HASH_A} --hash=${HASH_B}`);
+    assert.deepEqual(staleInputs(withUv, lockInputsOf(plan, plan.variants[0])), []);
   });
 
   it("gives an unlocked variant a one-line notice, not a failure", async () => {
