@@ -182,7 +182,7 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
     NODE_IMAGE: config.frontend.image,
     PYTHON_VERSION: config.versions.python,
     BUILDER_PIP: config.versions.pip ? builderTool("pip", config.versions.pip, Object.values(locks)) : "pip>=22.2",
-    PYTHON_INSTALLER: config.python.installer ?? "pip",
+    PYTHON_INSTALLER: config.python.installer,
     BUILDER_UV: config.versions.uv ? builderTool("uv", config.versions.uv, Object.values(locks)) : "",
     PIP_INDEX_URL: config.python.index_url,
     NPM_REGISTRY: config.mirrors.npm_registry,

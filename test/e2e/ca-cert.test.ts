@@ -110,5 +110,17 @@ for (const engineName of TEST_ENGINES) {
       assert.match(index!.log(), /GET \/pypi\/uvicorn\/uvicorn-[^ ]+\.whl 200/, "pip fetched the requirements over TLS");
       assert.deepEqual(await findInImage(docker.client, `${imageName}:cpu-latest`, [ca.caLine]), []);
     });
+
+    it('with --ca-cert uv (python.installer = "uv") installs over TLS too', async () => {
+      const earlier = index!.log().length;
+      const result = await bake(["--ca-cert", ca.caFile, "--set", "cpu.args.PYTHON_INSTALLER=uv"]);
+      assert.equal(result.exitCode, 0, result.all);
+      const log = index!.log().slice(earlier);
+      assert.match(log, /GET \/pypi\/uv\/uv-[^ ]+\.whl 200/, "pip fetched uv over TLS");
+      assert.match(log, /GET \/cpu\/torch\/torch-2\.1\.2(\+|%2B)cpu-py3-none-any\.whl 200/, "uv fetched torch over TLS");
+      const installer = await docker.docker(["run", "--rm", "--entrypoint", "sh", `${imageName}:cpu-latest`, "-c", "cat /opt/venv/lib/python3.11/site-packages/torch-*.dist-info/INSTALLER"]);
+      assert.equal(String(installer.stdout).trim(), "uv");
+      assert.deepEqual(await findInImage(docker.client, `${imageName}:cpu-latest`, [ca.caLine]), []);
+    });
   });
 }
