@@ -104,7 +104,7 @@ export function emitDockerfile(plan: BuildPlan): string {
       `#   helpers      the scripts the steps run (${HELPERS.dir}/), never part of an image`,
       "#   frontend     the web UI, built once on the build platform and shared by every variant and platform",
       "#   system       the variant's base image plus its runtime system packages",
-      "#   python       the variant's interpreter in a virtualenv with a pinned pip, and its build packages",
+      "#   python       the variant's interpreter in a virtualenv with a pinned pip (and uv, if it installs), and its build packages",
       ...(locked ? [`#   locks        the variants' locks (${locksDir}/), never part of an image`] : []),
       `#   lock-<variant> what the builder installs: the variant's lock (${locksDir}/<variant>.txt), or \`${UNLOCKED_STAGE}\` pins`,
       "#   resolve      without a lock: the pins, the extra packages and requirements.txt resolved together, exact;",
@@ -161,7 +161,7 @@ export function emitDockerfile(plan: BuildPlan): string {
     ],
     [
       "# ---- python: the variant's interpreter in a virtualenv with a pinned pip, and its build packages ----",
-      "# Rebuilt when the build packages, the Python version or the builder's pip change.",
+      "# Rebuilt when the build packages, the Python version, the builder's pip or the installer (pip or uv) change.",
       "FROM system AS python",
       arg("BUILD_PACKAGES"),
       arg("DEBIAN_MIRROR"),
