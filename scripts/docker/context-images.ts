@@ -43,7 +43,10 @@ export function contextImagesOfOutputs(target: ResolvedTarget, cwd: string, outp
   return Object.fromEntries(
     Object.entries(contextDirectories(target, cwd)).map(([name, dir]) => {
       const prefix = `${dir}/`;
-      const files = Object.entries(outputs).flatMap(([file, text]) => (resolve(cwd, file).startsWith(prefix) ? [[resolve(cwd, file).slice(prefix.length), text]] : []));
+      const files = Object.entries(outputs).flatMap(([file, text]) => {
+        const path = resolve(cwd, file);
+        return path.startsWith(prefix) ? [[path.slice(prefix.length), text]] : [];
+      });
       return [name, contextImageRef(name, Object.fromEntries(files))];
     }),
   );
