@@ -4,7 +4,7 @@ import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { ProblemsError, type Problem } from "../../generator/errors.ts";
 import { VARIABLES, type BuildPlan } from "../../generator/plan.ts";
 import type { Docker } from "../docker/docker.ts";
-import { proxyArgs, withoutCredentials } from "../docker/proxy.ts";
+import { proxyArgs, proxySets, withoutCredentials } from "../docker/proxy.ts";
 
 /** The IOPaint checkout each target builds from must hold what the Dockerfile copies. */
 export function checkoutProblems(targets: Record<string, ResolvedTarget>, plan: BuildPlan, contextOf: (t: ResolvedTarget) => string): Problem[] {
@@ -74,7 +74,7 @@ export function networkSettings(env: Record<string, string | undefined>): { prox
     if (problem) throw new ProblemsError([problem]);
   }
   const proxies = proxyArgs(env);
-  return { proxies, proxySets: Object.entries(proxies).map(([name, value]) => `*.args.${name}=${value}`) };
+  return { proxies, proxySets: proxySets(proxies) };
 }
 
 /**

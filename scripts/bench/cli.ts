@@ -1,6 +1,6 @@
-// npm run bench: issues 5 and 14's figures, measured in one run on the fixture through real engines
-// on both build paths, printed as one Markdown table (or JSON) and written to a JSON file with the
-// Markdown beside it.
+// npm run bench: issues 5, 14 and 25's figures, measured in one run on the fixture (or, with --real,
+// on IOPaint's real packages) through real engines on both build paths, printed as one Markdown
+// table (or JSON) and written to a JSON file with the Markdown beside it.
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -14,7 +14,6 @@ import { timeCompile, timeGenerate } from "./compiler.ts";
 import { Interrupted } from "../docker/docker.ts";
 import { BenchDocker, BuildFailed } from "./docker.ts";
 import { BUILD_PATHS, type BuildPath, type Figures, type ImageSample, type PathFigures } from "./figures.ts";
-import { generateFixture } from "./fixture.ts";
 import { formatBytes, formatMs, formatSeconds, median } from "./format.ts";
 import { evaluate } from "./goals.ts";
 import { describeHost } from "./machine.ts";
@@ -32,9 +31,11 @@ import {
   measureVariants,
   type PhaseContext,
 } from "./phases.ts";
+import { prepareRealSubject, REAL_MAX_REPEATS, type RealSubject } from "./real.ts";
 import { jsonReport, makeReport, markdownReport } from "./report.ts";
+import { fixtureSubject } from "./subject.ts";
 
-const DEFAULT_OUT = ".cache/bench/latest.json";
+const DEFAULT_OUT = { fixture: ".cache/bench/latest.json", real: ".cache/bench/real.json" };
 
 /** The private engine each build path runs on (scripts/engine/private-engine.ts). */
 const ENGINE_OF: Record<BuildPath, "newest" | "legacy"> = { buildx: "newest", fallback: "legacy" };
@@ -66,12 +67,21 @@ per target on Docker 20.10, several at once):
 then prints one Markdown table with a column per path (figure, ratio, goal, met?), medians with
 their spread. A goal not met is shown as not met; the exit code does not depend on goals.
 
+With --real, phases 2 to 4 and 7 build IOPaint 1.6.0's real packages instead, as the
+real-packages test does (npm test's real-iopaint): its Python side from PyPI, config/iopaint.toml
+with the stand-in bases and torch from PyPI, locked with npm run lock (once; the config and locks
+are kept in .cache/bench/real/). Builds reach PyPI, the Debian mirror and the CA this machine's pip
+and apt use through a proxy in each engine's namespace. Each cold build starts from an engine
+holding only the download caches, filled by one build per installer first (not counted); each
+requirements.txt rebuild adds one small package. Tens of GB of disk, about an hour a repeat.
+
 Options:
+  --real          measure IOPaint's real packages (phases 2 to 4 and 7; default 3 repeats, at most ${REAL_MAX_REPEATS})
   --path P        measure one build path only: buildx or fallback (default: both)
   --json          the report as JSON on stdout (progress stays on stderr)
   --quick         a smoke of every phase: no repeats, 8 MB of padding, fewer compiler runs
-  --repeats N     cold builds and each rebuild N times, medians reported (default 5; --quick 1)
-  --out FILE      where the JSON goes (default ${DEFAULT_OUT}); the Markdown goes beside it (.md)
+  --repeats N     cold builds and each rebuild N times, medians reported (default 5; --real 3; --quick 1)
+  --out FILE      where the JSON goes (default ${DEFAULT_OUT.fixture}, --real ${DEFAULT_OUT.real}); the Markdown beside it (.md)
   --verbose       stream BuildKit's output to stderr
   --keep-images   keep the images the bench tagged (iopaint-bench-*) instead of removing them
   -h, --help      this text
@@ -93,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         json: { type: "boolean" },
         quick: { type: "boolean" },
+        real: { type: "boolean" },
         repeats: { type: "string" },
         out: { type: "string" },
         verbose: { type: "boolean" },
@@ -109,13 +120,16 @@ async function main(argv: string[]): Promise<number> {
     return ExitCode.ok;
   }
   const quick = options.quick ?? false;
-  const repeats = options.repeats === undefined ? (quick ? 1 : 5) : Number(options.repeats);
-  if (!Number.isInteger(repeats) || repeats < 1 || repeats > 50) fail({ kind: "usage", message: `--repeats must be a whole number from 1 to 50, not ${options.repeats}` });
+  const real = options.real ?? false;
+  const repeats = options.repeats === undefined ? (quick ? 1 : real ? REAL_MAX_REPEATS : 5) : Number(options.repeats);
+  const maxRepeats = real ? REAL_MAX_REPEATS : 50;
+  if (!Number.isInteger(repeats) || repeats < 1 || repeats > maxRepeats)
+    fail({ kind: "usage", message: `--repeats must be a whole number from 1 to ${maxRepeats}${real ? " with --real (one added package each)" : ""}, not ${options.repeats}` });
   if (options.path !== undefined && !(BUILD_PATHS as readonly string[]).includes(options.path)) fail({ kind: "usage", message: `--path must be ${BUILD_PATHS.join(" or ")}, not ${options.path}` });
   const paths: BuildPath[] = options.path ? [options.path as BuildPath] : [...BUILD_PATHS];
-  const outFile = resolve(options.out ?? join(REPO_ROOT, DEFAULT_OUT));
+  const outFile = resolve(options.out ?? join(REPO_ROOT, DEFAULT_OUT[real ? "real" : "fixture"]));
   const markdownFile = `${outFile.replace(/\.json$/, "")}.md`;
-  const flags = [...(quick ? ["--quick"] : []), ...(options.repeats ? ["--repeats", String(repeats)] : []), ...(options.path ? ["--path", options.path] : [])];
+  const flags = [...(real ? ["--real"] : []), ...(quick ? ["--quick"] : []), ...(options.repeats ? ["--repeats", String(repeats)] : []), ...(options.path ? ["--path", options.path] : [])];
   const command = ["npm run bench", ...(flags.length ? ["--", ...flags] : [])].join(" ");
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const date = new Date().toISOString();
@@ -135,10 +149,12 @@ async function main(argv: string[]): Promise<number> {
   await mkdir(cacheDir, { recursive: true });
   let count = 0;
   const runId = `${Date.now().toString(36)}-${process.pid}`;
+  let realSubject: RealSubject | undefined;
   try {
+    if (real) realSubject = await prepareRealSubject(dockers, work, cacheDir, repeats, log);
     const ctx: PhaseContext = {
       docker: (dockers.fallback ?? dockers.buildx)!,
-      fixture: await generateFixture(join(work, "generated")),
+      subject: realSubject?.subject ?? (await fixtureSubject(join(work, "generated"))),
       work,
       cacheDir,
       repeats,
@@ -147,12 +163,15 @@ async function main(argv: string[]): Promise<number> {
       nonce: () => `${runId}-${++count}`,
     };
     const machine = await describeHost(dockers);
-    log(`[bench] ${command}: ${paths.join(" and ")}, ${repeats === 1 ? "no repeats" : `${repeats} repeats`}, scratch copies in ${work}`);
-    const builders = paths.map((path) => (path === "buildx" ? buildxBuilder(ctx, dockers.buildx!) : fallbackBuilder(ctx)));
-    const figures: Figures = { paths: {}, compiler: { generateSeconds: [], compileMs: [] }, cacheBytes: {} };
-    const skipped = (phase: string, path: BuildPath) => log(`[bench] ${phase} skipped: it runs on the ${path} path (--path ${paths[0]})`);
-    const fallback = dockers.fallback;
-    const current = dockers.buildx;
+    log(`[bench] ${command}: ${real ? "IOPaint's real packages" : "the fixture"}, ${paths.join(" and ")}, ${repeats === 1 ? "no repeats" : `${repeats} repeats`}, scratch copies in ${work}`);
+    const proxies = realSubject?.proxies ?? {};
+    const builders = paths.map((path) => (path === "buildx" ? buildxBuilder(ctx, dockers.buildx!, proxies.buildx) : fallbackBuilder(ctx, proxies.fallback)));
+    const figures: Figures = { subject: { kind: ctx.subject.kind, added: ctx.subject.added }, paths: {}, compiler: { generateSeconds: [], compileMs: [] }, cacheBytes: {} };
+    const skipped = (phase: string, path: BuildPath) =>
+      log(real ? `[bench] ${phase} skipped: it measures the fixture (without --real)` : `[bench] ${phase} skipped: it runs on the ${path} path (--path ${paths[0]})`);
+    // Phases 1, 5, 6 and 8 to 10 measure the fixture: the old way beside ours, its padded context, a container, a CI runner, digests.
+    const fallback = real ? undefined : dockers.fallback;
+    const current = real ? undefined : dockers.buildx;
 
     let baseline: ImageSample | undefined;
     if (fallback) {
@@ -218,6 +237,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   } finally {
+    await realSubject?.stop();
     await rm(work, { recursive: true, force: true });
     if (!options["keep-images"]) await Promise.all(Object.values(dockers).map((docker) => docker.removeTagged()));
   }

@@ -104,6 +104,16 @@ export class BenchDocker {
     return new Map(ids.map((id) => [id, this.layerBytes.get(id)!]));
   }
 
+  /**
+   * Prunes every build result from BuildKit's cache but its cache mounts (pip's, uv's and npm's
+   * downloads). Through the engine's own API (DOCKER_BUILDKIT=0: Docker 20.10's client has no
+   * buildx to hand `builder prune` to).
+   */
+  async pruneBuildResults(): Promise<void> {
+    const pruned = await this.docker.run(["builder", "prune", "--all", "--force", "--filter", "type=regular"], { env: { DOCKER_BUILDKIT: "0" }, signal: this.signal });
+    if (pruned.exitCode !== 0) throw new Error(`docker builder prune failed: ${pruned.all.trim()}`);
+  }
+
   /** Images the bench tagged, removed at the end (BuildKit's cache keeps the layers for the next run). */
   track(tag: string): void {
     this.tagged.add(tag);

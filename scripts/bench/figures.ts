@@ -33,6 +33,16 @@ export type RebuildKind = (typeof REBUILD_KINDS)[number];
 /** The two ways a build runs: `docker buildx bake` on the newest engine, the runner's fallback on Docker 20.10. */
 export const BUILD_PATHS = ["buildx", "fallback"] as const;
 
+/** What the bench builds: the bundled fixture app, or IOPaint 1.6.0's real packages from PyPI (--real). */
+export type SubjectKind = "fixture" | "real";
+
+/** A package the real run's requirements.txt edit adds, with its wheel's size (what the new layers are held to). */
+export interface AddedPackage {
+  name: string;
+  version: string;
+  wheelBytes: number;
+}
+
 /** What installs the Python packages (python.installer). */
 export type Installer = "pip" | "uv";
 export type BuildPath = (typeof BUILD_PATHS)[number];
@@ -53,8 +63,10 @@ export interface PathFigures {
   };
 }
 
-/** Figures of the phases a run measured (`--path` leaves out the other path's). */
+/** Figures of the phases a run measured (`--path` leaves out the other path's; `--real` leaves out the fixture's own phases). */
 export interface Figures {
+  /** What was built; on the real packages, the package each requirements.txt rebuild added, by repeat. */
+  subject: { kind: SubjectKind; added: AddedPackage[] };
   paths: Partial<Record<BuildPath, PathFigures>>;
   /** Fallback engine: the old single-stage way (scripts/bench/baseline.Dockerfile), --no-cache, and our cold cpu image beside it. */
   size?: { baseline: ImageSample; oursBytes: number };

@@ -3,7 +3,7 @@
  * the ratio, the goal from issue 5 (and the users' own bar where theirs differs) and whether it
  * is met. Goals are constants here; a goal not met is reported as such, never relaxed.
  */
-import { BUILD_PATHS, DEPENDENCY_STAGES, FRONTEND_STAGE, type BuildPath, type BuildSample, type Figures, type PathFigures, type RebuildSample } from "./figures.ts";
+import { BUILD_PATHS, DEPENDENCY_STAGES, FRONTEND_STAGE, type AddedPackage, type BuildPath, type BuildSample, type Figures, type PathFigures, type RebuildSample } from "./figures.ts";
 import { formatBytes, formatMs, formatPercent, formatSeconds, median, plural } from "./format.ts";
 
 export type Unit = "s" | "ms" | "bytes" | "steps" | "builds" | "images";
@@ -63,7 +63,18 @@ export const GOALS = {
   variantsMaxRatioBuildx: 0.75,
   /** Issue 25: the cold build with uv against the same with pip. */
   uvMaxRatio: 0.6,
-} as const;
+  /** Issue 25: a package added to requirements.txt after the lock, beyond its wheel's size (real packages). */
+  addedMaxExtraBytes: 1 * MB,
+};
+
+/**
+ * Issue 25's bars on the real packages, where a cold build is minutes of installs rather than an
+ * engine's fixed overhead: stricter for the rebuilds, the buildx bar for both paths' variants.
+ */
+export const REAL_GOALS: typeof GOALS = { ...GOALS, unchangedMaxRatio: 0.02, pythonMaxRatio: 0.03, variantsMaxRatio: 0.75 };
+
+/** "≤ 5% of cold": a ratio bar's text (a bar is a round number: no decimals shown that it lacks). */
+const atMost = (ratio: number, of: string) => `≤ ${Number((ratio * 100).toFixed(1))}% of ${of}`;
 
 export function meets(bar: Bar, value: number, ratio: number | null): boolean {
   const x = bar.on === "ratio" ? ratio : value;
@@ -116,6 +127,7 @@ const secondsOf = (samples: BuildSample[]) => samples.map((s) => s.seconds);
 
 /** Pure: the rows of one build path's phases (2 to 4), and of the size beside the old way on the fallback. */
 function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
+  const goals = f.subject.kind === "real" ? REAL_GOALS : GOALS;
   const cold = median(secondsOf(p.cold));
   const coldRef = { ...seconds(cold), what: `our cold build${p.cold.length > 1 ? ` (median of ${p.cold.length})` : ""}`, text: `cold ${formatSeconds(cold)}` };
   const time = (samples: RebuildSample[]) => median(secondsOf(samples));
@@ -124,35 +136,36 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
   const separate = p.variants.separate.cpu.seconds + p.variants.separate.gpu.seconds;
   const separateBuilds = p.variants.separate.cpu.frontendBuilds + p.variants.separate.gpu.frontendBuilds;
   const baseline = path === "fallback" ? f.size?.baseline : undefined;
+  const variantsLimit = path === "buildx" ? goals.variantsMaxRatioBuildx : goals.variantsMaxRatio;
   const rows = [
     row(path, {
       id: "cold-build",
       figure: "Cold build, cpu image (--no-cache)",
       ours: medianSeconds(secondsOf(p.cold), ` (${p.cold[p.cold.length - 1].steps.total} steps)`),
       ...(baseline ? { baseline: { ...seconds(baseline.seconds), what: "the old single-stage way, --no-cache", text: `${formatSeconds(baseline.seconds)} (old single-stage)` } } : {}),
-      goal: { text: "≤ 15 min (users' first-build limit)", on: "value", op: "<=", limit: GOALS.coldMaxSeconds },
+      goal: { text: "≤ 15 min (users' first-build limit)", on: "value", op: "<=", limit: goals.coldMaxSeconds },
     }),
     row(path, {
       id: "cold-build-uv",
       figure: 'Cold build, cpu image, python.installer = "uv" (--no-cache)',
       ours: medianSeconds(secondsOf(p.coldUv)),
       baseline: { ...coldRef, what: `our cold build with pip${p.cold.length > 1 ? ` (median of ${p.cold.length})` : ""}`, text: `pip ${formatSeconds(cold)}` },
-      goal: { text: "≤ 60% of pip's", on: "ratio", op: "<=", limit: GOALS.uvMaxRatio },
+      goal: { text: atMost(goals.uvMaxRatio, "pip's"), on: "ratio", op: "<=", limit: goals.uvMaxRatio },
     }),
     row(path, {
       id: "rebuild-unchanged",
       figure: "Rebuild, nothing changed",
       ours: medianSeconds(secondsOf(r.unchanged), rebuildDetail(r.unchanged)),
       baseline: coldRef,
-      goal: { text: "≤ 5% of cold", on: "ratio", op: "<=", limit: GOALS.unchangedMaxRatio },
-      users: { text: "≥ 70% faster than the first build", on: "ratio", op: "<=", limit: GOALS.usersUnchangedMaxRatio },
+      goal: { text: atMost(goals.unchangedMaxRatio, "cold"), on: "ratio", op: "<=", limit: goals.unchangedMaxRatio },
+      users: { text: "≥ 70% faster than the first build", on: "ratio", op: "<=", limit: goals.usersUnchangedMaxRatio },
     }),
     row(path, {
       id: "rebuild-python-time",
       figure: "Rebuild, one .py file changed",
       ours: medianSeconds(secondsOf(r.python), rebuildDetail(r.python)),
       baseline: coldRef,
-      goal: { text: "≤ 15% of cold", on: "ratio", op: "<=", limit: GOALS.pythonMaxRatio },
+      goal: { text: atMost(goals.pythonMaxRatio, "cold"), on: "ratio", op: "<=", limit: goals.pythonMaxRatio },
     }),
     row(path, {
       id: "rebuild-python-dependency-steps",
@@ -164,7 +177,7 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
       id: "rebuild-python-new-bytes",
       figure: "Rebuild, one .py file changed: new layer bytes",
       ours: bytes(worst(r.python.map((s) => s.newLayerBytes)), ` (${plural(worst(r.python.map((s) => s.newLayers)), "new layer")})`),
-      goal: { text: "≤ 1 MB", on: "value", op: "<=", limit: GOALS.pythonMaxNewBytes },
+      goal: { text: `≤ ${formatBytes(goals.pythonMaxNewBytes)}`, on: "value", op: "<=", limit: goals.pythonMaxNewBytes },
     }),
     row(path, {
       id: "rebuild-frontend-dependency-steps",
@@ -184,6 +197,7 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
       ),
       goal: { text: "0 (users: front-end build reused)", on: "value", op: "==", limit: 0 },
     }),
+    ...addedPackageRows(path, r.requirements, f.subject.added, goals),
     row(path, {
       id: "variants-time",
       figure: "cpu + gpu in one invocation, cold",
@@ -193,10 +207,7 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
         what: "cpu and gpu built one after the other, each --no-cache",
         text: `${formatSeconds(separate)} (${formatSeconds(p.variants.separate.cpu.seconds)} + ${formatSeconds(p.variants.separate.gpu.seconds)} separately)`,
       },
-      goal:
-        path === "buildx"
-          ? { text: "≤ 75% of the separate builds", on: "ratio", op: "<=", limit: GOALS.variantsMaxRatioBuildx }
-          : { text: "≤ 85% of the separate builds", on: "ratio", op: "<=", limit: GOALS.variantsMaxRatio },
+      goal: { text: atMost(variantsLimit, "the separate builds"), on: "ratio", op: "<=", limit: variantsLimit },
     }),
     row(path, {
       id: "variants-frontend-builds",
@@ -219,6 +230,25 @@ function pathRows(path: BuildPath, p: PathFigures, f: Figures): Row[] {
     );
   }
   return rows;
+}
+
+/**
+ * On the real packages, each requirements.txt rebuild added one package: the new layers beyond its
+ * wheel's size, at worst over the repeats (none on the fixture, whose edit adds a comment).
+ */
+function addedPackageRows(path: BuildPath, samples: RebuildSample[], added: AddedPackage[], goals: typeof GOALS): Row[] {
+  if (added.length === 0) return [];
+  const extras = samples.map((sample, i) => ({ sample, added: added[i], extra: sample.newLayerBytes - added[i].wheelBytes }));
+  const worstCase = extras.reduce((a, b) => (b.extra > a.extra ? b : a));
+  const detail = ` (${worstCase.added.name} ${worstCase.added.version}: ${formatBytes(worstCase.sample.newLayerBytes)} in ${plural(worstCase.sample.newLayers, "new layer")} for a ${formatBytes(worstCase.added.wheelBytes)} wheel${samples.length > 1 ? `, the worst of ${samples.length}` : ""})`;
+  return [
+    row(path, {
+      id: "rebuild-added-package-bytes",
+      figure: "Rebuild, one package added to requirements.txt after the lock: new layer bytes beyond its wheel",
+      ours: bytes(Math.max(0, worstCase.extra), detail),
+      goal: { text: `≤ ${formatBytes(goals.addedMaxExtraBytes)} (the torch stack's and packages' layers reused)`, on: "value", op: "<=", limit: goals.addedMaxExtraBytes },
+    }),
+  ];
 }
 
 /** Pure: every row the figures allow, each build path's own in its column, the rest where they were measured. */

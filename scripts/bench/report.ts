@@ -1,5 +1,5 @@
 /** Pure: the rows and the run's circumstances as one Markdown table and one JSON document. */
-import { BUILD_PATHS, type BuildPath, type Figures } from "./figures.ts";
+import { BUILD_PATHS, type BuildPath, type Figures, type SubjectKind } from "./figures.ts";
 import { formatBytes, formatPercent } from "./format.ts";
 import type { Row } from "./goals.ts";
 
@@ -47,6 +47,11 @@ export function describeMachine(m: Machine): string {
   return [`${m.cpus} CPUs (${m.cpuModel}), ${formatBytes(m.memoryBytes)} RAM, Linux ${m.kernel}, node ${m.node}`, ...engines].join("; ");
 }
 
+const SUBJECTS: Record<SubjectKind, string> = {
+  fixture: "the bundled fixture app",
+  real: "IOPaint 1.6.0's real packages from PyPI (torch 2.1.2 and its CUDA libraries, diffusers, rembg…; cpu and gpu locked)",
+};
+
 const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 /** A row's value as its path's cell: the figure, then its ratio to what it is compared with. */
@@ -87,7 +92,7 @@ export function markdownReport(report: Report): string {
   return [
     markdownTable(report.rows),
     "",
-    `Taken ${report.date.slice(0, 10)} with \`${report.command}\`${report.quick ? " (a quick smoke: no repeats, small padding; not for quoting)" : ""} on ${describeMachine(report.machine)}; ${Math.round(report.durationSeconds)} s in all.`,
+    `Taken ${report.date.slice(0, 10)} with \`${report.command}\` on ${SUBJECTS[report.figures.subject.kind]}${report.quick ? " (a quick smoke: no repeats, small padding; not for quoting)" : ""}; ${describeMachine(report.machine)}; ${Math.round(report.durationSeconds)} s in all.`,
     notMet.length ? `Not met: ${notMet.map((r) => `${r.figure}${r.path ? ` (${r.path})` : ""}`).join("; ")}.` : "Every goal met.",
     cacheText(report.figures),
     "",

@@ -15,6 +15,11 @@ export function proxyArgs(env: Record<string, string | undefined>): Record<strin
   return Object.fromEntries(PROXY_ARGS.flatMap((name) => (env[name] ? [[name, env[name]!]] : [])));
 }
 
+/** Pure: proxy build args as `docker buildx bake --set` entries for every target. */
+export function proxySets(proxies: Record<string, string>): string[] {
+  return Object.entries(proxies).map(([name, value]) => `*.args.${name}=${value}`);
+}
+
 /** Pure: a proxy URL for logs, with any user name and password replaced by ***. */
 export function withoutCredentials(value: string): string {
   return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, "$1***@");

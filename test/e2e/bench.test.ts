@@ -151,6 +151,7 @@ describe("the bench's pure parts", () => {
     // The buildx path: the same, but its builds of cpu + gpu together take 80% of the separate ones.
     const buildx = { ...fallback, cold: [build(9), build(10), build(14)], variants: { ...fallback.variants, together: { ...fallback.variants.together, seconds: 16 } } };
     const figures: Figures = {
+      subject: { kind: "fixture", added: [] },
       paths: { buildx, fallback },
       size: { baseline: { ...build(100), imageBytes: 1000 }, oursBytes: 700 },
       context: { paddingBytes: 100, withRules: 10, withoutRules: 110 },
@@ -208,6 +209,53 @@ describe("the bench's pure parts", () => {
     assert.equal(buildxRows["runner-dependency-steps"].met, false, "a builder step ran");
     assert.equal(buildxRows.reproducible.met, false, "gpu's two builds gave two digests");
     assert.match(buildxRows.reproducible.ours.text, /^1 \(gpu\) of 2 \(cpu, gpu\)$/);
+    assert.ok(!("rebuild-added-package-bytes" in rows), "the fixture's requirements.txt edit adds no package");
+    assert.match(table, /^Taken 2026-12-03 with `npm run bench` on the bundled fixture app; /m);
+  });
+
+  it("on the real packages: issue 25's bars, and each added package's new layers held to its wheel + 1 MB", () => {
+    const build = (seconds: number) => ({ seconds, steps: { total: 30, cached: 0, executed: 30 }, executedByStage: {}, frontendBuilds: 1, contextBytes: 1000 });
+    const rebuild = (seconds: number, newLayerBytes = 0) => ({ ...build(seconds), newLayerBytes, newLayers: newLayerBytes ? 2 : 0 });
+    const path = (together: number) => ({
+      cold: [build(400), build(500), build(600)],
+      coldUv: [build(200), build(250), build(300)],
+      rebuilds: {
+        unchanged: [rebuild(5), rebuild(12), rebuild(6)],
+        python: [rebuild(14, 30_000), rebuild(20, 30_000), rebuild(16, 30_000)],
+        frontend: [rebuild(30), rebuild(30), rebuild(30)],
+        requirements: [rebuild(40, 60_000), rebuild(40, 1_100_000), rebuild(40, 70_000)],
+      },
+      variants: { separate: { cpu: build(500), gpu: build(500) }, together: { cpu: build(700), gpu: build(700), seconds: together, frontendBuilds: 1 } },
+    });
+    const added = [
+      { name: "tomli-w", version: "1.0.0", wheelBytes: 10_000 },
+      { name: "tomli-w", version: "1.1.0", wheelBytes: 50_000 },
+      { name: "tomli-w", version: "1.2.0", wheelBytes: 12_000 },
+    ];
+    const figures: Figures = {
+      subject: { kind: "real", added },
+      paths: { buildx: path(700), fallback: path(800) },
+      compiler: { generateSeconds: [0.5], compileMs: [5] },
+      cacheBytes: {},
+    };
+    const all = evaluate(figures);
+    const rows = (p: string) => Object.fromEntries(all.filter((row) => row.path === p).map((row) => [row.id, row]));
+    const [buildxRows, fallbackRows] = [rows("buildx"), rows("fallback")];
+    assert.equal(buildxRows["cold-build-uv"].ratio, 0.5, "uv's median 250 s against pip's 500 s");
+    assert.equal(buildxRows["cold-build-uv"].met, true);
+    assert.equal(buildxRows["rebuild-unchanged"].ratio, 6 / 500);
+    assert.equal(buildxRows["rebuild-unchanged"].goal.text, "≤ 2% of cold");
+    assert.equal(buildxRows["rebuild-unchanged"].met, true, "1.2% of cold");
+    assert.equal(buildxRows["rebuild-python-time"].goal.text, "≤ 3% of cold");
+    assert.equal(buildxRows["rebuild-python-time"].met, false, "16 s is 3.2% of 500 s");
+    assert.equal(buildxRows["variants-time"].met, true, "70% of the separate builds");
+    assert.equal(fallbackRows["variants-time"].goal.text, "≤ 75% of the separate builds", "the real packages hold both paths to 75%");
+    assert.equal(fallbackRows["variants-time"].met, false, "80% of the separate builds");
+    const addedRow = buildxRows["rebuild-added-package-bytes"];
+    assert.equal(addedRow.ours.value, 1_050_000, "the worst repeat: 1.1 MB of new layers for a 50 kB wheel");
+    assert.equal(addedRow.met, false, "1.05 MB beyond the wheel is over 1 MB");
+    assert.match(addedRow.ours.text, /^1\.05 MB \(tomli-w 1\.1\.0: 1\.10 MB in 2 new layers for a 50\.0 kB wheel, the worst of 3\)$/);
+    assert.equal(all.filter((row) => row.id === "cold-build" && row.baseline).length, 0, "no old way on the real packages");
   });
 
   it("reads layer sizes from a tar stream fed in small pieces, symlinked layers included", () => {

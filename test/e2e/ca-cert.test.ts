@@ -6,7 +6,7 @@ import { execa } from "execa";
 import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
-import { startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
+import { startNetnsServer, staticServerArgv, type NetnsServer } from "../../scripts/engine/netns-server.ts";
 import { startNpmRegistry, type NpmRegistry } from "../helpers/npm-registry.ts";
 import { makeTestCa, type TestCa } from "../helpers/test-ca.ts";
 

@@ -7,7 +7,7 @@ import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { debianLayout, makeDebianRepository, type DebianRepository } from "../helpers/debian-repo.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
-import { httpProxyArgv, startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
+import { httpProxyArgv, startNetnsServer, staticServerArgv, type NetnsServer } from "../../scripts/engine/netns-server.ts";
 import { startNpmRegistry, type NpmRegistry } from "../helpers/npm-registry.ts";
 
 /**

@@ -9,9 +9,9 @@ import { readDebianMirror } from "../../scripts/engine/host.ts";
 import type { ImageSizes } from "../../scripts/docker/image-sizes.ts";
 import { REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
-import { startOutboundProxy, type NetnsServer } from "../helpers/netns-server.ts";
+import { startOutboundProxy, type NetnsServer } from "../../scripts/engine/netns-server.ts";
 import { installedDistributions } from "../helpers/python.ts";
-import { downloadWheel, machinePipIndex, pipSetting, pipWheel, realCheckout, realTestConfig } from "../helpers/real-iopaint.ts";
+import { downloadWheel, machinePipIndex, pipSetting, pipWheel, realCheckout, realConfig } from "../../scripts/real-iopaint.ts";
 
 /** Inside a container: a 64×48 PNG and a mask (a 16×16 square) posted to /api/v1/inpaint, the answer compared with PIL. */
 const INPAINT = `
@@ -37,7 +37,7 @@ print(json.dumps({"type": kind, "format": result.format, "size": list(result.siz
 /**
  * IOPaint 1.6.0 as it is on PyPI, with its real requirements.txt unmodified and the default
  * plugins, locked with `npm run lock` and built from the locks through the generated Dockerfile on
- * the newest engine (issue 24). The checkout comes from test/helpers/real-iopaint.ts. The lock and
+ * the newest engine (issue 24). The checkout comes from scripts/real-iopaint.ts. The lock and
  * the builds reach PyPI only through the project's own settings: the index this machine's pip uses
  * (IOPAINT_PIP_INDEX_URL through the config), the CA bundle pip trusts (--ca-cert), the machine's
  * Debian mirror (IOPAINT_DEBIAN_MIRROR) and, since the engine's namespace has no route out, a
@@ -72,7 +72,7 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     source = join(work, "IOPaint");
     await cp(await realCheckout(), source, { recursive: true });
     const config = join(work, "real.toml");
-    await writeFile(config, realTestConfig(await readFile(join(REPO, "config/iopaint.toml"), "utf8"), await machinePipIndex(), { python: PYTHON_STANDIN, cuda: CUDA_STANDIN, node: NODE_STANDIN }));
+    await writeFile(config, realConfig(await readFile(join(REPO, "config/iopaint.toml"), "utf8"), await machinePipIndex(), { python: PYTHON_STANDIN, cuda: CUDA_STANDIN, node: NODE_STANDIN }));
     proxy = await startOutboundProxy(docker.engine, 3128, work);
     const proxyUrl = `http://${await docker.bridgeGateway()}:3128`;
     const caCert = await pipSetting("cert");

@@ -7,7 +7,7 @@ import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
 import { makeDebianRepository, ubuntuLayout, type DebianRepository } from "../helpers/debian-repo.ts";
 import { TestEngine } from "../helpers/engine.ts";
 import { findInImage } from "../helpers/image-search.ts";
-import { startNetnsServer, staticServerArgv, type NetnsServer } from "../helpers/netns-server.ts";
+import { startNetnsServer, staticServerArgv, type NetnsServer } from "../../scripts/engine/netns-server.ts";
 import { makeTestCa, type TestCa } from "../helpers/test-ca.ts";
 
 /**

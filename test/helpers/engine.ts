@@ -7,9 +7,9 @@ import { prepareGrants } from "../../scripts/bake/grants.ts";
 import { bakeArgs, dockerBuildArgs } from "../../scripts/docker/build-args.ts";
 import { withContextImages } from "../../scripts/docker/context-images.ts";
 import { Docker, type EngineName, type RunResult } from "../../scripts/docker/docker.ts";
-import { netnsPath } from "../../scripts/docker/engine.ts";
 import { ensureStandInBaseImages } from "../../scripts/engine/base-images.ts";
 import { ensureEngine, fetchInEngineNetwork, isEngineName, waitForHttp, type NetnsFetchInit } from "../../scripts/engine/private-engine.ts";
+import { bridgeGateway } from "../../scripts/engine/netns-server.ts";
 import { FIXTURE_CONFIG, REPO } from "./compile.ts";
 
 /**
@@ -149,16 +149,9 @@ export class TestEngine {
     }
   }
 
-  /**
-   * Where a build step reaches a server in the engine's network namespace: the default bridge's
-   * address there (docker0), which is the bridge network's gateway. Read from the interface: a new
-   * Docker 20.10 daemon leaves the gateway out of `docker network inspect bridge`.
-   */
-  async bridgeGateway(): Promise<string> {
-    const { stdout } = await execa("nsenter", [`--net=${netnsPath(this.engine.netns)}`, "ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
-    const address = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(stdout)?.[1];
-    if (!address) throw new Error(`no IPv4 address on docker0 in namespace ${this.engine.netns}: ${stdout}`);
-    return address;
+  /** Where a build step reaches a server in the engine's network namespace (scripts/engine/netns-server.ts). */
+  bridgeGateway(): Promise<string> {
+    return bridgeGateway(this.engine);
   }
 
   /** Empties BuildKit's cache mounts (npm's and pip's), which would serve packages without asking any server. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { execa } from "execa";
 import { netnsPath, type Engine } from "../../scripts/docker/engine.ts";
 import { REPO } from "./compile.ts";
-import { startNetnsServer, type NetnsServer } from "./netns-server.ts";
+import { startNetnsServer, type NetnsServer } from "../../scripts/engine/netns-server.ts";
 
 const VERDACCIO = join(REPO, "node_modules/verdaccio/bin/verdaccio");
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { longDescriptionOf, realTestConfig, requirementsOf } from "../helpers/real-iopaint.ts";
+import { longDescriptionOf, realConfig, requirementsOf } from "../../scripts/real-iopaint.ts";
 import { readRepoFile } from "../helpers/compile.ts";
 
-/** The real-packages test's checkout and config (test/helpers/real-iopaint.ts), without the network. */
+/** The real-packages test's checkout and config (scripts/real-iopaint.ts), without the network. */
 describe("the real-packages checkout", () => {
   const metadata = ["Metadata-Version: 2.1", "Name: IOPaint", "Requires-Dist: torch >=2.0.0", "Requires-Dist: opencv-python", "Requires-Dist: Pillow ==9.5.0", "", "# IOPaint", "", "text"].join("\n");
 
@@ -17,7 +17,7 @@ describe("the real-packages checkout", () => {
 
   it("derives its config from config/iopaint.toml with each declared difference, and fails loudly when one no longer applies", () => {
     const stand = { python: "standin/python", cuda: "standin/cuda", node: "standin/node" };
-    const text = realTestConfig(readRepoFile("config/iopaint.toml"), "https://index.example/simple", stand);
+    const text = realConfig(readRepoFile("config/iopaint.toml"), "https://index.example/simple", stand);
     assert.match(text, /^torch_index_url = "https:\/\/index\.example\/simple" /m);
     assert.match(text, /^python = "3\.11"$/m);
     assert.match(text, /^base_image = "standin\/cuda"$/m);
@@ -26,6 +26,6 @@ describe("the real-packages checkout", () => {
     // Everything else as in the real config: the plugins, the pins, the budgets.
     assert.match(text, /^extra_python_packages = \["onnxruntime<=1\.19\.2", "rembg\[cpu\]"\]/m);
     assert.match(text, /^torch = "2\.1\.2"$/m);
-    assert.throws(() => realTestConfig('[image]\nname = "other"\n', "x", stand), /config\/iopaint\.toml has no/);
+    assert.throws(() => realConfig('[image]\nname = "other"\n', "x", stand), /config\/iopaint\.toml has no/);
   });
 });

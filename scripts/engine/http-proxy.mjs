@@ -1,7 +1,7 @@
 // node http-proxy.mjs PORT|SOCKET: a forward HTTP proxy on 0.0.0.0:PORT, or on a Unix socket
 // (absolute-URI requests and CONNECT tunnels), logging each request it forwards ("GET
 // http://host/path", "CONNECT host:443"), for the tests' builds behind a proxy
-// (test/helpers/netns-server.ts). Anything else gets 200.
+// (scripts/engine/netns-server.ts). Anything else gets 200.
 import { createServer, request } from "node:http";
 import { connect } from "node:net";
 

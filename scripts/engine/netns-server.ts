@@ -1,18 +1,31 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { netnsPath, type Engine } from "../../scripts/docker/engine.ts";
-import { waitForHttp } from "../../scripts/engine/private-engine.ts";
+import { execa } from "execa";
+import { netnsPath, type Engine } from "../docker/engine.ts";
+import { waitForHttp } from "./private-engine.ts";
 
 /**
  * A server that builds reach: a process in an engine's network namespace. A build's RUN steps
  * reach it at the bridge's gateway (bridgeGateway()), the host's network never does. Tests start
- * it in before() and stop it in after().
+ * it in before() and stop it in after(); the bench's real-packages run starts a proxy this way.
  */
 export interface NetnsServer {
   port: number;
   logFile: string;
   log(): string;
   stop(): Promise<void>;
+}
+
+/**
+ * Where a build step reaches a server in the engine's network namespace: the default bridge's
+ * address there (docker0), which is the bridge network's gateway. Read from the interface: a new
+ * Docker 20.10 daemon leaves the gateway out of `docker network inspect bridge`.
+ */
+export async function bridgeGateway(engine: Engine): Promise<string> {
+  const { stdout } = await execa("nsenter", [`--net=${netnsPath(engine.netns)}`, "ip", "-4", "-o", "addr", "show", "dev", "docker0"]);
+  const address = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(stdout)?.[1];
+  if (!address) throw new Error(`no IPv4 address on docker0 in namespace ${engine.netns}: ${stdout}`);
+  return address;
 }
 
 /**

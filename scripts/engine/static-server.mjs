@@ -1,7 +1,7 @@
 // node static-server.mjs DIR PORT [KEY CERT]: serves DIR's files on 0.0.0.0:PORT, read-only (a
 // directory by its index.html, as a PEP 503 index is laid out), over TLS when given a key and a
 // certificate, logging each request ("GET /path 200"), for the tests' package mirrors
-// (test/helpers/netns-server.ts).
+// (scripts/engine/netns-server.ts).
 import { createReadStream, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { createServer as createTlsServer } from "node:https";

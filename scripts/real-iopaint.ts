@@ -1,6 +1,7 @@
 /**
- * IOPaint 1.6.0's real Python side, as a checkout the generated Dockerfile builds: fetched from
- * PyPI by this machine's own pip (its index, proxy and CA settings) into a cache, never committed.
+ * IOPaint 1.6.0's real Python side, as a checkout the generated Dockerfile builds (the real-packages
+ * test, `npm run bench -- --real`): fetched from PyPI by this machine's own pip (its index, proxy
+ * and CA settings) into a cache, never committed.
  *
  * PyPI's sdist of 1.6.0 lacks the requirements.txt its setup.py reads, so the checkout is the
  * wheel's `iopaint/` tree plus what a git checkout has beside it, rebuilt from the wheel's
@@ -13,12 +14,12 @@ import { cp, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/pro
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { REPO } from "./compile.ts";
+import { REPO_ROOT } from "../generator/repo.ts";
 
 export const REAL_IOPAINT_VERSION = "1.6.0";
 
 /** Where fetched packages are kept between runs (git-ignored). */
-export const REAL_CACHE = join(REPO, ".cache/real-iopaint");
+export const REAL_CACHE = join(REPO_ROOT, ".cache/real-iopaint");
 
 /** The checkout (made once, then reused): `${REAL_CACHE}/IOPaint-1.6.0`. */
 export async function realCheckout(): Promise<string> {
@@ -33,8 +34,8 @@ export async function realCheckout(): Promise<string> {
   const metadata = await readFile(join(distInfo, "METADATA"), "utf8");
   await writeFile(join(partial, "requirements.txt"), `${requirementsOf(metadata).join("\n")}\n`);
   await writeFile(join(partial, "README.md"), longDescriptionOf(metadata));
-  await cp(join(REPO, "test/fixtures/real-iopaint/setup.py"), join(partial, "setup.py"));
-  await cp(join(REPO, "test/fixtures/app/web_app"), join(partial, "web_app"), { recursive: true });
+  await cp(join(REPO_ROOT, "test/fixtures/real-iopaint/setup.py"), join(partial, "setup.py"));
+  await cp(join(REPO_ROOT, "test/fixtures/app/web_app"), join(partial, "web_app"), { recursive: true });
   // The wheel's built UI and metadata are not part of a checkout: the image builds its own.
   await rm(join(partial, "iopaint/web_app"), { recursive: true, force: true });
   await rm(distInfo, { recursive: true, force: true });
@@ -80,14 +81,14 @@ export async function machinePipIndex(): Promise<string> {
 }
 
 /**
- * Pure: config/iopaint.toml as the real-packages test builds it. Declared differences, each
+ * Pure: config/iopaint.toml as the real-packages test and bench build it. Declared differences, each
  * checked to apply: torch, torchvision and xformers from `index` (PyPI's CUDA 12.1 builds, which
  * run on a CPU too; PyTorch's index is out of reach here) like every other package; the local
  * stand-in base images for Docker Hub's, so Python 3.11 (Debian's) for 3.10 and its packages for
  * Ubuntu's python3.10; an image name of its own; cpu for amd64 alone (its lock is not resolved for
  * arm64 under emulation).
  */
-export function realTestConfig(config: string, index: string, standIns: { python: string; cuda: string; node: string }): string {
+export function realConfig(config: string, index: string, standIns: { python: string; cuda: string; node: string }): string {
   const replacements: [from: RegExp, to: string][] = [
     [/^name = "iopaint"/m, 'name = "iopaint-real"'],
     [/^python = "3\.10"/m, 'python = "3.11"'],
@@ -102,7 +103,7 @@ export function realTestConfig(config: string, index: string, standIns: { python
   ];
   let text = config.replace(/^#:schema .*\n/, "");
   for (const [from, to] of replacements) {
-    if (!from.test(text)) throw new Error(`config/iopaint.toml has no ${from}: update realTestConfig`);
+    if (!from.test(text)) throw new Error(`config/iopaint.toml has no ${from}: update realConfig`);
     text = text.replace(from, to);
   }
   return text;
