@@ -73,7 +73,8 @@ with the stand-in bases and torch from PyPI, locked with npm run lock (once; the
 are kept in .cache/bench/real/). Builds reach PyPI, the Debian mirror and the CA this machine's pip
 and apt use through a proxy in each engine's namespace. Each cold build starts from an engine
 holding only the download caches, filled by one build per installer first (not counted); each
-requirements.txt rebuild adds one small package. Tens of GB of disk, about an hour a repeat.
+requirements.txt rebuild adds one small package. About 45 GB of free disk; one path with one
+repeat took 66 min on 2 cores.
 
 Options:
   --real          measure IOPaint's real packages (phases 2 to 4 and 7; default 3 repeats, at most ${REAL_MAX_REPEATS})

@@ -6,7 +6,7 @@
 import { parseSize } from "../../generator/plan.ts";
 import { Docker, type Engine } from "../docker/docker.ts";
 import { describeFailure, parseProgress, type BuildReport } from "../bake/progress.ts";
-import type { BuildSample } from "./figures.ts";
+import { DEPENDENCY_STAGES, type BuildSample } from "./figures.ts";
 import { layerSizesFromSave, TarScanner } from "../docker/tar-scan.ts";
 
 export type Log = (line: string) => void;
@@ -92,7 +92,7 @@ export class BenchDocker {
     return JSON.parse(await this.inspect(ref, "{{json .RootFS.Layers}}")) as string[];
   }
 
-  /** Uncompressed bytes of each layer of `ref`, by diff ID; `docker save` only for layers not seen before. */
+  /** Bytes of each layer of `ref` as `docker save` holds it, by diff ID; saved only for layers not seen before. */
   async layerSizes(ref: string): Promise<Map<string, number>> {
     const ids = await this.diffIds(ref);
     if (ids.some((id) => !this.layerBytes.has(id))) {
@@ -163,6 +163,26 @@ function tagsIn(argv: string[]): string[] {
   return argv.flatMap((arg, i) => (arg === "--tag" && i + 1 < argv.length ? [argv[i + 1]] : []));
 }
 
+/** Pure: each vertex's time from BuildKit's plain progress ("#12 DONE 83.7s"), by vertex number. */
+export function vertexSeconds(output: string): Map<number, number> {
+  return new Map([...output.matchAll(/^#(\d+) DONE ([\d.]+)s$/gm)].map((match) => [Number(match[1]), Number(match[2])]));
+}
+
+/**
+ * Pure: where a build's time went, from its progress: the dependency stages' steps (system
+ * packages, Python installs; summed, so steps that ran at once count each) and the export of the
+ * image ("exporting to image": compressing and writing its layers). In a bake of several targets,
+ * the exports of the targets `report` holds.
+ */
+export function timeSpent(output: string, report: BuildReport): Pick<BuildSample, "dependencySeconds" | "exportSeconds"> {
+  const seconds = vertexSeconds(output);
+  const dependencies = report.steps.filter((step) => step.state === "done" && (DEPENDENCY_STAGES as readonly string[]).includes(step.stage.split(" ")[0]));
+  const targets = new Set(report.steps.map((step) => step.target));
+  const exports = [...output.matchAll(/^#(\d+) (?:\[(\S+)\] )?exporting to /gm)].filter((match) => targets.has(match[2] ?? ""));
+  const sum = (ids: number[]) => [...new Set(ids)].reduce((total, id) => total + (seconds.get(id) ?? 0), 0);
+  return { dependencySeconds: sum(dependencies.map((step) => step.id)), exportSeconds: sum(exports.map((match) => Number(match[1]))) };
+}
+
 /** Pure: a build's progress as the bench's figures. */
 export function sampleOf(outcome: BuildOutcome): BuildSample {
   const executedByStage: Record<string, number> = {};
@@ -183,5 +203,6 @@ export function sampleOf(outcome: BuildOutcome): BuildSample {
     executedByStage,
     frontendBuilds,
     contextBytes: outcome.report.contextBytes,
+    ...timeSpent(outcome.output, outcome.report),
   };
 }

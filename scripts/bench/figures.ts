@@ -14,6 +14,10 @@ export interface BuildSample {
   frontendBuilds: number;
   /** Build context BuildKit reported sending. */
   contextBytes: number;
+  /** BuildKit's times of the dependency stages' steps that ran, summed. */
+  dependencySeconds: number;
+  /** BuildKit's time exporting the image (compressing and writing its layers). */
+  exportSeconds: number;
 }
 
 export interface ImageSample extends BuildSample {
@@ -22,7 +26,7 @@ export interface ImageSample extends BuildSample {
 }
 
 export interface RebuildSample extends BuildSample {
-  /** Layers of the new image that the previous image did not have (what a pull would fetch, uncompressed). */
+  /** Layers of the new image that the previous image did not have, as `docker save` holds them (scripts/docker/tar-scan.ts). */
   newLayerBytes: number;
   newLayers: number;
 }

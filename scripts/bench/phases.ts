@@ -60,6 +60,8 @@ async function bakeGrants(ctx: PhaseContext, docker: BenchDocker, names: string[
 
 /** One timed build command (`env`: bake variables; `tags`: what it tags, where argv does not say), logged with its time and steps run. */
 async function timed(ctx: PhaseContext, docker: BenchDocker, label: string, argv: string[], cwd: string, env?: Record<string, string>, tags?: string[]): Promise<BuildOutcome> {
+  // A real-packages build takes minutes: say what runs while it does.
+  if (ctx.subject.kind === "real") ctx.log(`[bench]   ${label}: building…`);
   const outcome = await docker.build(label, argv, cwd, env, tags);
   const { executed, total } = outcome.report;
   ctx.log(`[bench]   ${label}: ${formatSeconds(outcome.seconds)}, ${executed} of ${total} steps run`);

@@ -153,7 +153,8 @@ function paxRecords(data: Buffer): { name?: string; size?: number; linkName?: st
 }
 
 /**
- * Pure: the uncompressed size of each layer of a `docker save` archive, by the layer's diff ID.
+ * Pure: the size of each layer of a `docker save` archive, by the layer's diff ID: uncompressed
+ * from Docker 20.10's store, the gzip blob from the containerd image store (which saves what it holds).
  * `diffIds` is the image's .RootFS.Layers, in the same order as the manifest's Layers. A layer
  * saved twice appears once, the second time as a symlink to the first.
  */

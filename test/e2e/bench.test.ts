@@ -10,6 +10,8 @@ import type { Figures } from "../../scripts/bench/figures.ts";
 import { makeReport, markdownReport, type Report } from "../../scripts/bench/report.ts";
 import { layerSizesFromSave, newLayers, TarScanner } from "../../scripts/docker/tar-scan.ts";
 import { Docker } from "../../scripts/docker/docker.ts";
+import { parseProgress, reportOf } from "../../scripts/bake/progress.ts";
+import { timeSpent } from "../../scripts/bench/docker.ts";
 import { ensureEngine } from "../../scripts/engine/private-engine.ts";
 import { REPO } from "../helpers/compile.ts";
 
@@ -135,6 +137,8 @@ describe("the bench's pure parts", () => {
       executedByStage,
       frontendBuilds: 1,
       contextBytes: 1000,
+      dependencySeconds: seconds / 2,
+      exportSeconds: seconds / 4,
     });
     const rebuild = (seconds: number, executedByStage: Record<string, number> = {}, newLayerBytes = 0) => ({ ...build(seconds, executedByStage), newLayerBytes, newLayers: newLayerBytes ? 1 : 0 });
     const fallback = {
@@ -166,7 +170,7 @@ describe("the bench's pure parts", () => {
     const buildxRows = Object.fromEntries(all.filter((row) => row.path === "buildx").map((row) => [row.id, row]));
     assert.equal(buildxRows["variants-time"].met, false, "80% of the separate builds is over buildx's 75%");
     assert.equal(rows["variants-time"].met, true, "and within the fallback's 85%");
-    assert.match(buildxRows["cold-build"].ours.text, /^10\.0 s \(9\.00–14\.0 s, median of 3\) \(20 steps\)$/, "the median with its spread");
+    assert.match(buildxRows["cold-build"].ours.text, /^10\.0 s \(9\.00–14\.0 s, median of 3\) \(20 steps; dependency steps 5\.00 s, export 2\.50 s\)$/, "the median with its spread");
     assert.equal(buildxRows["cold-build"].baseline, null, "the old way is measured on the fallback's engine only");
     const table = markdownReport(
       makeReport({
@@ -214,7 +218,15 @@ describe("the bench's pure parts", () => {
   });
 
   it("on the real packages: issue 25's bars, and each added package's new layers held to its wheel + 1 MB", () => {
-    const build = (seconds: number) => ({ seconds, steps: { total: 30, cached: 0, executed: 30 }, executedByStage: {}, frontendBuilds: 1, contextBytes: 1000 });
+    const build = (seconds: number) => ({
+      seconds,
+      steps: { total: 30, cached: 0, executed: 30 },
+      executedByStage: {},
+      frontendBuilds: 1,
+      contextBytes: 1000,
+      dependencySeconds: seconds * 0.4,
+      exportSeconds: seconds * 0.5,
+    });
     const rebuild = (seconds: number, newLayerBytes = 0) => ({ ...build(seconds), newLayerBytes, newLayers: newLayerBytes ? 2 : 0 });
     const path = (together: number) => ({
       cold: [build(400), build(500), build(600)],
@@ -256,6 +268,29 @@ describe("the bench's pure parts", () => {
     assert.equal(addedRow.met, false, "1.05 MB beyond the wheel is over 1 MB");
     assert.match(addedRow.ours.text, /^1\.05 MB \(tomli-w 1\.1\.0: 1\.10 MB in 2 new layers for a 50\.0 kB wheel, the worst of 3\)$/);
     assert.equal(all.filter((row) => row.id === "cold-build" && row.baseline).length, 0, "no old way on the real packages");
+  });
+
+  it("tells where a build's time went from BuildKit's progress: dependency steps, and each target's export", () => {
+    const output = [
+      "#10 [cpu torch 2/2] RUN pip install -r /tmp/lock/torch.txt",
+      "#10 DONE 83.7s",
+      "#11 [gpu torch 2/2] RUN pip install -r /tmp/lock/torch.txt",
+      "#11 DONE 96.0s",
+      "#12 [cpu app 3/3] RUN pip install --no-deps .",
+      "#12 DONE 3.0s",
+      "#13 [cpu packages 2/2] RUN pip install -r /tmp/lock/packages.txt",
+      "#13 CACHED",
+      "#20 [cpu] exporting to image",
+      "#20 exporting layers 120.4s done",
+      "#20 DONE 222.1s",
+      "#21 [gpu] exporting to image",
+      "#21 DONE 318.3s",
+    ].join("\n");
+    const whole = parseProgress(output, ["cpu", "gpu"]);
+    assert.deepEqual(timeSpent(output, reportOf(whole, "cpu")), { dependencySeconds: 83.7, exportSeconds: 222.1 }, "cpu's own: the app and a cached step are not dependency work");
+    assert.deepEqual(timeSpent(output, whole), { dependencySeconds: 83.7 + 96, exportSeconds: 222.1 + 318.3 });
+    const single = "#5 [torch 2/2] RUN pip install x\n#5 DONE 10.5s\n#9 exporting to image\n#9 DONE 4.0s\n";
+    assert.deepEqual(timeSpent(single, parseProgress(single)), { dependencySeconds: 10.5, exportSeconds: 4 });
   });
 
   it("reads layer sizes from a tar stream fed in small pieces, symlinked layers included", () => {
