@@ -125,11 +125,15 @@ function stageCounts(sample: BuildSample, stages: readonly string[]): string {
 
 const secondsOf = (samples: BuildSample[]) => samples.map((s) => s.seconds);
 
-/** "; dependency steps 3 min 02 s, export 3 min 40 s" (medians): where cold builds' time went, by BuildKit's clock. */
+/**
+ * "; dependency steps 3 min 02 s (summed), export 3 min 40 s" (medians): where cold builds' time
+ * went, by BuildKit's clock. The steps' times are summed: steps that overlap, or wait for pip's
+ * locked cache, each count, so the sum may pass the build's wall time.
+ */
 function timeSpentText(samples: BuildSample[], before = "; ", after = ""): string {
   const dependencies = median(samples.map((s) => s.dependencySeconds));
   const exported = median(samples.map((s) => s.exportSeconds));
-  return `${before}dependency steps ${formatSeconds(dependencies)}, export ${formatSeconds(exported)}${after}`;
+  return `${before}dependency steps ${formatSeconds(dependencies)} (summed), export ${formatSeconds(exported)}${after}`;
 }
 
 /** Pure: the rows of one build path's phases (2 to 4), and of the size beside the old way on the fallback. */
