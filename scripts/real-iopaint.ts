@@ -15,6 +15,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { REPO_ROOT } from "../generator/repo.ts";
+import { CUDA_STANDIN, NODE_STANDIN, PYTHON_STANDIN } from "./engine/base-images.ts";
 
 export const REAL_IOPAINT_VERSION = "1.6.0";
 
@@ -107,4 +108,10 @@ export function realConfig(config: string, index: string, standIns: { python: st
     text = text.replace(from, to);
   }
   return text;
+}
+
+/** config/iopaint.toml as realConfig makes it, with this machine's pip index and the local stand-in bases. */
+export async function realConfigText(): Promise<string> {
+  const config = await readFile(join(REPO_ROOT, "config/iopaint.toml"), "utf8");
+  return realConfig(config, await machinePipIndex(), { python: PYTHON_STANDIN, cuda: CUDA_STANDIN, node: NODE_STANDIN });
 }

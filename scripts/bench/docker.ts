@@ -164,7 +164,7 @@ function tagsIn(argv: string[]): string[] {
 }
 
 /** Pure: each vertex's time from BuildKit's plain progress ("#12 DONE 83.7s"), by vertex number. */
-export function vertexSeconds(output: string): Map<number, number> {
+function vertexSeconds(output: string): Map<number, number> {
   return new Map([...output.matchAll(/^#(\d+) DONE ([\d.]+)s$/gm)].map((match) => [Number(match[1]), Number(match[2])]));
 }
 

@@ -213,7 +213,6 @@ export async function measureRebuilds(ctx: PhaseContext, builder: PathBuilder): 
   const source = await scratchCopy(ctx.subject, ctx.work, `${path}-rebuild`);
   const image = `iopaint-bench-${path}-rebuild`;
   const tag = resolveTargets(ctx.subject, ["cpu"], source, image).cpu.tags[0];
-  await clearBuilds(ctx, builder);
   await builder.build(`${path}: cpu, first build of this copy (not counted)`, ["cpu"], source, image, false);
   let before = await docker.diffIds(tag);
   const samples = Object.fromEntries(REBUILD_KINDS.map((kind) => [kind, [] as RebuildSample[]])) as Record<RebuildKind, RebuildSample[]>;

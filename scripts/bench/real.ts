@@ -13,10 +13,9 @@ import { execa } from "execa";
 import { lockFileName } from "../../generator/lock.ts";
 import { VARIABLES } from "../../generator/plan.ts";
 import { REPO_ROOT } from "../../generator/repo.ts";
-import { CUDA_STANDIN, NODE_STANDIN, PYTHON_STANDIN } from "../engine/base-images.ts";
 import { readDebianMirror } from "../engine/host.ts";
-import { bridgeGateway, startOutboundProxy, type NetnsServer } from "../engine/netns-server.ts";
-import { downloadWheel, machinePipIndex, pipSetting, realCheckout, realConfig } from "../real-iopaint.ts";
+import { startOutboundProxy, type OutboundProxy } from "../engine/netns-server.ts";
+import { downloadWheel, pipSetting, realCheckout, realConfigText } from "../real-iopaint.ts";
 import type { BenchDocker, Log } from "./docker.ts";
 import type { AddedPackage, BuildPath } from "./figures.ts";
 import { generateSubject, type BenchSubject } from "./subject.ts";
@@ -53,7 +52,7 @@ export async function prepareRealSubject(dockers: Partial<Record<BuildPath, Benc
   const app = await realCheckout();
   const configDir = join(cacheDir, "real");
   const config = join(configDir, "iopaint.toml");
-  const text = realConfig(await readFile(join(REPO_ROOT, "config/iopaint.toml"), "utf8"), await machinePipIndex(), { python: PYTHON_STANDIN, cuda: CUDA_STANDIN, node: NODE_STANDIN });
+  const text = await realConfigText();
   if ((await readFile(config, "utf8").catch(() => undefined)) !== text) {
     await rm(configDir, { recursive: true, force: true });
     await mkdir(configDir, { recursive: true });
@@ -62,7 +61,7 @@ export async function prepareRealSubject(dockers: Partial<Record<BuildPath, Benc
   const caCert = await pipSetting("cert");
   const variables: Record<string, string> = { [VARIABLES.debianMirror]: readDebianMirror(), ...(caCert ? { [VARIABLES.caCert]: caCert } : {}) };
 
-  const servers: NetnsServer[] = [];
+  const servers: OutboundProxy[] = [];
   const stop = async () => {
     for (const server of servers) await server.stop();
   };
@@ -71,9 +70,9 @@ export async function prepareRealSubject(dockers: Partial<Record<BuildPath, Benc
     for (const [path, docker] of Object.entries(dockers) as [BuildPath, BenchDocker][]) {
       const dir = join(work, `proxy-${path}`);
       await mkdir(dir, { recursive: true });
-      servers.push(await startOutboundProxy(docker.engine, PROXY_PORT, dir));
-      const url = `http://${await bridgeGateway(docker.engine)}:${PROXY_PORT}`;
-      proxies[path] = { HTTP_PROXY: url, HTTPS_PROXY: url };
+      const proxy = await startOutboundProxy(docker.engine, PROXY_PORT, dir);
+      servers.push(proxy);
+      proxies[path] = { HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url };
     }
     const lockPath = (Object.keys(dockers) as BuildPath[])[0];
     if (!["cpu", "gpu"].every((variant) => existsSync(join(configDir, lockFileName(variant))))) {

@@ -70,13 +70,16 @@ export function httpProxyArgv(port: number | string): string[] {
   return [process.execPath, new URL("./http-proxy.mjs", import.meta.url).pathname, String(port)];
 }
 
+/** The outbound proxy, and the URL builds in its engine's namespace give as HTTP_PROXY/HTTPS_PROXY. */
+export type OutboundProxy = NetnsServer & { url: string };
+
 /**
  * A forward proxy to the outside for builds in an engine's namespace, which has no route out: the
  * proxy runs in the host's namespace on a socket file, and a forwarder in the engine's namespace
  * takes `port` to it. What the host reaches (its package indexes, its mirrors) builds then reach
- * through HTTP_PROXY/HTTPS_PROXY = http://<bridge gateway>:<port>, and through nothing else.
+ * through HTTP_PROXY/HTTPS_PROXY = `url` (http://<bridge gateway>:<port>), and through nothing else.
  */
-export async function startOutboundProxy(engine: Engine, port: number, dir: string): Promise<NetnsServer> {
+export async function startOutboundProxy(engine: Engine, port: number, dir: string): Promise<OutboundProxy> {
   const socket = `${dir}/proxy.sock`;
   const logFile = `${dir}/proxy.log`;
   const out = openSync(logFile, "a");
@@ -91,6 +94,7 @@ export async function startOutboundProxy(engine: Engine, port: number, dir: stri
   const forwarder = await startNetnsServer(engine, [process.execPath, new URL("./tcp-to-unix.mjs", import.meta.url).pathname, String(port), socket], { port, logFile: `${dir}/forwarder.log` });
   return {
     port,
+    url: `http://${await bridgeGateway(engine)}:${port}`,
     logFile,
     log: () => readFileSync(logFile, "utf8"),
     stop: async () => {

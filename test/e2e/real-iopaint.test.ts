@@ -4,14 +4,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { LOCK_SECTIONS, parseLock, type LockSection, type PythonLock } from "../../generator/lock.ts";
-import { CUDA_STANDIN, NODE_STANDIN, PYTHON_STANDIN } from "../../scripts/engine/base-images.ts";
 import { readDebianMirror } from "../../scripts/engine/host.ts";
 import type { ImageSizes } from "../../scripts/docker/image-sizes.ts";
 import { REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
-import { startOutboundProxy, type NetnsServer } from "../../scripts/engine/netns-server.ts";
+import { startOutboundProxy, type OutboundProxy } from "../../scripts/engine/netns-server.ts";
 import { installedDistributions } from "../helpers/python.ts";
-import { downloadWheel, machinePipIndex, pipSetting, pipWheel, realCheckout, realConfig } from "../../scripts/real-iopaint.ts";
+import { downloadWheel, pipSetting, pipWheel, realCheckout, realConfigText } from "../../scripts/real-iopaint.ts";
 
 /** Inside a container: a 64×48 PNG and a mask (a 16×16 square) posted to /api/v1/inpaint, the answer compared with PIL. */
 const INPAINT = `
@@ -54,7 +53,7 @@ interface Result {
 
 describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000 }, () => {
   let docker: TestEngine;
-  let proxy: NetnsServer;
+  let proxy: OutboundProxy;
   let source: string;
   let locked: Result;
   let built: Result;
@@ -72,11 +71,10 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     source = join(work, "IOPaint");
     await cp(await realCheckout(), source, { recursive: true });
     const config = join(work, "real.toml");
-    await writeFile(config, realConfig(await readFile(join(REPO, "config/iopaint.toml"), "utf8"), await machinePipIndex(), { python: PYTHON_STANDIN, cuda: CUDA_STANDIN, node: NODE_STANDIN }));
+    await writeFile(config, await realConfigText());
     proxy = await startOutboundProxy(docker.engine, 3128, work);
-    const proxyUrl = `http://${await docker.bridgeGateway()}:3128`;
     const caCert = await pipSetting("cert");
-    const env = { ...docker.engine.env, IOPAINT_DEBIAN_MIRROR: readDebianMirror(), HTTPS_PROXY: proxyUrl, HTTP_PROXY: proxyUrl, NO_PROXY: "" };
+    const env = { ...docker.engine.env, IOPAINT_DEBIAN_MIRROR: readDebianMirror(), HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: "" };
     runScript = (script, args) =>
       execa(process.execPath, ["--import", "tsx", script, ...args, "--config", config, "--out", join(work, "out"), "--source", source, ...(caCert ? ["--ca-cert", caCert] : [])], {
         cwd: REPO,
