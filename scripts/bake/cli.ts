@@ -21,11 +21,22 @@ import { measureImage } from "../docker/image-sizes.ts";
 import { type ContextImages, contextImagesOfOutputs, withContextImages } from "../docker/context-images.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, networkSettings, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
-import { platformProblems, progressMode, PROGRESS_MODES, storageDecisions, variableProblems, type ImageStore, type ProgressRequest } from "./decisions.ts";
+import {
+  describeBuilder,
+  multiNodeCacheWarnings,
+  nodeProblems,
+  platformProblems,
+  progressMode,
+  PROGRESS_MODES,
+  storageDecisions,
+  variableProblems,
+  type ImageStore,
+  type ProgressRequest,
+} from "./decisions.ts";
 import { prepareGrants } from "./grants.ts";
-import { inspectBuilder } from "../docker/builder.ts";
+import { inspectBuilder, type Builder } from "../docker/builder.ts";
 import { failedRecordReports, recordReport } from "../docker/build-history.ts";
-import { explainFailure } from "./failure.ts";
+import { explainFailure, lostNodes, type FailureExplanation } from "./failure.ts";
 import { parseProgress, reportOf, type BuildReport } from "./progress.ts";
 import { formatSummary, toJson, type TargetResult } from "./summary.ts";
 
@@ -53,6 +64,8 @@ Options:
                        largest packages, app), unpacked and compressed; shown anyway when over budget
   --budget fail|warn   an image over its size_budget fails the run (default) or only warns
   --engine auto|buildx|docker-build   force a build path (default: auto)
+  --builder NAME       build on that buildx builder (sets BUILDX_BUILDER): docker-container, remote,
+                       kubernetes or cloud; the preflight names its driver, nodes and platforms
   --ca-cert FILE       extra CA certificates (PEM) that npm, pip and apt trust during the build, as
                        behind a TLS-inspecting proxy; a BuildKit secret, in no layer (sets IOPAINT_CA_CERT)
   --config FILE        the config (default ${DEFAULT_CONFIG})
@@ -99,6 +112,7 @@ function parseOptions(argv: string[]) {
         sizes: { type: "boolean" },
         budget: { type: "string" },
         engine: { type: "string" },
+        builder: { type: "string" },
         "ca-cert": { type: "string" },
         config: { type: "string" },
         out: { type: "string" },
@@ -142,8 +156,8 @@ interface ResolvedBuild {
 interface PreparedBuild extends ResolvedBuild {
   tools: DockerTools;
   docker: Docker;
-  /** The buildx builder's name (undefined for the fallback, or when buildx did not say). */
-  builder?: string;
+  /** The buildx builder (undefined for the fallback, or when buildx did not say). */
+  builder?: Builder;
   store: ImageStore;
   /** `--allow` entitlements for bake (buildx 0.17+). */
   grants: string[];
@@ -175,6 +189,7 @@ async function resolveBuild(options: Options): Promise<ResolvedBuild> {
   if (options.version !== undefined) env[VARIABLES.version] = options.version;
   if (options.source !== undefined) env[VARIABLES.source] = resolve(options.source);
   if (options["ca-cert"] !== undefined) env[VARIABLES.caCert] = resolve(options["ca-cert"]);
+  if (options.builder !== undefined) env.BUILDX_BUILDER = options.builder;
   const unknownValues = variableProblems(compiled.plan.variables, env);
   if (unknownValues.length) throw new ProblemsError(unknownValues);
   const { proxies, proxySets } = networkSettings(env);
@@ -222,6 +237,12 @@ async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
   if (locks.problems.length) throw new ProblemsError(locks.problems);
   for (const notice of locks.notices) say(`note: ${notice}`);
   const { tools, docker } = await findDocker(env, options.engine);
+  if (tools.mode === "docker-build" && env.BUILDX_BUILDER)
+    fail({
+      kind: "environment",
+      message: `the builder ${env.BUILDX_BUILDER} (${options.builder !== undefined ? "--builder" : "BUILDX_BUILDER"}) needs buildx: the docker build fallback builds only with the daemon's own BuildKit`,
+      hint: `install buildx ${MIN_BUILDX}+ (Debian/Ubuntu: docker-buildx), or build on the daemon${options.builder !== undefined ? " without --builder" : ": unset BUILDX_BUILDER"}`,
+    });
   if (tools.mode === "docker-build") {
     say(`${tools.reason}: falling back to one BuildKit \`docker build\` per target with ${tools.client} (Docker ${tools.clientVersion}).`);
     say("  The fallback builds one platform per image, exports no cache (cache-from/cache-to are ignored) and attaches no provenance attestation.");
@@ -270,21 +291,21 @@ async function preflight(build: ResolvedBuild): Promise<PreparedBuild> {
  * The buildx builder's part of the preflight: which builder and driver, whether it can store
  * provenance and export a cache and run every platform, and the filesystem grants bake needs.
  */
-async function builderPreflight({ targets, outDir, env }: ResolvedBuild, tools: DockerTools, docker: Docker, store: ImageStore): Promise<{ grants: string[]; builder?: string }> {
-  const builder = await inspectBuilder(docker, env);
-  if (builder)
-    say(
-      `builder ${builder.name} (${builder.driver} driver${builder.driver === "docker" ? `, ${store === "containerd" ? "containerd" : "classic"} image store` : ""}; ${builder.nodes.length} node${builder.nodes.length === 1 ? "" : "s"})`,
-    );
+async function builderPreflight({ targets, outDir, env }: ResolvedBuild, tools: DockerTools, docker: Docker, store: ImageStore): Promise<{ grants: string[]; builder?: Builder }> {
+  const { builder, error } = await inspectBuilder(docker, env);
+  // A builder asked for by name must exist; buildx's current one failing to inspect is left to the build.
+  if (error && env.BUILDX_BUILDER) fail({ kind: "environment", message: `the builder ${env.BUILDX_BUILDER}: ${error}`, hint: "docker buildx ls lists the builders; docker buildx create makes one" });
+  if (builder) for (const line of describeBuilder(builder, store)) say(line);
   const storage = storageDecisions(targets, builder, store);
-  const problems = [...platformProblems(targets, builder), ...storage.problems];
+  const problems = [...nodeProblems(builder), ...platformProblems(targets, builder), ...storage.problems];
   if (problems.length) throw new ProblemsError(problems);
   for (const note of storage.notes) say(`note: ${note}`);
   // buildx 0.20+ refuses to read or write a local path outside the directory bake runs in
   // unless granted: grant exactly the ones these targets use.
   const grants = prepareGrants(targets, outDir, tools.buildxVersion!);
   if (grants.length) say(`granting buildx ${grants.map((g) => `--allow=${g}`).join(" ")} (paths outside ${shownPath(outDir)}, where bake runs)`);
-  return { grants, builder: builder?.name };
+  for (const warning of multiNodeCacheWarnings(targets, builder)) say(`warning: ${warning}`);
+  return { grants, builder };
 }
 
 function sizingOf({ docker, store, options }: PreparedBuild): Sizing {
@@ -319,7 +340,10 @@ async function buildWithBake(build: PreparedBuild): Promise<TargetResult[] | num
     if (result.code !== 0) {
       // On a terminal nothing was kept, and a failed bake writes no metadata file: its records are
       // the failed ones since it started (`started` has a margin for a builder whose clock is behind).
-      const records = build.progress === "tty" ? await failedRecordReports(docker, started, build.builder, { env }) : [];
+      // A node of a builder on other machines that no longer answers is the failure's cause.
+      const lost = build.builder && build.builder.driver !== "docker" ? lostNodes((await inspectBuilder(docker, env)).builder) : undefined;
+      if (lost) return reportFailure(lost);
+      const records = build.progress === "tty" ? await failedRecordReports(docker, started, build.builder?.name, { env }) : [];
       return buildFailed(result, platformsOf(targets), records);
     }
     const metadata = JSON.parse(await readFile(metadataFile, "utf8").catch(() => "{}")) as BakeMetadata;
@@ -475,6 +499,10 @@ function buildFailed(result: { output: string }, platforms: string[], records: B
     [...new Set(platforms)].filter((p) => !p.startsWith(hostPlatform)),
     records,
   );
+  return reportFailure(failure);
+}
+
+function reportFailure(failure: FailureExplanation): number {
   say("");
   say(`error: ${failure.message}`);
   if (failure.hint) say(`  hint: ${failure.hint}`);

@@ -11,7 +11,7 @@ import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { compareReleases } from "../../generator/compat/table.ts";
 import type { Problem } from "../../generator/errors.ts";
 import type { PlanVariable } from "../../generator/plan.ts";
-import type { Builder } from "../docker/builder.ts";
+import { unreachableNodes, type Builder } from "../docker/builder.ts";
 
 /** buildx checks filesystem entitlements from 0.17 (a warning up to 0.19, a refusal from 0.20); older ones know no `fs` grant. */
 export const FS_ENTITLEMENTS_BUILDX = "0.17.0";
@@ -150,6 +150,43 @@ export function storageDecisions(targets: Record<string, ResolvedTarget>, builde
   }
   const notes = defaulted && !explicit ? [`no provenance attestation: ${where} cannot store one (IOPAINT_PROVENANCE=auto); to attach one, ${CAPABLE_BUILDER_HINT}`] : [];
   return { problems, notes };
+}
+
+/**
+ * Pure: the builder's nodes that buildx cannot reach (unreachableNodes): a build would fail on
+ * one or, where another node runs its platform under emulation, quietly go there.
+ */
+export function nodeProblems(builder: Builder | undefined): Problem[] {
+  return unreachableNodes(builder).map((node) => ({
+    kind: "environment",
+    message: `node ${node.name} of the ${builder!.name} builder (${builder!.driver} driver, ${node.endpoint}) is ${node.status || "not running"}: buildx cannot reach its BuildKit`,
+    hint: `start the BuildKit daemon at ${node.endpoint}, or build without the node: docker buildx create --leave --name ${builder!.name} --node ${node.name} (add it back with docker buildx create --append)`,
+  }));
+}
+
+/**
+ * Pure: what a cache export loses on a builder of several nodes. Each node builds its platforms
+ * and exports its own cache to the same place, and the last write wins, so a multi-platform
+ * target keeps one platform's cache (docker/buildx#1044, open; seen here on two remote nodes:
+ * after a prune, amd64 came from the cache and arm64 ran again).
+ */
+export function multiNodeCacheWarnings(targets: Record<string, ResolvedTarget>, builder: Builder | undefined): string[] {
+  if (!builder || builder.nodes.length < 2) return [];
+  return Object.entries(targets)
+    .filter(([, target]) => (target.platforms ?? []).length > 1 && (target["cache-to"] ?? []).length > 0)
+    .map(
+      ([name, target]) =>
+        `${name} builds ${target.platforms!.join(" and ")} on the ${builder.nodes.length} nodes of ${builder.name} and exports its cache: each node writes the same cache, so only one platform's survives (docker/buildx#1044) and the others' steps run again on an empty builder; a platform built apart (--platform P) with an IOPAINT_CACHE_REF of its own keeps its cache`,
+    );
+}
+
+/** Pure: the preflight's lines on the builder: its driver and node count, then each node of a builder that is not the daemon's own. */
+export function describeBuilder(builder: Builder, store: ImageStore): string[] {
+  const storeText = builder.driver === "docker" ? `, ${store === "containerd" ? "containerd" : "classic"} image store` : "";
+  const lines = [`builder ${builder.name} (${builder.driver} driver${storeText}; ${builder.nodes.length} node${builder.nodes.length === 1 ? "" : "s"})`];
+  if (builder.driver === "docker") return lines;
+  for (const node of builder.nodes) lines.push(`  node ${node.name} at ${node.endpoint}: ${node.status || "status unknown"}; platforms ${node.platforms.join(", ") || "unknown"}`);
+  return lines;
 }
 
 /** Pure: each platform a target builds for that no node of the builder runs, natively or under emulation. */

@@ -5,6 +5,7 @@
  * real runs in test/fixtures/progress/, checked in test/unit/failure.test.ts).
  */
 import { ExitCode } from "../../generator/exit-codes.ts";
+import { unreachableNodes, type Builder } from "../docker/builder.ts";
 import { describeFailure, parseProgress, type BuildReport } from "./progress.ts";
 
 export interface FailureExplanation {
@@ -25,6 +26,23 @@ const UNREACHABLE_SERVER = /(EAI_AGAIN|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|ENETUNRE
 
 /** Network errors that mean nothing answers at the registry's address. */
 const UNREACHABLE = /(connection refused|no such host|i\/o timeout|network is unreachable|no route to host|server misbehaving)/;
+
+/**
+ * Pure: a failed build's cause when nodes of a builder on other machines (inspected after the
+ * failure) no longer answer: buildx then reports only a broken connection. buildx pushes an
+ * image's tags once every platform of it is built, so none points at an index with a platform
+ * missing; undefined when every node still runs.
+ */
+export function lostNodes(builder: Builder | undefined): FailureExplanation | undefined {
+  const lost = unreachableNodes(builder);
+  if (!builder || !lost.length) return undefined;
+  const named = lost.map((node) => `${node.name} (${node.endpoint})`).join(", ");
+  return {
+    message: `node ${named} of the ${builder.name} builder stopped answering during the build, so what it was building failed; no tag of an image it built part of was pushed`,
+    hint: `start the BuildKit daemon again and build again (what the other nodes finished is in their cache), or build without the node: docker buildx create --leave --name ${builder.name} --node ${lost[0].name}`,
+    exitCode: ExitCode.failed,
+  };
+}
 
 /**
  * `printed`: what the command printed (plain progress; "" when it wrote to the terminal itself).

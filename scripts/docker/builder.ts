@@ -8,6 +8,9 @@ import type { Docker } from "./docker.ts";
 
 export interface BuilderNode {
   name: string;
+  /** Where buildx reaches the node's BuildKit (`tcp://10.0.0.2:1234`, `docker-container://…`, a docker context). */
+  endpoint: string;
+  /** `running`; `inactive` for a node buildx cannot reach (remote) or has not started (docker-container). */
   status: string;
   /** The platforms the node runs, natively or under emulation (`linux/amd64`, `linux/arm64`, …). */
   platforms: string[];
@@ -40,10 +43,11 @@ export function parseBuilderInspect(text: string): Builder | undefined {
       else if (key === "Driver") driver = value.trim();
       continue;
     }
-    if (key === "Name") nodes.push({ name: value.trim(), status: "", platforms: [] });
+    if (key === "Name") nodes.push({ name: value.trim(), endpoint: "", status: "", platforms: [] });
     const node = nodes.at(-1);
     if (!node) continue;
-    if (key === "Status") node.status = value.trim();
+    if (key === "Endpoint") node.endpoint = value.trim();
+    else if (key === "Status") node.status = value.trim();
     else if (key === "Platforms")
       node.platforms = value
         .split(",")
@@ -53,8 +57,22 @@ export function parseBuilderInspect(text: string): Builder | undefined {
   return driver ? { name, driver, nodes } : undefined;
 }
 
-/** The selected builder, or undefined when buildx cannot say (its error is then the build's). */
-export async function inspectBuilder(docker: Docker, env: Record<string, string | undefined>): Promise<Builder | undefined> {
+/**
+ * Pure: the nodes buildx cannot reach. A remote node (the `remote` driver: a buildkitd on another
+ * machine) that is not running is down or unreachable. Other drivers start an inactive node
+ * themselves (docker-container, kubernetes), so only theirs in an error state count.
+ */
+export function unreachableNodes(builder: Builder | undefined): BuilderNode[] {
+  if (!builder) return [];
+  return builder.nodes.filter((node) => node.status !== "running" && (builder.driver === "remote" || /error/i.test(node.status)));
+}
+
+/**
+ * The selected builder (`BUILDX_BUILDER` in `env`, else buildx's current one); `error` is what
+ * buildx said when it could not inspect it (no builder of that name, say).
+ */
+export async function inspectBuilder(docker: Docker, env: Record<string, string | undefined>): Promise<{ builder?: Builder; error?: string }> {
   const result = await docker.run(["buildx", "inspect"], { env });
-  return result.exitCode === 0 ? parseBuilderInspect(result.stdout) : undefined;
+  if (result.exitCode !== 0) return { error: (result.stderr.trim() || result.stdout.trim()).replace(/^ERROR:\s*/, "") };
+  return { builder: parseBuilderInspect(result.stdout) };
 }

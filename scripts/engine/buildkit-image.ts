@@ -36,7 +36,7 @@ const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
  * first use. The module's go.mod has exclude directives, so `go install module@version` refuses
  * it: its source is fetched with `go mod download` and built in a copy of its own.
  */
-async function ensureBuildkitBinaries(log: (line: string) => void): Promise<string> {
+export async function ensureBuildkitBinaries(log: (line: string) => void): Promise<string> {
   const dir = path.join(engineStateRoot(), "buildkit", BUILDKIT_VERSION);
   const bin = path.join(dir, "bin");
   const ready = () => ["buildkitd", "buildctl"].every((name) => fs.existsSync(path.join(bin, name)));
@@ -106,6 +106,16 @@ export async function ensureBuildkitImage(engine: Engine, log: (line: string) =>
 }
 
 /**
+ * buildkitd's configuration for a builder of the tests, written to `file` (returned): the engine's
+ * registry is 127.0.0.1:5000 over plain HTTP, which the docker daemon allows by itself and a
+ * standalone buildkitd must be told.
+ */
+export function writeBuildkitdConfig(file: string): string {
+  fs.writeFileSync(file, `[registry."127.0.0.1:${REGISTRY_PORT}"]\n  http = true\n  insecure = true\n`);
+  return file;
+}
+
+/**
  * A `docker-container` builder named CONTAINER_BUILDER on `engine`, running the BuildKit image in
  * the engine's network namespace, created (and started) when missing. Returns its name, for
  * `--builder` or BUILDX_BUILDER.
@@ -120,10 +130,7 @@ export async function ensureContainerBuilder(engine: Engine, log: (line: string)
     return CONTAINER_BUILDER;
   }
   if (inspected.exitCode === 0) await docker.run(["buildx", "rm", "--force", CONTAINER_BUILDER]);
-  const config = path.join(engineStateRoot(), engine.name, "buildkitd.toml");
-  // The engine's registry listens on 127.0.0.1 over plain HTTP (the docker daemon allows that by
-  // itself; a standalone buildkitd must be told).
-  fs.writeFileSync(config, `[registry."127.0.0.1:${REGISTRY_PORT}"]\n  http = true\n  insecure = true\n`);
+  const config = writeBuildkitdConfig(path.join(engineStateRoot(), engine.name, "buildkitd.toml"));
   log(`[buildkit] creating the docker-container builder ${CONTAINER_BUILDER} (${image}, network=host)`);
   await docker.check([
     "buildx",

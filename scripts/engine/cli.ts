@@ -1,6 +1,6 @@
 /**
  * The private test engines from the command line:
- *   npm run engine -- start|stop|status|env|base-images [ENGINE] [--release]
+ *   npm run engine -- start|stop|status|env|base-images|container-builder|nodes [ENGINE] [--release]
  * Exit codes (generator/exit-codes.ts): 0 ok, 1 engine not running (status), 2 usage,
  * 3 environment problem (what failed and how to fix it), 70 internal error.
  */
@@ -10,13 +10,14 @@ import { shellQuoted } from "../../generator/quote.ts";
 import { runCli } from "../../generator/run-cli.ts";
 import { ensureStandInBaseImages, publishMultiPlatformPython, PYTHON_STANDIN } from "./base-images.ts";
 import { BUILDKIT_VERSION, CONTAINER_BUILDER, ensureContainerBuilder } from "./buildkit-image.ts";
+import { ensureBuildkitNodes, NODES_BUILDER, stopBuildkitNodes } from "./buildkit-nodes.ts";
 import { ensureArm64Emulation } from "./emulation.ts";
-import { DEFAULT_ENGINE, ENGINE_NAMES, engineRegistry, engineStateRoot, engineStatus, ensureEngine, isEngineName, stopEngine, type EngineName } from "./private-engine.ts";
+import { DEFAULT_ENGINE, ENGINE_NAMES, engineNetns, engineRegistry, engineStateRoot, engineStatus, ensureEngine, isEngineName, stopEngine, type EngineName } from "./private-engine.ts";
 
 const USAGE = `usage: npm run engine -- <command> [${ENGINE_NAMES.join("|")}]
 
   start        start the engine (or reuse the running one)
-  stop         stop it and remove its network namespace (images stay on disk)
+  stop         stop it (and its BuildKit nodes) and remove its network namespace (images stay on disk)
   status       say whether it runs (exit 0) or not (exit 1)
   env          start it if needed and print export lines:  eval "$(npm run -s engine -- env)"
   base-images  start it if needed and make the stand-in base images (python, cuda, node);
@@ -26,6 +27,10 @@ const USAGE = `usage: npm run engine -- <command> [${ENGINE_NAMES.join("|")}]
   container-builder  (buildx engines) build BuildKit ${BUILDKIT_VERSION} from its Go module into an image
                and create the docker-container builder ${CONTAINER_BUILDER} on the engine, as
                docker/setup-buildx-action does in CI: BUILDX_BUILDER=${CONTAINER_BUILDER} selects it
+  nodes        (buildx engines) start two BuildKit daemons on test hosts of their own (network
+               namespaces on a LAN in the engine's) and join them into the remote builder
+               ${NODES_BUILDER}: linux/amd64 on one, linux/arm64 under QEMU on the other; buildx
+               reaches them from the engine's namespace (nsenter --net=/var/run/netns/iopaint-<engine>)
 
 Engines (default ${DEFAULT_ENGINE}):
   newest          Docker 28.5 from Debian forky, containerd image store, buildx 0.29 and
@@ -62,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
       return ExitCode.ok;
     }
     case "stop":
+      await stopBuildkitNodes({ name, netns: engineNetns(name) });
       await stopEngine(name);
       process.stdout.write(`engine ${name} stopped\n`);
       return ExitCode.ok;
@@ -89,6 +95,14 @@ async function main(argv: string[]): Promise<number> {
       const engine = await ensureEngine(name);
       await ensureStandInBaseImages(engine);
       process.stdout.write(`${await ensureContainerBuilder(engine)}\n`);
+      return ExitCode.ok;
+    }
+    case "nodes": {
+      if (name === "legacy") fail({ kind: "usage", message: "nodes needs a buildx engine (newest, newest-classic, trixie)", hint: USAGE });
+      const emulation = await ensureArm64Emulation((line) => process.stderr.write(`${line}\n`));
+      if (!emulation.ok) fail({ kind: "environment", message: `no linux/arm64 node: ${emulation.reason}`, hint: "run it on a host whose kernel has binfmt_misc" });
+      const engine = await ensureEngine(name);
+      for (const node of await ensureBuildkitNodes(engine)) process.stdout.write(`${NODES_BUILDER}\t${node.name}\t${node.platform}\t${node.endpoint}\n`);
       return ExitCode.ok;
     }
     case "base-images": {

@@ -32,6 +32,6 @@ server.on("connect", (incoming, client, head) => {
   upstream.on("error", () => client.end("HTTP/1.1 502 Bad Gateway\r\n\r\n"));
   client.on("error", () => upstream.destroy());
 });
-// A socket file is how a namespace without a route out reaches this proxy (tcp-to-unix.mjs).
+// A socket file is how a namespace without a route out reaches this proxy (forward.mjs).
 if (/^\d+$/.test(port)) server.listen(Number(port), "0.0.0.0");
 else server.listen(port);

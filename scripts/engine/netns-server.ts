@@ -91,7 +91,7 @@ export async function startOutboundProxy(engine: Engine, port: number, dir: stri
     if (Date.now() > deadline || proxy.exitCode !== null) throw new Error(`the proxy did not listen on ${socket}:\n${readFileSync(logFile, "utf8")}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const forwarder = await startNetnsServer(engine, [process.execPath, new URL("./tcp-to-unix.mjs", import.meta.url).pathname, String(port), socket], { port, logFile: `${dir}/forwarder.log` });
+  const forwarder = await startNetnsServer(engine, [process.execPath, new URL("./forward.mjs", import.meta.url).pathname, String(port), socket], { port, logFile: `${dir}/forwarder.log` });
   return {
     port,
     url: `http://${await bridgeGateway(engine)}:${port}`,

@@ -41,25 +41,28 @@ describe("cache across CI runners: an empty builder imports what the last run ex
     await docker.docker(["builder", "prune", "--all", "--force"]);
   }
 
-  /**
-   * Whether the daemon logged, after byte `from` of its log, that BuildKit cancelled the fetch of a
-   * layer it was loading ("unexpected error getting ingest status of \"layer-sha256:…\": context
-   * canceled", with or without a "load cache: [step]" span).
-   */
-  async function cacheLoadCancelled(from: number): Promise<boolean> {
+  /** The daemon's log lines written after byte `from` of its log. */
+  async function daemonLogSince(from: number): Promise<string[]> {
     const file = await open(daemonLog);
     try {
       const { size } = await file.stat();
       const { buffer, bytesRead } = await file.read(Buffer.alloc(Math.max(0, size - from)), 0, Math.max(0, size - from), from);
-      return buffer
-        .subarray(0, bytesRead)
-        .toString("utf8")
-        .split("\n")
-        .some((line) => line.includes("unexpected error getting ingest status") && line.includes("context canceled"));
+      return buffer.subarray(0, bytesRead).toString("utf8").split("\n");
     } finally {
       await file.close();
     }
   }
+
+  /**
+   * Whether these daemon log lines say that BuildKit cancelled the fetch of a layer it was loading
+   * ("unexpected error getting ingest status of \"layer-sha256:…\": context canceled", with or
+   * without a "load cache: [step]" span).
+   */
+  const cacheLoadCancelled = (lines: string[]) => lines.some((line) => line.includes("unexpected error getting ingest status") && line.includes("context canceled"));
+
+  /** The errors the daemon logged (each message once, 15 at most): what a failure message shows, since CI keeps no daemon log. */
+  const daemonErrors = (lines: string[]) =>
+    [...new Set(lines.filter((line) => /level=error|context canceled/.test(line)).map((line) => line.replace(/^time="[^"]*" /, "").slice(0, 300)))].slice(0, 15);
 
   /**
    * `bake all` on the registry backend; one bake per variant on the local one, whose export goes
@@ -113,11 +116,22 @@ describe("cache across CI runners: an empty builder imports what the last run ex
     report: BuildReport;
     runners: number;
     failed: string[];
+    /** What the daemon logged as errors during the last runner's build. */
+    daemonErrors: string[];
   }
   const reportRunners = (t: { diagnostic(message: string): void }, outcome: RunnerOutcome) => {
     t.diagnostic(`new runners taken: ${outcome.runners}`);
     for (const line of outcome.failed) t.diagnostic(line);
   };
+  /** A failed claim's message: the last runner's steps, then every runner's story and the daemon's errors. */
+  const failureText = (outcome: RunnerOutcome, steps: string) =>
+    [
+      steps,
+      `new runners taken: ${outcome.runners}`,
+      ...outcome.failed,
+      "the daemon's errors during the last runner's build:",
+      ...(outcome.daemonErrors.length ? outcome.daemonErrors : ["(none)"]),
+    ].join("\n");
 
   /** With nothing changed: every step that ran; [] when none did. */
   const anyStep = (report: BuildReport) => executedSteps(report).map(describeStep);
@@ -165,11 +179,12 @@ describe("cache across CI runners: an empty builder imports what the last run ex
           const logSize = (await stat(daemonLog)).size;
           const report = await build(fixture);
           const problems = claim(report);
+          const logged = await daemonLogSince(logSize);
           if (attempt === 3 || problems.length === 0) {
             if (saved) await rm(saved, { recursive: true, force: true });
-            return { report, runners: attempt, failed };
+            return { report, runners: attempt, failed, daemonErrors: daemonErrors(logged) };
           }
-          const cancelled = (await cacheLoadCancelled(logSize)) ? "BuildKit logged a cancelled cache load" : "no cancelled cache load logged";
+          const cancelled = cacheLoadCancelled(logged) ? "BuildKit logged a cancelled cache load" : "no cancelled cache load logged";
           failed.push(`runner ${attempt} (${cancelled}): ${problems.join("; ")}`);
           if (saved) {
             await rm(ref, { recursive: true, force: true });
@@ -225,7 +240,7 @@ describe("cache across CI runners: an empty builder imports what the last run ex
 
         it("after a .py change, an emptied runner that imports it runs only the app stage and the runtime's copy of it", (t) => {
           reportRunners(t, afterChange);
-          assert.deepEqual(beyondAppStage(afterChange.report), [], shown(afterChange.report));
+          assert.deepEqual(beyondAppStage(afterChange.report), [], failureText(afterChange, shown(afterChange.report)));
         });
 
         it("with nothing changed, an emptied runner that imports it executes no step, for cpu and gpu", (t) => {
@@ -236,7 +251,7 @@ describe("cache across CI runners: an empty builder imports what the last run ex
               unchanged.report.steps.some((s) => s.target === target),
               `${target} was built`,
             );
-          assert.deepEqual(anyStep(unchanged.report), []);
+          assert.deepEqual(anyStep(unchanged.report), [], failureText(unchanged, shown(unchanged.report)));
         });
       } else {
         // BuildKit imports a registry cache lazily here (Docker 26, containerd image store): the
@@ -258,7 +273,7 @@ describe("cache across CI runners: an empty builder imports what the last run ex
                 .join(", ") || "none"
             }`,
           );
-          assert.deepEqual(dependencySteps(unchanged.report), []);
+          assert.deepEqual(dependencySteps(unchanged.report), [], failureText(unchanged, shown(unchanged.report)));
         });
 
         it("after a .py change: what an emptied runner ran again (known BuildKit limitation, see docs/building.md)", (t) => {

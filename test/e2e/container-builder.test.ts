@@ -1,17 +1,17 @@
 import assert from "node:assert/strict";
-import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { parseProgress } from "../../scripts/bake/progress.ts";
 import { DEPENDENCY_STAGES, FRONTEND_STAGE } from "../../scripts/bench/figures.ts";
 import { CONTAINER_BUILDER, ensureContainerBuilder } from "../../scripts/engine/buildkit-image.ts";
-import { CUDA_STANDIN, NODE_STANDIN, publishMultiPlatformPython, PYTHON_STANDIN } from "../../scripts/engine/base-images.ts";
 import { ensureArm64Emulation, type Emulation } from "../../scripts/engine/emulation.ts";
 import { engineRegistry } from "../../scripts/engine/private-engine.ts";
-import { FIXTURE_CONFIG, REPO } from "../helpers/compile.ts";
+import { REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
 import { isAttestation, platformsOf, rawIndex } from "../helpers/oci-index.ts";
+import { registryBasesConfig } from "../helpers/registry-bases.ts";
 
 /**
  * CI's builder (issue 23): docker/setup-buildx-action gives GitHub users buildx's
@@ -38,22 +38,7 @@ describe("the docker-container builder (BuildKit from the Go module) on the newe
     ({ address: registry, dir: registryDir } = await engineRegistry(docker.engine));
     emulation = await ensureArm64Emulation(() => {});
     await ensureContainerBuilder(docker.engine, () => {});
-    // Every base from the registry: the python stand-in as one amd64 + arm64 index (amd64 alone
-    // without emulation), node and cuda for amd64.
-    let text = await readFile(FIXTURE_CONFIG, "utf8");
-    const pushed = async (local: string) => {
-      const ref = `${registry}/${local}`;
-      await docker.docker(["tag", local, ref]);
-      await docker.docker(["push", "--quiet", ref]);
-      await docker.docker(["image", "rm", ref]);
-      return ref;
-    };
-    if (emulation.ok) text = text.replace(`base_image = "${PYTHON_STANDIN}"`, `base_image = "${(await publishMultiPlatformPython(docker.engine, registry, { log: () => {} })).ref}"`);
-    else text = text.replace(`base_image = "${PYTHON_STANDIN}"`, `base_image = "${await pushed(PYTHON_STANDIN)}"`).replace('platforms = ["linux/amd64", "linux/arm64"]', 'platforms = ["linux/amd64"]');
-    text = text.replace(`image = "${NODE_STANDIN}"`, `image = "${await pushed(NODE_STANDIN)}"`).replace(`base_image = "${CUDA_STANDIN}"`, `base_image = "${await pushed(CUDA_STANDIN)}"`);
-    const dir = await docker.tempDir("iopaint-container-config-");
-    config = join(dir, "iopaint.container.toml");
-    await writeFile(config, text);
+    config = await registryBasesConfig(docker, registry, emulation, "container");
     source = await docker.tempDir("iopaint-container-src-");
     await cp(join(REPO, "test/fixtures/app"), source, { recursive: true });
     out = await docker.tempDir("iopaint-container-out-");

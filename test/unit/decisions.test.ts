@@ -3,7 +3,17 @@ import { describe, it } from "node:test";
 import type { ResolvedTarget } from "../../generator/bake/resolve.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { explainFailure } from "../../scripts/bake/failure.ts";
-import { directoriesToMake, filesystemGrants, platformProblems, progressMode, storageDecisions, variableProblems } from "../../scripts/bake/decisions.ts";
+import {
+  describeBuilder,
+  directoriesToMake,
+  filesystemGrants,
+  multiNodeCacheWarnings,
+  nodeProblems,
+  platformProblems,
+  progressMode,
+  storageDecisions,
+  variableProblems,
+} from "../../scripts/bake/decisions.ts";
 import { parseBuilderInspect, type Builder } from "../../scripts/docker/builder.ts";
 import { compileText, readRepoFile } from "../helpers/compile.ts";
 
@@ -11,7 +21,7 @@ function target(overrides: Partial<ResolvedTarget> = {}): ResolvedTarget {
   return { context: "IOPaint", dockerfile: "cwd://docker/Dockerfile", args: {}, labels: {}, tags: ["iopaint:cpu-latest"], ...overrides };
 }
 
-const dockerDriver = (platforms: string[]): Builder => ({ name: "default", driver: "docker", nodes: [{ name: "default", status: "running", platforms }] });
+const dockerDriver = (platforms: string[]): Builder => ({ name: "default", driver: "docker", nodes: [{ name: "default", endpoint: "default", status: "running", platforms }] });
 
 describe("filesystem grants (buildx 0.17+ entitlements)", () => {
   const targets = {
@@ -115,12 +125,51 @@ describe("platforms the builder runs", () => {
   });
 });
 
+describe("the builder's nodes", () => {
+  // buildx 0.29.1's inspect of the two-node remote builder (scripts/engine/buildkit-nodes.ts), its arm64 node's buildkitd stopped.
+  const remote = parseBuilderInspect(readRepoFile("test/fixtures/progress/buildx-inspect-0.29-remote.txt"))!;
+
+  it("names a remote node buildx cannot reach, with its endpoint and how to build without it", () => {
+    const [problem, ...more] = nodeProblems(remote);
+    assert.deepEqual(more, []);
+    assert.equal(problem.kind, "environment");
+    assert.equal(problem.message, "node iopaint-nodes-arm64 of the iopaint-nodes builder (remote driver, tcp://10.213.0.3:1234) is inactive: buildx cannot reach its BuildKit");
+    assert.match(problem.hint!, /docker buildx create --leave --name iopaint-nodes --node iopaint-nodes-arm64/);
+  });
+
+  it("leaves an inactive docker-container node to buildx, which starts it, and has nothing to say of running nodes", () => {
+    const container: Builder = { name: "ci", driver: "docker-container", nodes: [{ name: "ci0", endpoint: "unix:///var/run/docker.sock", status: "inactive", platforms: [] }] };
+    assert.deepEqual(nodeProblems(container), []);
+    assert.equal(nodeProblems({ ...container, nodes: [{ ...container.nodes[0], status: "error: no such container" }] }).length, 1);
+    assert.deepEqual(nodeProblems(dockerDriver(["linux/amd64"])), []);
+    assert.deepEqual(nodeProblems(undefined), []);
+  });
+
+  it("warns that a multi-platform target's cache export on several nodes keeps one platform's (docker/buildx#1044)", () => {
+    const release = target({ platforms: ["linux/amd64", "linux/arm64"], "cache-to": ["type=registry,ref=r:cache-cpu,mode=max"] });
+    const [warning, ...more] = multiNodeCacheWarnings({ cpu: release, gpu: target({ platforms: ["linux/amd64"], "cache-to": ["type=registry,ref=r:cache-gpu,mode=max"] }) }, remote);
+    assert.deepEqual(more, [], "gpu builds one platform: its cache is whole");
+    assert.match(warning, /^cpu builds linux\/amd64 and linux\/arm64 on the 2 nodes of iopaint-nodes and exports its cache: .*docker\/buildx#1044/);
+    assert.deepEqual(multiNodeCacheWarnings({ cpu: release }, dockerDriver(["linux/amd64", "linux/arm64"])), [], "one node: one cache");
+    assert.deepEqual(multiNodeCacheWarnings({ cpu: target({ platforms: ["linux/amd64", "linux/arm64"] }) }, remote), [], "no export");
+  });
+
+  it("describes each node of a builder that is not the daemon's own: endpoint, status and platforms", () => {
+    assert.deepEqual(describeBuilder(remote, "containerd"), [
+      "builder iopaint-nodes (remote driver; 2 nodes)",
+      "  node iopaint-nodes-amd64 at tcp://10.213.0.2:1234: running; platforms linux/amd64, linux/amd64/v2, linux/amd64/v3, linux/amd64/v4, linux/arm64, linux/386",
+      "  node iopaint-nodes-arm64 at tcp://10.213.0.3:1234: inactive; platforms linux/arm64",
+    ]);
+    assert.deepEqual(describeBuilder(dockerDriver(["linux/amd64"]), "graphdriver"), ["builder default (docker driver, classic image store; 1 node)"]);
+  });
+});
+
 describe("docker buildx inspect, parsed", () => {
   it("reads the builder's name, driver and each node's status and platforms (buildx 0.13.1 and 0.29.1)", () => {
     assert.deepEqual(parseBuilderInspect(readRepoFile("test/fixtures/progress/buildx-inspect-0.13.txt")), {
       name: "default",
       driver: "docker",
-      nodes: [{ name: "default", status: "running", platforms: ["linux/amd64", "linux/amd64/v2", "linux/amd64/v3", "linux/arm64"] }],
+      nodes: [{ name: "default", endpoint: "default", status: "running", platforms: ["linux/amd64", "linux/amd64/v2", "linux/amd64/v3", "linux/arm64"] }],
     });
     assert.equal(parseBuilderInspect(readRepoFile("test/fixtures/progress/buildx-inspect-0.29-classic.txt"))?.nodes[0].platforms.includes("linux/386"), true);
   });
@@ -132,8 +181,8 @@ describe("docker buildx inspect, parsed", () => {
       name: "multi",
       driver: "remote",
       nodes: [
-        { name: "multi0", status: "running", platforms: ["linux/amd64"] },
-        { name: "multi1", status: "inactive", platforms: ["linux/arm64", "linux/arm/v7"] },
+        { name: "multi0", endpoint: "tcp://10.0.0.1:1234", status: "running", platforms: ["linux/amd64"] },
+        { name: "multi1", endpoint: "tcp://10.0.0.2:1234", status: "inactive", platforms: ["linux/arm64", "linux/arm/v7"] },
       ],
     });
     assert.equal(parseBuilderInspect("ERROR: no builder"), undefined);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { explainFailure } from "../../scripts/bake/failure.ts";
+import { explainFailure, lostNodes } from "../../scripts/bake/failure.ts";
+import { parseBuilderInspect } from "../../scripts/docker/builder.ts";
 import { parseSolveStatus } from "../../scripts/bake/progress.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { readRepoFile } from "../helpers/compile.ts";
@@ -94,5 +95,23 @@ describe("explaining a failed build command", () => {
     assert.match(failure.message, /^the build failed at step \[builder 4\/5\] RUN /);
     assert.match(failure.message, /\| installed versions differ from the pins: torch 2\.1\.2\+cpu \(pinned 9\.9\.9\)/);
     assert.deepEqual(explainFailure(""), { message: "the build failed (buildx's own message is above)", exitCode: ExitCode.failed });
+  });
+});
+
+describe("a node lost during the build", () => {
+  // buildx 0.29.1's inspect of the two-node remote builder after its arm64 node's buildkitd stopped.
+  const afterLoss = parseBuilderInspect(readRepoFile("test/fixtures/progress/buildx-inspect-0.29-remote.txt"))!;
+
+  it("names the node that no longer answers and says no tag of its images was pushed (exit 1)", () => {
+    const failure = lostNodes(afterLoss)!;
+    assert.equal(failure.exitCode, ExitCode.failed);
+    assert.match(failure.message, /^node iopaint-nodes-arm64 \(tcp:\/\/10\.213\.0\.3:1234\) of the iopaint-nodes builder stopped answering during the build/);
+    assert.match(failure.message, /no tag of an image it built part of was pushed/);
+    assert.match(failure.hint!, /docker buildx create --leave --name iopaint-nodes --node iopaint-nodes-arm64/);
+  });
+
+  it("says nothing when every node still runs, or the builder could not be inspected", () => {
+    assert.equal(lostNodes({ ...afterLoss, nodes: afterLoss.nodes.map((node) => ({ ...node, status: "running" })) }), undefined);
+    assert.equal(lostNodes(undefined), undefined);
   });
 });
