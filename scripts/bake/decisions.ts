@@ -157,10 +157,11 @@ export function storageDecisions(targets: Record<string, ResolvedTarget>, builde
  * one or, where another node runs its platform under emulation, quietly go there.
  */
 export function nodeProblems(builder: Builder | undefined): Problem[] {
+  if (!builder) return [];
   return unreachableNodes(builder).map((node) => ({
     kind: "environment",
-    message: `node ${node.name} of the ${builder!.name} builder (${builder!.driver} driver, ${node.endpoint}) is ${node.status || "not running"}: buildx cannot reach its BuildKit`,
-    hint: `start the BuildKit daemon at ${node.endpoint}, or build without the node: docker buildx create --leave --name ${builder!.name} --node ${node.name} (add it back with docker buildx create --append)`,
+    message: `node ${node.name} of the ${builder.name} builder (${builder.driver} driver, ${node.endpoint}) is ${node.status || "not running"}: buildx cannot reach its BuildKit`,
+    hint: `start the BuildKit daemon at ${node.endpoint}, or build without the node: docker buildx create --leave --name ${builder.name} --node ${node.name} (add it back with docker buildx create --append)`,
   }));
 }
 

@@ -171,6 +171,14 @@ for (const engineName of TEST_ENGINES)
       assert.match(result.stderr, /the IOPaint checkout \/nonexistent\/IOPaint does not exist.*\n {2}hint: point IOPAINT_SRC \(or --source DIR\)/);
     });
 
+    it("--builder names a builder the machine lacks, or one the fallback cannot use: exit 3 before any build", async () => {
+      const result = await bake(["cpu", "--builder", "no-such-builder"]);
+      assert.equal(result.exitCode, 3, result.all);
+      if (docker.bakes) assert.match(result.stderr, /error: the builder no-such-builder: no builder "no-such-builder" found\n {2}hint: docker buildx ls lists the builders/);
+      else assert.match(result.stderr, /error: the builder no-such-builder \(--builder\) needs buildx: the docker build fallback builds only with the daemon's own BuildKit/);
+      assert.doesNotMatch(result.stderr, /^#\d+ /m, "nothing was built");
+    });
+
     it("a docker client that does not exist is an environment error (exit 3)", async () => {
       const result = await bake(["cpu"], { DOCKER_CLI: "/nonexistent/docker" });
       assert.equal(result.exitCode, 3, result.all);
