@@ -78,6 +78,17 @@ variable "IOPAINT_PROVENANCE" {
   default = "auto"
 }
 
+# "true" attaches an SBOM attestation (SPDX) to each image: BuildKit runs an SBOM generator image over the image's file system, as buildx's --sbom=true does. The builder must store attestations, like provenance.
+# Allowed: "false", "true"; npm run bake refuses any other.
+variable "IOPAINT_SBOM" {
+  default = "false"
+}
+
+# The SBOM generator image for IOPAINT_SBOM=true; empty: buildx's default (docker/buildkit-syft-scanner).
+variable "IOPAINT_SBOM_GENERATOR" {
+  default = ""
+}
+
 # <image>:<target>-latest, plus <image>:<target>-<IOPAINT_VERSION> when a version is set.
 function "tags" {
   params = [name]
@@ -110,7 +121,7 @@ group "dev" {
 # Filled in by docker/metadata-action in CI (its bake-target input); empty locally.
 target "docker-metadata-action" {}
 
-# What every image shares: the checkout as context, the generated Dockerfile and the scripts it runs, shared args, provenance, the CA secret if one is given, OCI labels.
+# What every image shares: the checkout as context, the generated Dockerfile and the scripts it runs, shared args, attestations (provenance, an SBOM), the CA secret if one is given, OCI labels.
 target "_common" {
   context = IOPAINT_SRC
   dockerfile = "cwd://docker/Dockerfile"
@@ -133,7 +144,7 @@ target "_common" {
     APP_UID = "1000"
     APP_GID = "1000"
   }
-  attest = IOPAINT_PROVENANCE == "auto" ? [] : IOPAINT_PROVENANCE == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=${IOPAINT_PROVENANCE}"]
+  attest = concat(IOPAINT_PROVENANCE == "auto" ? [] : IOPAINT_PROVENANCE == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=${IOPAINT_PROVENANCE}"], IOPAINT_SBOM == "true" ? [IOPAINT_SBOM_GENERATOR == "" ? "type=sbom" : "type=sbom,generator=${IOPAINT_SBOM_GENERATOR}"] : [])
   secret = IOPAINT_CA_CERT == "" ? [] : ["id=iopaint-ca,src=${IOPAINT_CA_CERT}"]
   labels = {
     "org.opencontainers.image.title" = "IOPaint"

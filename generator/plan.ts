@@ -114,6 +114,8 @@ export const VARIABLES = {
   cache: "IOPAINT_CACHE",
   cacheRef: "IOPAINT_CACHE_REF",
   provenance: "IOPAINT_PROVENANCE",
+  sbom: "IOPAINT_SBOM",
+  sbomGenerator: "IOPAINT_SBOM_GENERATOR",
   pipIndex: "IOPAINT_PIP_INDEX_URL",
   torchIndex: "IOPAINT_TORCH_INDEX_URL",
   npmRegistry: "IOPAINT_NPM_REGISTRY",
@@ -249,6 +251,17 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
         allowed: ["auto", "min", "max", "false"],
         comment:
           'Provenance attestation attached to each image (SLSA, made by BuildKit itself, offline): "auto" (buildx\'s default: mode=min where the builder can store attestations, none on the docker driver with the classic image store), "min", "max" (adds the build args and every step), or "false" for none (registry UIs list an attestation as an "unknown/unknown" platform).',
+      },
+      {
+        name: VARIABLES.sbom,
+        default: "false",
+        allowed: ["false", "true"],
+        comment: `"true" attaches an SBOM attestation (SPDX) to each image: BuildKit runs an SBOM generator image over the image's file system, as buildx's --sbom=true does. The builder must store attestations, like provenance.`,
+      },
+      {
+        name: VARIABLES.sbomGenerator,
+        default: "",
+        comment: "The SBOM generator image for IOPAINT_SBOM=true; empty: buildx's default (docker/buildkit-syft-scanner).",
       },
     ],
     labels: {

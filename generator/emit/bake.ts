@@ -61,14 +61,18 @@ function allowedValues(values: readonly string[]): string {
 }
 
 /**
- * The provenance attestation IOPAINT_PROVENANCE asks for. "auto" sets none, so buildx adds its
- * own default (mode=min) where the builder can store it and leaves it out where it cannot (the
- * docker driver on the classic image store, which refuses any explicit attest); "false" is
- * explicitly none, since buildx would otherwise add its default.
+ * The attestations IOPAINT_PROVENANCE and IOPAINT_SBOM ask for. Provenance "auto" sets none, so
+ * buildx adds its own default (mode=min) where the builder can store it and leaves it out where
+ * it cannot (the docker driver on the classic image store, which refuses any explicit attest);
+ * "false" is explicitly none, since buildx would otherwise add its default. An SBOM is never a
+ * default: "true" adds one, from IOPAINT_SBOM_GENERATOR's image or buildx's default scanner.
  */
 function attestations(): string {
   const mode = VARIABLES.provenance;
-  return `${mode} == "auto" ? [] : ${mode} == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=\${${mode}}"]`;
+  const generator = VARIABLES.sbomGenerator;
+  const provenance = `${mode} == "auto" ? [] : ${mode} == "false" ? ["type=provenance,disabled=true"] : ["type=provenance,mode=\${${mode}}"]`;
+  const sbom = `${VARIABLES.sbom} == "true" ? [${generator} == "" ? "type=sbom" : "type=sbom,generator=\${${generator}}"] : []`;
+  return `concat(${provenance}, ${sbom})`;
 }
 
 /** The directories the Dockerfile takes as named contexts: the helpers, and the locks once a variant has one. */
@@ -83,7 +87,7 @@ function commonTarget(plan: BuildPlan): string {
     ...Object.entries(plan.variableLabels).map(([k, variable]) => `    ${hclKey(k)} = ${variable}\n`),
   ];
   return (
-    comment(["What every image shares: the checkout as context, the generated Dockerfile and the scripts it runs, shared args, provenance, the CA secret if one is given, OCI labels."]) +
+    comment(["What every image shares: the checkout as context, the generated Dockerfile and the scripts it runs, shared args, attestations (provenance, an SBOM), the CA secret if one is given, OCI labels."]) +
     `target "_common" {\n` +
     `  context = ${VARIABLES.source}\n` +
     `  dockerfile = ${hclString(`cwd://${DOCKERFILE}`)}\n` +

@@ -124,13 +124,15 @@ const CAPABLE_BUILDER_HINT =
  * Pure: what the targets' provenance and cache settings need from this builder. Where it cannot
  * store attestations (the docker driver on the classic image store), the default ("auto", no
  * attest in the bake file) becomes one line saying none is attached, while an explicit
- * IOPAINT_PROVENANCE=min|max, or a cache to export, is a problem with the fix.
+ * IOPAINT_PROVENANCE=min|max, an SBOM (IOPAINT_SBOM=true), or a cache to export, is a problem
+ * with the fix.
  */
 export function storageDecisions(targets: Record<string, ResolvedTarget>, builder: Builder | undefined, store: ImageStore): { problems: Problem[]; notes: string[] } {
   if (builderStoresAttestations(builder, store)) return { problems: [], notes: [] };
   const list = Object.values(targets);
   const explicit = list.some((t) => (t.attest ?? []).some((a) => a.includes("type=provenance") && !a.includes("disabled=true")));
   const defaulted = list.some((t) => !(t.attest ?? []).some((a) => a.includes("type=provenance")));
+  const sbom = list.some((t) => (t.attest ?? []).some((a) => a.includes("type=sbom")));
   const exports = list.some((t) => (t["cache-to"] ?? []).length > 0);
   const where = `the ${builder?.name ?? "default"} builder (docker driver) on the classic image store`;
   const problems: Problem[] = [];
@@ -139,6 +141,13 @@ export function storageDecisions(targets: Record<string, ResolvedTarget>, builde
       kind: "environment",
       message: `IOPAINT_PROVENANCE asks for a provenance attestation, which ${where} cannot store`,
       hint: `set IOPAINT_PROVENANCE=auto (attached where the builder can store it) or false, or ${CAPABLE_BUILDER_HINT}`,
+    });
+  }
+  if (sbom) {
+    problems.push({
+      kind: "environment",
+      message: `IOPAINT_SBOM=true asks for an SBOM attestation, which ${where} cannot store`,
+      hint: `unset IOPAINT_SBOM, or ${CAPABLE_BUILDER_HINT}`,
     });
   }
   if (exports) {

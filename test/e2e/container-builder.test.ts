@@ -12,6 +12,7 @@ import { REPO } from "../helpers/compile.ts";
 import { TestEngine } from "../helpers/engine.ts";
 import { isAttestation, platformsOf, rawIndex } from "../helpers/oci-index.ts";
 import { registryBasesConfig } from "../helpers/registry-bases.ts";
+import { publishSbomScanner } from "../../scripts/engine/sbom-scanner.ts";
 
 /**
  * CI's builder (issue 23): docker/setup-buildx-action gives GitHub users buildx's
@@ -45,7 +46,7 @@ describe("the docker-container builder (BuildKit from the Go module) on the newe
   });
   after(async () => {
     await docker?.cleanup();
-    if (registryDir) await rm(join(registryDir, "data/docker/registry/v2/repositories", repository), { recursive: true, force: true });
+    if (registryDir) for (const name of [repository, `${repository}-sbom`]) await rm(join(registryDir, "data/docker/registry/v2/repositories", name), { recursive: true, force: true });
   });
 
   function bake(args: string[], env: Record<string, string> = {}) {
@@ -82,6 +83,34 @@ describe("the docker-container builder (BuildKit from the Go module) on the newe
     const container = await docker.run(`${image}:cpu-latest`, { publish: "127.0.0.1:18091:8080" });
     await docker.waitForHttp("http://127.0.0.1:18091/api/v1/model", container);
     assert.match(result.stderr, /^cpu\s+[0-9a-f]{12}\s+\d+(\.\d+)?MB \/ 600MB/m, "the summary sizes the loaded image");
+  });
+
+  it("IOPAINT_SBOM=true: each platform's image carries an SBOM (SPDX) from the generator, listing torch, IOPaint and the Debian packages", async (t) => {
+    const generator = await publishSbomScanner(docker.engine, registry);
+    const image = `${registry}/${repository}-sbom`;
+    const result = await bake(["cpu", "--push"], { IOPAINT_PLATFORMS: "release", IOPAINT_IMAGE: image, IOPAINT_SBOM: "true", IOPAINT_SBOM_GENERATOR: generator });
+    assert.equal(result.exitCode, 0, result.all.split("\n").slice(-40).join("\n"));
+    assert.match(result.stderr, /generating sbom using 127\.0\.0\.1:5000\/iopaint-standin\/sbom-scanner:1/);
+    // imagetools gives one SBOM per platform of an index ({"linux/amd64": {SPDX: …}, …}).
+    const inspected = JSON.parse((await docker.docker(["buildx", "imagetools", "inspect", `${image}:cpu-latest`, "--format", "{{json .SBOM}}"], { inEngineNetwork: true })).stdout) as Record<
+      string,
+      { SPDX: { creationInfo: { creators: string[] }; packages: { name: string; versionInfo: string; externalRefs: { referenceLocator: string }[] }[] } }
+    >;
+    const platforms = emulation.ok ? ["linux/amd64", "linux/arm64"] : ["linux/amd64"];
+    assert.deepEqual(Object.keys(inspected).sort(), platforms);
+    for (const platform of platforms) {
+      const { SPDX: sbom } = inspected[platform];
+      // The generator's, and BuildKit's own, which it adds to every SBOM it attaches.
+      assert.ok(sbom.creationInfo.creators.includes("Tool: iopaint-sbom-scanner-1"), sbom.creationInfo.creators.join(", "));
+      const purls = sbom.packages.flatMap((p) => p.externalRefs.map((r) => r.referenceLocator));
+      t.diagnostic(`${platform}: ${sbom.packages.length} packages`);
+      assert.ok(purls.includes("pkg:pypi/torch@2.1.2+cpu"), `${platform}: torch 2.1.2+cpu`);
+      assert.ok(purls.includes("pkg:pypi/iopaint@1.6.0"), `${platform}: the app, IOPaint 1.6.0`);
+      assert.ok(
+        purls.some((purl) => purl.startsWith("pkg:deb/debian/libsm6@") && purl.endsWith(`?arch=${platform.split("/")[1]}`)),
+        `${platform}: a runtime package of the config (libsm6), for its architecture`,
+      );
+    }
   });
 
   for (const backend of ["local", "registry"] as const) {

@@ -77,6 +77,7 @@ describe("what the builder can store: provenance and cache export", () => {
   const min = { cpu: target({ attest: ["type=provenance,mode=min"] }) };
   const off = { cpu: target({ attest: ["type=provenance,disabled=true"] }) };
   const cached = { cpu: target({ "cache-to": ["type=local,dest=/c/cpu,mode=max"] }) };
+  const sbom = { cpu: target({ attest: ["type=sbom,generator=127.0.0.1:5000/iopaint-standin/sbom-scanner:1"] }) };
   const classic = parseBuilderInspect(readRepoFile("test/fixtures/progress/buildx-inspect-0.29-classic.txt"));
 
   it("on the docker driver with the classic image store: auto says in one line that none is attached", () => {
@@ -97,6 +98,9 @@ describe("what the builder can store: provenance and cache export", () => {
     assert.match(provenance.hint!, /IOPAINT_PROVENANCE=auto .* or false, or turn on the containerd image store .* docker-container builder/);
     const [cache] = storageDecisions(cached, classic, "graphdriver").problems;
     assert.match(cache.message, /IOPAINT_CACHE exports the build cache, which the default builder \(docker driver\) on the classic image store cannot do/);
+    const [bom] = storageDecisions(sbom, classic, "graphdriver").problems;
+    assert.match(bom.message, /IOPAINT_SBOM=true asks for an SBOM attestation, which the default builder \(docker driver\) on the classic image store cannot store/);
+    assert.match(bom.hint!, /unset IOPAINT_SBOM, or turn on the containerd image store/);
   });
 
   it("the containerd image store, or any driver but docker, stores both", () => {
@@ -104,7 +108,7 @@ describe("what the builder can store: provenance and cache export", () => {
       [classic, "containerd"],
       [{ ...classic!, driver: "docker-container" }, "graphdriver"],
     ] as const) {
-      for (const targets of [auto, min, cached]) assert.deepEqual(storageDecisions(targets, builder, store), { problems: [], notes: [] });
+      for (const targets of [auto, min, cached, sbom]) assert.deepEqual(storageDecisions(targets, builder, store), { problems: [], notes: [] });
     }
   });
 });
