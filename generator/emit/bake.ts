@@ -87,7 +87,9 @@ function commonTarget(plan: BuildPlan): string {
     ...Object.entries(plan.variableLabels).map(([k, variable]) => `    ${hclKey(k)} = ${variable}\n`),
   ];
   return (
-    comment(["What every image shares: the checkout as context, the generated Dockerfile and the scripts it runs, shared args, attestations (provenance, an SBOM), the CA secret if one is given, OCI labels."]) +
+    comment([
+      "What every image shares: the checkout as context, the generated Dockerfile and the scripts it runs, shared args, attestations (provenance, an SBOM), the CA secret if one is given, OCI labels.",
+    ]) +
     `target "_common" {\n` +
     `  context = ${VARIABLES.source}\n` +
     `  dockerfile = ${hclString(`cwd://${DOCKERFILE}`)}\n` +

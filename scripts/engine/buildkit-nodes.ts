@@ -21,7 +21,7 @@ import { execa } from "execa";
 import { Docker } from "../docker/docker.ts";
 import { netnsPath, type Engine } from "../docker/engine.ts";
 import { ensureBuildkitBinaries, writeBuildkitdConfig } from "./buildkit-image.ts";
-import { EngineEnvironmentError, mountsUnder, pidAlive, readPid, sleep, tailFile, terminate } from "./host.ts";
+import { EngineEnvironmentError, mountsUnder, pidAlive, readPid, sleep, tailFile, terminate, withStateLock } from "./host.ts";
 import { engineStateRoot } from "./private-engine.ts";
 import { REGISTRY_PORT } from "./registry.ts";
 
@@ -108,7 +108,6 @@ async function ensureLan(engine: Engine): Promise<void> {
     await must(engine.netns, ["ip", "link", "set", BRIDGE, "up"]);
   }
   const dir = nodesDir(engine.name);
-  fs.mkdirSync(dir, { recursive: true });
   const pidfile = path.join(dir, "registry-forward.pid");
   const listen = `${LAN}.1:${REGISTRY_PORT}`;
   if (!runningPid(pidfile, listen)) startDetached(engine.netns, [process.execPath, FORWARDER, listen, `127.0.0.1:${REGISTRY_PORT}`], path.join(dir, "registry-forward.log"), pidfile);
@@ -127,7 +126,7 @@ async function ensureHost(engine: Engine, node: BuildkitNode, index: number): Pr
   }
   await execa("ip", ["netns", "add", node.netns]);
   await must(node.netns, ["ip", "link", "set", "lo", "up"]);
-  const lanEnd = `${BRIDGE.slice(0, 9)}-${index}`;
+  const lanEnd = `${BRIDGE}-${index}`;
   await inNetns(engine.netns, ["ip", "link", "delete", lanEnd]);
   await must(engine.netns, ["ip", "link", "add", lanEnd, "type", "veth", "peer", "name", "eth0", "netns", node.netns]);
   await must(engine.netns, ["ip", "link", "set", lanEnd, "master", BRIDGE, "up"]);
@@ -214,20 +213,22 @@ export async function stopNode(node: BuildkitNode, how: { kill?: boolean } = {})
  */
 export async function ensureBuildkitNodes(engine: Engine, log: (line: string) => void = defaultLog): Promise<BuildkitNode[]> {
   const nodes = buildkitNodes(engine);
-  await ensureLan(engine);
-  for (const [index, node] of nodes.entries()) {
-    await ensureHost(engine, node, index);
-    await startNode(engine, node, log);
-  }
-  const docker = new Docker(engine);
-  const inspected = await docker.run(["buildx", "inspect", NODES_BUILDER], { inEngineNetwork: true });
-  if (inspected.exitCode === 0 && nodes.every((node) => inspected.stdout.includes(node.endpoint))) return nodes;
-  if (inspected.exitCode === 0) await docker.run(["buildx", "rm", "--force", NODES_BUILDER]);
-  log(`[nodes] creating the remote builder ${NODES_BUILDER}: ${nodes.map((node) => `${node.platform} on ${node.endpoint}`).join(", ")}`);
-  for (const [index, node] of nodes.entries()) {
-    await docker.check(["buildx", "create", ...(index > 0 ? ["--append"] : []), "--name", NODES_BUILDER, "--node", node.name, "--driver", "remote", "--platform", node.platform, node.endpoint]);
-  }
-  return nodes;
+  return withStateLock(nodesDir(engine.name), "nodes", async () => {
+    await ensureLan(engine);
+    for (const [index, node] of nodes.entries()) {
+      await ensureHost(engine, node, index);
+      await startNode(engine, node, log);
+    }
+    const docker = new Docker(engine);
+    const inspected = await docker.run(["buildx", "inspect", NODES_BUILDER], { inEngineNetwork: true });
+    if (inspected.exitCode === 0 && nodes.every((node) => inspected.stdout.includes(node.endpoint))) return nodes;
+    if (inspected.exitCode === 0) await docker.run(["buildx", "rm", "--force", NODES_BUILDER]);
+    log(`[nodes] creating the remote builder ${NODES_BUILDER}: ${nodes.map((node) => `${node.platform} on ${node.endpoint}`).join(", ")}`);
+    for (const [index, node] of nodes.entries()) {
+      await docker.check(["buildx", "create", ...(index > 0 ? ["--append"] : []), "--name", NODES_BUILDER, "--node", node.name, "--driver", "remote", "--platform", node.platform, node.endpoint]);
+    }
+    return nodes;
+  });
 }
 
 /** Stops every node of the engine's builder and removes their hosts (with the engine). */
