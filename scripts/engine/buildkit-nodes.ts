@@ -21,7 +21,7 @@ import { execa } from "execa";
 import { Docker } from "../docker/docker.ts";
 import { netnsPath, type Engine } from "../docker/engine.ts";
 import { ensureBuildkitBinaries, writeBuildkitdConfig } from "./buildkit-image.ts";
-import { EngineEnvironmentError, mountsUnder, pidAlive, readPid, sleep, tailFile, terminate, withStateLock } from "./host.ts";
+import { EngineEnvironmentError, livePid, mountsUnder, pidAlive, sleep, tailFile, terminate, withStateLock } from "./host.ts";
 import { engineStateRoot } from "./private-engine.ts";
 import { REGISTRY_PORT } from "./registry.ts";
 
@@ -76,14 +76,6 @@ async function must(netns: string, argv: string[]): Promise<void> {
   if (result.exitCode !== 0) throw new EngineEnvironmentError(`${argv.join(" ")} in namespace ${netns} failed: ${String(result.all).trim()}`, "run as root, on a kernel with veth and bridge support");
 }
 
-/** The pid in `pidfile` when that process is alive and its command line holds `marker`. */
-function runningPid(pidfile: string, marker: string): number | undefined {
-  const pid = readPid(pidfile);
-  if (!pid || !pidAlive(pid)) return undefined;
-  const cmdline = fs.existsSync(`/proc/${pid}/cmdline`) ? fs.readFileSync(`/proc/${pid}/cmdline`, "utf8") : "";
-  return cmdline.includes(marker) ? pid : undefined;
-}
-
 /** `argv` in namespace `netns`, detached, its output in `logFile` and its pid in `pidfile`. */
 function startDetached(netns: string, argv: string[], logFile: string, pidfile: string): void {
   const out = fs.openSync(logFile, "a");
@@ -110,7 +102,7 @@ async function ensureLan(engine: Engine): Promise<void> {
   const dir = nodesDir(engine.name);
   const pidfile = path.join(dir, "registry-forward.pid");
   const listen = `${LAN}.1:${REGISTRY_PORT}`;
-  if (!runningPid(pidfile, listen)) startDetached(engine.netns, [process.execPath, FORWARDER, listen, `127.0.0.1:${REGISTRY_PORT}`], path.join(dir, "registry-forward.log"), pidfile);
+  if (!livePid(pidfile, listen)) startDetached(engine.netns, [process.execPath, FORWARDER, listen, `127.0.0.1:${REGISTRY_PORT}`], path.join(dir, "registry-forward.log"), pidfile);
 }
 
 /**
@@ -148,8 +140,8 @@ export async function startNode(engine: Engine, node: BuildkitNode, log: (line: 
   const files = pidfiles(node);
   fs.mkdirSync(node.dir, { recursive: true });
   const registry = `127.0.0.1:${REGISTRY_PORT}`;
-  if (!runningPid(files.forward, registry)) startDetached(node.netns, [process.execPath, FORWARDER, registry, `${LAN}.1:${REGISTRY_PORT}`], path.join(node.dir, "registry-forward.log"), files.forward);
-  if (runningPid(files.buildkitd, node.endpoint) && (await answers(engine, node, bin))) return;
+  if (!livePid(files.forward, registry)) startDetached(node.netns, [process.execPath, FORWARDER, registry, `${LAN}.1:${REGISTRY_PORT}`], path.join(node.dir, "registry-forward.log"), files.forward);
+  if (livePid(files.buildkitd, node.endpoint) && (await answers(engine, node, bin))) return;
   const config = writeBuildkitdConfig(path.join(node.dir, "buildkitd.toml"));
   const logFile = path.join(node.dir, "buildkitd.log");
   log(`[nodes] starting buildkitd for ${node.platform} on ${node.endpoint} (namespace ${node.netns})`);
@@ -177,7 +169,7 @@ export async function startNode(engine: Engine, node: BuildkitNode, log: (line: 
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (await answers(engine, node, bin)) return;
-    if (!runningPid(files.buildkitd, node.endpoint)) break;
+    if (!livePid(files.buildkitd, node.endpoint)) break;
     await sleep(300);
   }
   throw new EngineEnvironmentError(`buildkitd for ${node.platform} did not answer on ${node.endpoint}`, `read ${logFile}`, tailFile(logFile, 20));
@@ -201,7 +193,7 @@ export async function stopNode(node: BuildkitNode, how: { kill?: boolean } = {})
     }
     for (const pid of pids) while (pidAlive(pid)) await sleep(50);
   } else {
-    const pid = runningPid(pidfiles(node).buildkitd, node.endpoint);
+    const pid = livePid(pidfiles(node).buildkitd, node.endpoint);
     if (pid) await terminate(pid, 10_000);
   }
   for (const mount of mountsUnder(node.dir)) await execa("umount", ["--lazy", mount], { reject: false });
@@ -235,10 +227,10 @@ export async function ensureBuildkitNodes(engine: Engine, log: (line: string) =>
 export async function stopBuildkitNodes(engine: Pick<Engine, "name" | "netns">): Promise<void> {
   for (const node of buildkitNodes(engine)) {
     await stopNode(node);
-    const forward = runningPid(pidfiles(node).forward, FORWARDER);
+    const forward = livePid(pidfiles(node).forward, FORWARDER);
     if (forward) await terminate(forward, 5_000);
     if (fs.existsSync(netnsPath(node.netns))) await execa("ip", ["netns", "delete", node.netns], { reject: false });
   }
-  const forward = runningPid(path.join(nodesDir(engine.name), "registry-forward.pid"), FORWARDER);
+  const forward = livePid(path.join(nodesDir(engine.name), "registry-forward.pid"), FORWARDER);
   if (forward) await terminate(forward, 5_000);
 }

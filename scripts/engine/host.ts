@@ -319,6 +319,17 @@ export function readPid(pidfile: string): number | undefined {
   }
 }
 
+/**
+ * The pid a pidfile names, when that process is alive and its command line holds every one of
+ * `markers`: ours, not another that took the number since.
+ */
+export function livePid(pidfile: string, ...markers: string[]): number | undefined {
+  const pid = readPid(pidfile);
+  if (!pid || !pidAlive(pid)) return undefined;
+  const cmdline = fs.existsSync(`/proc/${pid}/cmdline`) ? fs.readFileSync(`/proc/${pid}/cmdline`, "utf8") : "";
+  return markers.every((marker) => cmdline.includes(marker)) ? pid : undefined;
+}
+
 /** SIGTERM, then SIGKILL after `graceMs`; returns once the process is gone (or a zombie). */
 export async function terminate(pid: number, graceMs: number): Promise<void> {
   try {

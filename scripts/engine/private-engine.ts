@@ -21,7 +21,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { Docker } from "../docker/docker.ts";
 import { netnsPath, type Engine, type EngineName } from "../docker/engine.ts";
-import { EngineEnvironmentError, ensureHostPackages, mountsAtOrUnder, pidAlive, readPid, requireRoot, sleep, tailFile, terminate, withStateLock } from "./host.ts";
+import { EngineEnvironmentError, ensureHostPackages, livePid, mountsAtOrUnder, pidAlive, readPid, requireRoot, sleep, tailFile, terminate, withStateLock } from "./host.ts";
 import { ensureRegistry, stopRegistries, stopRegistry, type Registry, type RegistryOptions } from "./registry.ts";
 import { ensureSuitePrograms, type DockerSuite } from "./suite-packages.ts";
 
@@ -415,12 +415,8 @@ export async function stopEngine(name: EngineName = DEFAULT_ENGINE, opts: Pick<E
       await terminate(pid, 20_000);
     }
     // After a SIGKILL the daemon's own containerd is left behind: stop it by its pidfile too.
-    const containerdPidfile = path.join(p.execRoot, "containerd", "containerd.pid");
-    const cpid = readPid(containerdPidfile);
-    if (cpid && pidAlive(cpid)) {
-      const cmd = fs.existsSync(`/proc/${cpid}/cmdline`) ? fs.readFileSync(`/proc/${cpid}/cmdline`, "utf8") : "";
-      if (cmd.includes("containerd") && cmd.includes(p.execRoot)) await terminate(cpid, 10_000);
-    }
+    const cpid = livePid(path.join(p.execRoot, "containerd", "containerd.pid"), "containerd", p.execRoot);
+    if (cpid) await terminate(cpid, 10_000);
     fs.rmSync(p.pidfile, { force: true });
     if (!ourDaemonPid(p)) await releaseDataRootMount(p.dataRoot, log);
     if (fs.existsSync(p.netnsCreatedFile)) {

@@ -13,7 +13,7 @@ import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { netnsPath, type Engine } from "../docker/engine.ts";
-import { EngineEnvironmentError, pidAlive, readPid, sleep, tailFile, terminate } from "./host.ts";
+import { EngineEnvironmentError, livePid, sleep, tailFile, terminate } from "./host.ts";
 
 export const REGISTRY_PORT = 5000;
 const REGISTRY_PROGRAM = "/usr/bin/docker-registry";
@@ -55,10 +55,7 @@ export function registryConfig(dataDir: string, port: number, readOnly: boolean)
 
 /** The pid in the registry's pidfile, if that process is alive and is a docker-registry serving from `dir`. */
 function registryPid(dir: string): number | undefined {
-  const pid = readPid(path.join(dir, "registry.pid"));
-  if (!pid || !pidAlive(pid)) return undefined;
-  const cmdline = fs.existsSync(`/proc/${pid}/cmdline`) ? fs.readFileSync(`/proc/${pid}/cmdline`, "utf8") : "";
-  return cmdline.includes("docker-registry") && cmdline.includes(dir) ? pid : undefined;
+  return livePid(path.join(dir, "registry.pid"), "docker-registry", dir);
 }
 
 /** Starts the registry on `port` in the engine's namespace, or reuses the one running there. */
