@@ -169,6 +169,13 @@ export function lockStage(variant: string): string {
 /** The stage that ignores any lock and lets pip resolve (`npm run lock` builds through it). */
 export const UNLOCKED_STAGE = "unlocked";
 
+/**
+ * The targets `npm run lock` builds, never images: pip's reports of the resolve stage (one build per
+ * platform, on that platform), and with python.installer = "uv" uv's PEP 751 locks for every
+ * machine named in the build arg (one build on the builder's own platform).
+ */
+export const RESOLVE_REPORTS = { pip: "pip-report", uv: "uv-report", uvMachinesArg: "LOCK_MACHINES" } as const;
+
 /** Pure: a validated, compatible config (and the locks found beside it) to the plan. */
 export function planBuild(config: Config, configFile: string, locks: Record<string, PythonLock> = {}): BuildPlan {
   const variants = Object.entries(config.variants).map(([name, variant]) => ({ ...planVariant(name, variant, config), ...(locks[name] ? { lock: locks[name] } : {}) }));

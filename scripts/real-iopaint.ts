@@ -86,8 +86,8 @@ export async function machinePipIndex(): Promise<string> {
  * checked to apply: torch, torchvision and xformers from `index` (PyPI's CUDA 12.1 builds, which
  * run on a CPU too; PyTorch's index is out of reach here) like every other package; the local
  * stand-in base images for Docker Hub's, so Python 3.11 (Debian's) for 3.10 and its packages for
- * Ubuntu's python3.10; an image name of its own; cpu for amd64 alone (its lock is not resolved for
- * arm64 under emulation).
+ * Ubuntu's python3.10; an image name of its own; cpu for amd64 alone (pip would resolve its arm64
+ * lock under emulation; the real-packages test locks both platforms with uv, which needs none).
  */
 export function realConfig(config: string, index: string, standIns: { python: string; cuda: string; node: string }): string {
   const replacements: [from: RegExp, to: string][] = [

@@ -1,4 +1,4 @@
-import { CA_SECRET, HELPERS, LOCKS, locksDirOf, lockStage, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
+import { CA_SECRET, HELPERS, LOCKS, locksDirOf, lockStage, RESOLVE_REPORTS, UNLOCKED_STAGE, type BuildArg, type BuildPlan, type PlannedVariant } from "../plan.ts";
 import { dockerfileWord, jsonString } from "../quote.ts";
 import { generatedHeader } from "./header.ts";
 
@@ -28,6 +28,8 @@ const CA_FILE = `/run/secrets/${CA_SECRET}`;
 /** docker/helpers/resolve.sh reads and writes these paths: the lock stages' files, pip's reports and requirements.txt. */
 const LOCK_DIR = "/tmp/lock";
 const REPORT_DIR = "/tmp/pip-report";
+/** docker/helpers/uv-resolve.sh writes uv's locks here, a directory per machine. */
+const UV_REPORT_DIR = "/tmp/uv-report";
 const REQUIREMENTS = "/tmp/requirements.txt";
 /** 1980-01-01, the earliest time a zip (a wheel) can hold. */
 const BYTECODE_EPOCH = 315532800;
@@ -56,9 +58,14 @@ function helper(file: string): string {
   return `--mount=type=bind,from=helpers,source=${file},target=/tmp/${file}`;
 }
 
-/** A RUN that installs with pip: the download cache, the CA secret, with-pip-ca.sh and any other helpers it runs. */
+/** A RUN that reaches the indexes: the given download caches, the CA secret, with-pip-ca.sh and the helpers it runs. */
+function indexStep(caches: string[], helpers: string[]): string[] {
+  return [`RUN ${[...caches, CA_MOUNT].join(" ")} \\`, ...["with-pip-ca.sh", ...helpers].map((file) => `    ${helper(file)} \\`)];
+}
+
+/** A RUN that installs with pip: pip's download cache, the CA secret, with-pip-ca.sh and any other helpers it runs. */
 function pipStep(...helpers: string[]): string[] {
-  return [`RUN ${PIP_CACHE} ${CA_MOUNT} \\`, ...["with-pip-ca.sh", ...helpers].map((file) => `    ${helper(file)} \\`)];
+  return indexStep([PIP_CACHE], helpers);
 }
 
 /** pip, trusting the build's extra CA certificates if it has any. */
@@ -70,7 +77,7 @@ const PIP = "sh /tmp/with-pip-ca.sh pip";
  * the download caches of both, the CA secret, and the helpers it runs.
  */
 function installStep(...helpers: string[]): string[] {
-  return [`RUN ${PIP_CACHE} ${UV_CACHE} ${CA_MOUNT} \\`, ...["with-pip-ca.sh", "install.sh", ...helpers].map((file) => `    ${helper(file)} \\`)];
+  return indexStep([PIP_CACHE, UV_CACHE], ["install.sh", ...helpers]);
 }
 
 /** The install helper's command: `install [--prefix DIR | --target DIR] FILE`. */
@@ -230,7 +237,21 @@ export function emitDockerfile(plan: BuildPlan): string {
       ...pipStep("resolve.sh", "pins.py"),
       "    sh /tmp/with-pip-ca.sh sh /tmp/resolve.sh",
     ],
-    ["# ---- pip-report: what the resolve chose, for `npm run lock` (never an image) ----", "FROM scratch AS pip-report", `COPY --from=resolve ${REPORT_DIR}/ /`],
+    [`# ---- ${RESOLVE_REPORTS.pip}: what the resolve chose, for \`npm run lock\` (never an image) ----`, `FROM scratch AS ${RESOLVE_REPORTS.pip}`, `COPY --from=resolve ${REPORT_DIR}/ /`],
+    [
+      `# ---- ${RESOLVE_REPORTS.uv}: with python.installer = "uv", what uv resolves for each machine in ${RESOLVE_REPORTS.uvMachinesArg}, for \`npm run lock\` ----`,
+      "# Built on the builder's own platform: uv resolves for another with --python-platform, so an arm64",
+      "# lock needs no emulation. PEP 751 locks, one directory per machine (docker/helpers/uv-resolve.sh). Never an image.",
+      `FROM ${UNLOCKED_STAGE} AS uv-resolve`,
+      ...indexArgs,
+      `ARG ${RESOLVE_REPORTS.uvMachinesArg}=`,
+      `COPY ${requirements} ${REQUIREMENTS}`,
+      ...indexStep([UV_CACHE], ["uv-resolve.sh"]),
+      `    sh /tmp/with-pip-ca.sh sh /tmp/uv-resolve.sh $${RESOLVE_REPORTS.uvMachinesArg}`,
+      "",
+      `FROM scratch AS ${RESOLVE_REPORTS.uv}`,
+      `COPY --from=uv-resolve ${UV_REPORT_DIR}/ /`,
+    ],
     [
       "# ---- torch: the torch stack alone, from exact pins; only a change of those rebuilds it ----",
       "# Rebuilt when torch.txt (the exact pins from the resolve or the lock) changes: COPY compares content.",

@@ -13,7 +13,7 @@ import { VARIABLES, variantsByTarget, type PlannedVariant } from "../../generato
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { withoutCredentials } from "../docker/proxy.ts";
-import { daemonVersion, findDocker, MIN_BUILDX, type DockerTools, type Preference } from "../docker/discovery.ts";
+import { daemonVersion, findDocker, HOST_PLATFORM, MIN_BUILDX, type DockerTools, type Preference } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
@@ -493,10 +493,9 @@ async function describe(
 }
 
 function buildFailed(result: { output: string }, platforms: string[], records: BuildReport[] = []): number {
-  const hostPlatform = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
   const failure = explainFailure(
     result.output,
-    [...new Set(platforms)].filter((p) => !p.startsWith(hostPlatform)),
+    [...new Set(platforms)].filter((p) => !p.startsWith(HOST_PLATFORM)),
     records,
   );
   return reportFailure(failure);

@@ -14,6 +14,9 @@ import type { Engine } from "./engine.ts";
 /** Oldest buildx whose bake understands `cwd://` in dockerfile paths (added in buildx 0.12.0). */
 export const MIN_BUILDX = "0.12.0";
 
+/** This machine's platform, which a local daemon builds for without emulation. */
+export const HOST_PLATFORM = `linux/${process.arch === "x64" ? "amd64" : process.arch}`;
+
 export type BuildPath = "buildx" | "docker-build";
 export type Preference = "auto" | BuildPath;
 

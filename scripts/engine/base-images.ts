@@ -5,7 +5,7 @@
  * files per recipe hash under the engines' state root, so the second engine imports them in
  * seconds instead of running debootstrap again.
  *
- *   iopaint-standin/python:3.11-bookworm         Debian's python3 (3.11) + /opt/wheelhouse (with uv's real wheel)
+ *   iopaint-standin/python:3.11-bookworm         Debian's python3 (3.11) + /opt/wheelhouse (with uv's real wheels)
  *   iopaint-standin/cuda:11.8.0-runtime-bookworm the python stand-in + nvidia/cuda's ENV (CPU only)
  *   iopaint-standin/node:18-bookworm             Debian's nodejs 18 + npm 9
  */
@@ -24,26 +24,30 @@ export const NODE_STANDIN = "iopaint-standin/node:18-bookworm";
 
 /**
  * The uv release in the python stand-in's wheelhouse, for python.installer = "uv": the one
- * test/fixtures/iopaint.fixture.toml pins (versions.uv; a unit test keeps them one). A real wheel,
- * since uv is a binary: this machine's pip fetches it for the stand-in's architecture.
+ * test/fixtures/iopaint.fixture.toml pins (versions.uv; a unit test keeps them one). Real wheels,
+ * since uv is a binary: this machine's pip fetches them, one per architecture, and every stand-in's
+ * wheelhouse holds both, as PyPI does (uv resolves an arm64 lock from an amd64 builder).
  */
 export const STANDIN_UV_VERSION = "0.13.9";
 
-/** uv's wheel for a stand-in's architecture, fetched once by this machine's pip into the state root. */
-async function uvWheel(arch: "amd64" | "arm64"): Promise<string> {
+/** uv's wheels for x86_64 and aarch64, fetched once by this machine's pip into the state root. */
+async function uvWheels(): Promise<string[]> {
   const dir = path.join(engineStateRoot(), "wheels");
-  const machine = arch === "arm64" ? "aarch64" : "x86_64";
-  const existing = () => fs.readdirSync(dir).find((file) => file.startsWith(`uv-${STANDIN_UV_VERSION}-`) && file.endsWith(`${machine}.whl`));
   fs.mkdirSync(dir, { recursive: true });
-  if (!existing()) {
-    const args = ["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--platform", `manylinux2014_${machine}`, "--dest", dir, `uv==${STANDIN_UV_VERSION}`];
-    const result = await execa("python3", args, { reject: false, all: true });
-    if (result.exitCode !== 0)
-      throw new EngineEnvironmentError(`pip could not fetch uv ${STANDIN_UV_VERSION} for ${machine}`, "check this machine's pip index (pip config list) and network", result.all);
+  const wheels: string[] = [];
+  for (const machine of ["x86_64", "aarch64"]) {
+    const existing = () => fs.readdirSync(dir).find((file) => file.startsWith(`uv-${STANDIN_UV_VERSION}-`) && file.endsWith(`${machine}.whl`));
+    if (!existing()) {
+      const args = ["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--platform", `manylinux2014_${machine}`, "--dest", dir, `uv==${STANDIN_UV_VERSION}`];
+      const result = await execa("python3", args, { reject: false, all: true });
+      if (result.exitCode !== 0)
+        throw new EngineEnvironmentError(`pip could not fetch uv ${STANDIN_UV_VERSION} for ${machine}`, "check this machine's pip index (pip config list) and network", result.all);
+    }
+    const wheel = existing();
+    if (!wheel) throw new EngineEnvironmentError(`pip download left no uv ${STANDIN_UV_VERSION} wheel for ${machine} in ${dir}`, "check this machine's pip index (pip config list)");
+    wheels.push(path.join(dir, wheel));
   }
-  const wheel = existing();
-  if (!wheel) throw new EngineEnvironmentError(`pip download left no uv ${STANDIN_UV_VERSION} wheel for ${machine} in ${dir}`, "check this machine's pip index (pip config list)");
-  return path.join(dir, wheel);
+  return wheels;
 }
 
 export const DEFAULT_WHEEL_SPECS: readonly string[] = [
@@ -392,7 +396,7 @@ export async function ensurePythonBase(engine: Engine, opts: PythonBaseOptions =
   // setuptools' build isolation needs a wheel of `wheel`; bookworm ships one as python3-wheel-whl.
   if (await aptHasPackage("python3-wheel-whl", log)) include.push("python3-wheel-whl");
   const arm64 = opts.arch === "arm64";
-  const uv = await uvWheel(arm64 ? "arm64" : "amd64");
+  const uv = await uvWheels();
   return ensureRootfsImage(
     engine,
     {
@@ -407,14 +411,14 @@ export async function ensurePythonBase(engine: Engine, opts: PythonBaseOptions =
         standInDescription("python:3.11-bookworm (Debian's /usr/bin/python3 3.11, no system pip; wheelhouse in /opt/wheelhouse)"),
         'CMD ["python3"]',
       ],
-      extra: { wheelSpecs, wheelhouseFixture: hashTree(WHEELHOUSE_FIXTURE_DIR), pythonSymlink: true, uvWheel: path.basename(uv) },
+      extra: { wheelSpecs, wheelhouseFixture: hashTree(WHEELHOUSE_FIXTURE_DIR), pythonSymlink: true, uvWheels: uv.map((wheel) => path.basename(wheel)) },
       finish: async (root, logFile) => {
         // Like the official image, `python` is Python 3.
         fs.mkdirSync(path.join(root, "usr/local/bin"), { recursive: true });
         fs.symlinkSync("/usr/bin/python3", path.join(root, "usr/local/bin/python"));
         const src = path.join(root, "tmp/iopaint-wheelhouse-src");
         fs.cpSync(WHEELHOUSE_FIXTURE_DIR, src, { recursive: true, filter: (f) => !f.includes("__pycache__") });
-        fs.copyFileSync(uv, path.join(src, path.basename(uv)));
+        for (const wheel of uv) fs.copyFileSync(wheel, path.join(src, path.basename(wheel)));
         await withProc(root, () =>
           chroot(
             root,
@@ -428,8 +432,7 @@ export async function ensurePythonBase(engine: Engine, opts: PythonBaseOptions =
               ...wheelSpecs,
               "--copy-wheels",
               "pypi:/usr/share/python-wheels",
-              "--copy-wheels",
-              `pypi:/tmp/iopaint-wheelhouse-src/${path.basename(uv)}`,
+              ...uv.flatMap((wheel) => ["--copy-wheels", `pypi:/tmp/iopaint-wheelhouse-src/${path.basename(wheel)}`]),
             ],
             "make_wheelhouse.py in the chroot",
           ),

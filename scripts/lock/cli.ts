@@ -1,10 +1,12 @@
 /**
  * `npm run lock`: resolves each variant's Python dependencies in its own build environment and
  * writes its lock (locks/<variant>.txt beside the config, generator/lock.ts), then regenerates the
- * files that name the locks (a first lock adds its stage and the locks context). The resolve is the Dockerfile's own resolve stage, built through
- * the `unlocked` stage to the `pip-report` target (pip's --dry-run --report of the joint resolve,
- * the torch stack and the build tools), once per platform the variant lists, with bake or the
- * fallback's docker build.
+ * files that name the locks (a first lock adds its stage and the locks context). The resolve is the
+ * Dockerfile's own resolve stage, built through the `unlocked` stage to the `pip-report` target
+ * (pip's --dry-run --report of the joint resolve, the torch stack and the build tools), once per
+ * platform the variant lists, with bake or the fallback's docker build. With python.installer =
+ * "uv", the `uv-report` target instead, once on this machine's platform: uv resolves x86_64 and
+ * aarch64 with --python-platform and writes PEP 751 locks (scripts/lock/pylock.ts).
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,7 +16,7 @@ import { OUTPUT_FILES, withoutUnreadableLocks } from "../../generator/compile.ts
 import { closest, fail, formatProblem, ProblemsError } from "../../generator/errors.ts";
 import { ExitCode } from "../../generator/exit-codes.ts";
 import { formatLock, LOCK_SECTIONS, lockFileName, withoutCredentials, type LockInputs, type PythonLock } from "../../generator/lock.ts";
-import { lockInputsOf, UNLOCKED_STAGE, VARIABLES } from "../../generator/plan.ts";
+import { lockInputsOf, RESOLVE_REPORTS, UNLOCKED_STAGE, VARIABLES } from "../../generator/plan.ts";
 import { compileConfigOption, compileLoaded, DEFAULT_CONFIG, generatedFilesDir, loadConfigOption } from "../../generator/repo.ts";
 import { parseCommandLine, runCli } from "../../generator/run-cli.ts";
 import { staleOutputs, writeOutputs } from "../../generator/write.ts";
@@ -24,14 +26,16 @@ import { withoutCredentials as withoutProxyCredentials } from "../docker/proxy.t
 import { applyOverrides, bakeArgs, dockerBuildArgs } from "../docker/build-args.ts";
 import { withContextImages } from "../docker/context-images.ts";
 import { prepareGrants } from "../bake/grants.ts";
-import { daemonVersion, findDocker } from "../docker/discovery.ts";
+import { daemonVersion, findDocker, HOST_PLATFORM } from "../docker/discovery.ts";
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
-import { checkMachine, LockResolveError, lockChanges, lockSections, sectionReports, type PipReport, type PlatformReports } from "./reports.ts";
+import { pylockDistributions } from "./pylock.ts";
+import { checkMachine, LockResolveError, lockChanges, lockSections, pipDistributions, splitSections, uvMachine, type PipReport, type PlatformResolve } from "./reports.ts";
 
 const HELP = `Usage: npm run lock -- [VARIANT ...] [options]
 
 Resolves each variant's Python dependencies in its own build environment (its base image, Python,
-torch index and pins, once for every platform it lists) and writes locks/<variant>.txt beside the
+torch index and pins, once for every platform it lists; with python.installer = "uv", uv resolves
+amd64 and arm64 in one build on this machine, without emulation) and writes locks/<variant>.txt beside the
 config: every distribution pinned with the sha256 of its files. A build installs exactly what
 they list, with pip's hash checking, and resolves nothing; a variant's first lock also regenerates
 docker/Dockerfile and docker-bake.hcl, which then pass the locks to the build. With no VARIANT: every variant. Run it again after changing requirements.txt, a
@@ -136,13 +140,21 @@ async function lock(argv: string[]): Promise<number> {
     const target = targetOf(name);
     const base = resolved[target];
     const requirements = await readFile(join(resolve(outDir, base.context), plan.dockerfile.requirements));
-    const platforms: PlatformReports[] = [];
-    for (const platform of variant.releasePlatforms) {
-      say(`\n== ${name} on ${platform}: resolving in ${base.args.BASE_IMAGE} (Python ${base.args.PYTHON_VERSION}, torch from ${withoutCredentials(base.args.TORCH_INDEX_URL ?? "")})`);
-      const reports = await resolveOnPlatform(target, platform);
-      if (typeof reports === "number") return reports;
-      for (const report of Object.values(reports)) checkMachine(platform, report!, base.args.BASE_IMAGE ?? "");
-      platforms.push({ platform, reports });
+    const environment = `${base.args.BASE_IMAGE} (Python ${base.args.PYTHON_VERSION}, torch from ${withoutCredentials(base.args.TORCH_INDEX_URL ?? "")})`;
+    const platforms: PlatformResolve[] = [];
+    // With uv as the installer, uv resolves x86_64 and aarch64 from here; pip resolves any other platform on it.
+    const byUv = base.args.PYTHON_INSTALLER === "uv" ? variant.releasePlatforms.filter((platform) => uvMachine(platform)) : [];
+    if (byUv.length) {
+      say(`\n== ${name} for ${byUv.join(", ")}: resolving with uv on ${HOST_PLATFORM} (--python-platform, no emulation) in ${environment}`);
+      const resolves = await resolveWithUv(target, byUv);
+      if (typeof resolves === "number") return resolves;
+      platforms.push(...resolves);
+    }
+    for (const platform of variant.releasePlatforms.filter((p) => !byUv.includes(p))) {
+      say(`\n== ${name} on ${platform}: resolving in ${environment}`);
+      const resolve = await resolveOnPlatform(target, platform);
+      if (typeof resolve === "number") return resolve;
+      platforms.push(resolve);
     }
     const lock: PythonLock = {
       variant: name,
@@ -165,11 +177,45 @@ async function lock(argv: string[]): Promise<number> {
   if (changed.length) say(`regenerated ${changed.join(", ")}${isMainConfig ? ": commit them with the locks" : ` in ${relative(process.cwd(), outDir)}`}`);
   return ExitCode.ok;
 
-  /** One resolve: the pip-report target for one platform, its reports read back; an exit code on failure. */
-  async function resolveOnPlatform(target: string, platform: string): Promise<Partial<Record<(typeof LOCK_SECTIONS)[number], PipReport>> | number> {
+  /** pip's resolve: the pip-report target built on the platform (emulated if it is not this machine's), its reports read back; an exit code on failure. */
+  async function resolveOnPlatform(target: string, platform: string): Promise<PlatformResolve | number> {
+    return buildReport(target, RESOLVE_REPORTS.pip, platform, [`${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`], async (scratch) => {
+      const read = async (part: string) => {
+        const text = await readFile(join(scratch, `${part}.json`), "utf8").catch(() => undefined);
+        if (text === undefined) throw new LockResolveError(`the resolve for ${platform} wrote no ${part}.json; is docker/Dockerfile generated by this version (npm run generate)?`);
+        const report = JSON.parse(text) as PipReport;
+        checkMachine(platform, report, resolved[target].args.BASE_IMAGE ?? "");
+        return report;
+      };
+      const [all, torch, build] = [await read("all"), await read("torch"), await read("build")];
+      return { platform, machine: all.environment.platform_machine, sections: splitSections(pipDistributions(all), pipDistributions(torch), pipDistributions(build)) };
+    });
+  }
+
+  /** uv's resolve: the uv-report target built once on this machine's platform, a PEP 751 lock per part and platform read back; an exit code on failure. */
+  async function resolveWithUv(target: string, platforms: string[]): Promise<PlatformResolve[] | number> {
+    const machines = platforms.map((platform) => uvMachine(platform)!);
+    return buildReport(target, RESOLVE_REPORTS.uv, HOST_PLATFORM, [`${target}.args.${RESOLVE_REPORTS.uvMachinesArg}=${[...new Set(machines)].join(" ")}`], async (scratch) => {
+      const read = async (machine: string, part: string) => {
+        const file = join(machine, `pylock.${part}.toml`);
+        const text = await readFile(join(scratch, file), "utf8").catch(() => undefined);
+        if (text === undefined) throw new LockResolveError(`uv's resolve wrote no ${file}; is docker/Dockerfile generated by this version (npm run generate)?`);
+        return pylockDistributions(text, file);
+      };
+      const resolves: PlatformResolve[] = [];
+      for (const [index, platform] of platforms.entries()) {
+        const machine = machines[index];
+        resolves.push({ platform, machine, sections: splitSections(await read(machine, "all"), await read(machine, "torch"), await read(machine, "build")) });
+      }
+      return resolves;
+    });
+  }
+
+  /** Builds one of the resolve's report targets for `platform` into a scratch directory and reads it with `read`; an exit code on failure. */
+  async function buildReport<T>(target: string, stage: string, platform: string, extraSets: string[], read: (scratch: string) => Promise<T>): Promise<T | number> {
     const scratch = await mkdtemp(join(tmpdir(), "iopaint-lock-"));
     try {
-      const resolveSets = [...sets, `${target}.target=pip-report`, `${target}.args.PYTHON_LOCK=${UNLOCKED_STAGE}`, `${target}.platform=${platform}`];
+      const resolveSets = [...sets, `${target}.target=${stage}`, `${target}.platform=${platform}`, ...extraSets];
       const output = `type=local,dest=${scratch}`;
       const run = (argv: string[]) => docker.stream(argv, { cwd: outDir, env, signal: cancelled, onOutput: stepLines(say) });
       const result =
@@ -187,19 +233,14 @@ async function lock(argv: string[]): Promise<number> {
               run(dockerBuildArgs({ ...applyOverrides({ [target]: resolved[target] }, resolveSets)[target], tags: [] }, outDir, { output, contextImages: imagesOf(resolved[target]) }).argv),
             );
       if (result.code !== 0) {
-        const failure = explainFailure(result.output, platform.startsWith(`linux/${process.arch === "x64" ? "amd64" : process.arch}`) ? [] : [platform]);
+        const failure = explainFailure(result.output, platform.startsWith(HOST_PLATFORM) ? [] : [platform]);
         say(result.output.trim().split("\n").slice(-25).join("\n"));
         say(`\nerror: resolving ${target} for ${platform}: ${failure.message}`);
         if (failure.hint) say(`  hint: ${failure.hint}`);
         return failure.exitCode;
       }
       say(`   resolved in ${result.seconds.toFixed(1)} s`);
-      const read = async (name: string) => {
-        const text = await readFile(join(scratch, `${name}.json`), "utf8").catch(() => undefined);
-        if (text === undefined) throw new LockResolveError(`the resolve for ${platform} wrote no ${name}.json; is docker/Dockerfile generated by this version (npm run generate)?`);
-        return JSON.parse(text) as PipReport;
-      };
-      return sectionReports(await read("all"), await read("torch"), await read("build"));
+      return await read(scratch);
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

@@ -1,8 +1,10 @@
 /**
- * Pure: pip's installation reports (`pip install --dry-run --report` in the Dockerfile's resolve
- * stage, per platform) to a variant's lock sections. A distribution that every platform installs at one
- * version gets one line with the hashes of every file seen; one that differs by platform gets a
- * line per version with a `platform_machine` marker, so pip on each platform takes its own.
+ * Pure: what each platform's resolve chose to a variant's lock sections. The resolves come from
+ * pip's installation reports (`pip install --dry-run --report` in the Dockerfile's resolve stage,
+ * run on each platform) or from uv's PEP 751 locks (scripts/lock/pylock.ts). A distribution that
+ * every platform installs at one version gets one line with the hashes of every file seen; one
+ * that differs by platform gets a line per version with a `platform_machine` marker, so the
+ * installer on each platform takes its own.
  */
 import { LOCK_SECTIONS, normalizeName, type LockedDistribution, type LockSection } from "../../generator/lock.ts";
 
@@ -16,22 +18,36 @@ export interface PipReport {
   environment: { platform_machine: string };
 }
 
-/** The reports of one platform's resolve: a step that installed nothing may have none. */
-export interface PlatformReports {
+/** One distribution a resolve chose, with the sha256 (`sha256:<hex>`) of each file it may install. */
+export interface ResolvedDistribution {
+  name: string;
+  version: string;
+  hashes: string[];
+}
+
+/** One platform's resolve, split into the lock's sections (a step that installed nothing may have none). */
+export interface PlatformResolve {
   platform: string;
-  reports: Partial<Record<LockSection, PipReport>>;
+  /** Its `platform_machine` (x86_64, aarch64): the marker of what only some platforms install. */
+  machine: string;
+  sections: Partial<Record<LockSection, ResolvedDistribution[]>>;
 }
 
 export class LockResolveError extends Error {}
 
 /**
- * Pure: the resolve stage's reports (everything resolved together, the torch stack alone under
- * that result, the build tools) as one report per lock section: the packages are everything
- * that is not the torch stack's.
+ * Pure: a resolve's three parts (everything resolved together, the torch stack alone under that
+ * result, the build tools) as the lock's sections: the packages are everything that is not the
+ * torch stack's.
  */
-export function sectionReports(all: PipReport, torch: PipReport, build: PipReport): Record<LockSection, PipReport> {
-  const inTorch = new Set(torch.install.map((entry) => normalizeName(entry.metadata.name)));
-  return { torch, packages: { ...all, install: all.install.filter((entry) => !inTorch.has(normalizeName(entry.metadata.name))) }, build };
+export function splitSections(all: ResolvedDistribution[], torch: ResolvedDistribution[], build: ResolvedDistribution[]): Record<LockSection, ResolvedDistribution[]> {
+  const inTorch = new Set(torch.map((d) => normalizeName(d.name)));
+  return { torch, packages: all.filter((d) => !inTorch.has(normalizeName(d.name))), build };
+}
+
+/** Pure: the distributions a pip report installs, each with its file's hash. */
+export function pipDistributions(report: PipReport): ResolvedDistribution[] {
+  return report.install.map((entry) => ({ name: entry.metadata.name, version: entry.metadata.version, hashes: [fileHash(entry)] }));
 }
 
 /** `sha256:<hex>` of a reported file, or an error that says why a lock cannot pin it. */
@@ -44,11 +60,7 @@ function fileHash(entry: PipReport["install"][number]): string {
   return `sha256:${sha256}`;
 }
 
-/**
- * The report's machine must be the platform's: an image that exists for one architecture only is
- * run under it for every platform (BuildKit warns and goes on), and the lock would then claim a
- * platform it never saw.
- */
+/** The `platform_machine` of each platform a lock may list (Python's platform.machine() there). */
 const MACHINES: Record<string, string[]> = {
   "linux/amd64": ["x86_64"],
   "linux/arm64": ["aarch64"],
@@ -58,6 +70,17 @@ const MACHINES: Record<string, string[]> = {
   "linux/s390x": ["s390x"],
 };
 
+/** The machine uv resolves a platform for with --python-platform (uv names x86_64 and aarch64 manylinux platforms); undefined for others. */
+export function uvMachine(platform: string): string | undefined {
+  const machine = MACHINES[platform]?.[0];
+  return machine === "x86_64" || machine === "aarch64" ? machine : undefined;
+}
+
+/**
+ * The report's machine must be the platform's: an image that exists for one architecture only is
+ * run under it for every platform (BuildKit warns and goes on), and the lock would then claim a
+ * platform it never saw.
+ */
 export function checkMachine(platform: string, report: PipReport, baseImage: string): void {
   const machine = report.environment.platform_machine;
   const expected = MACHINES[platform];
@@ -68,21 +91,21 @@ export function checkMachine(platform: string, report: PipReport, baseImage: str
   }
 }
 
-/** Pure: every platform's reports to the lock's sections, sorted by name, deterministic. */
-export function lockSections(platforms: PlatformReports[]): Record<LockSection, LockedDistribution[]> {
-  const machines = platforms.map((p) => Object.values(p.reports).find(Boolean)?.environment.platform_machine ?? p.platform);
+/** Pure: every platform's resolve to the lock's sections, sorted by name, deterministic. */
+export function lockSections(platforms: PlatformResolve[]): Record<LockSection, LockedDistribution[]> {
+  const machines = platforms.map((p) => p.machine);
   const sections = {} as Record<LockSection, LockedDistribution[]>;
   for (const section of LOCK_SECTIONS) {
     // name → version → { machines that install it, its files' hashes }
     const seen = new Map<string, Map<string, { machines: Set<string>; hashes: Set<string> }>>();
     platforms.forEach((p, index) => {
-      for (const entry of p.reports[section]?.install ?? []) {
-        const name = normalizeName(entry.metadata.name);
+      for (const distribution of p.sections[section] ?? []) {
+        const name = normalizeName(distribution.name);
         const versions = seen.get(name) ?? new Map();
-        const at = versions.get(entry.metadata.version) ?? { machines: new Set<string>(), hashes: new Set<string>() };
+        const at = versions.get(distribution.version) ?? { machines: new Set<string>(), hashes: new Set<string>() };
         at.machines.add(machines[index]);
-        at.hashes.add(fileHash(entry));
-        versions.set(entry.metadata.version, at);
+        for (const hash of distribution.hashes) at.hashes.add(hash);
+        versions.set(distribution.version, at);
         seen.set(name, versions);
       }
     });

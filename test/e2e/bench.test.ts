@@ -16,6 +16,16 @@ import { ensureEngine } from "../../scripts/engine/private-engine.ts";
 import { REPO } from "../helpers/compile.ts";
 
 /**
+ * What a failed run said: its error lines first (CI's record keeps only the start of a failure
+ * message), then its last lines.
+ */
+function failureText(output: string): string {
+  const lines = output.split("\n");
+  const errors = lines.filter((line) => /\b(error|failed|Error)\b|^\s+at /.test(line)).slice(-12);
+  return [...errors, "--- the run's last lines ---", ...lines.slice(-40)].join("\n");
+}
+
+/**
  * `npm run bench` is a benchmark, not a test: this keeps it working (issue 5's CI smoke) and
  * checks the report's shape, never whether a goal is met.
  */
@@ -26,7 +36,7 @@ describe("npm run bench -- --quick --json", { timeout: 30 * 60_000 }, () => {
   it("measures every phase on the real engine and reports each figure with its goal", async () => {
     const out = join(dir, "bench.json");
     const result = await execa("npm", ["run", "-s", "bench", "--", "--quick", "--json", "--out", out], { cwd: REPO, reject: false, all: true });
-    assert.equal(result.exitCode, 0, String(result.all).split("\n").slice(-40).join("\n"));
+    assert.equal(result.exitCode, 0, failureText(String(result.all)));
     const report = JSON.parse(result.stdout) as Report;
     assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), report, "the JSON file holds what stdout showed");
     assert.match(readFileSync(join(dir, "bench.md"), "utf8"), /^\| figure \| buildx \| fallback \| goal \| met\? \|$/m, "the Markdown table, a column per path, sits beside it");

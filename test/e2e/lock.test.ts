@@ -128,17 +128,32 @@ for (const [index, engineName] of TEST_ENGINES.entries())
       assert.equal(versions.get("typing-extensions"), "4.11.0");
     });
 
-    it('python.installer = "uv": npm run lock pins uv with its hash, and the locked build installs exactly the lock with uv, which the runtime lacks', async () => {
-      // The stand-in's wheelhouse has uv's real wheel (scripts/engine/base-images.ts).
-      const file = await config("uv", { locked: false, platforms: '["linux/amd64"]', installer: "uv" });
+    it('python.installer = "uv": npm run lock resolves amd64 and arm64 with uv in one build on amd64, and the locked build installs exactly the lock with uv, which the runtime lacks', async () => {
+      // The stand-in's wheelhouse has uv's real wheels, one per architecture (scripts/engine/base-images.ts).
+      const file = await config("uv", { locked: false, installer: "uv" });
       const out = join(work, "uv-out");
       const locking = await cli("scripts/lock/cli.ts", ["cpu", "--config", file, "--out", out, "--source", FIXTURE_APP]);
       assert.equal(locking.exitCode, 0, locking.all);
+      // One build, on this machine's platform: uv resolves arm64 with --python-platform, nothing runs under emulation.
+      assert.match(locking.stderr, /^== cpu for linux\/amd64, linux\/arm64: resolving with uv on linux\/amd64 \(--python-platform, no emulation\)/m);
+      assert.equal(locking.stderr.match(/^ {3}resolved in /gm)?.length, 1, locking.stderr);
+      assert.doesNotMatch(locking.stderr, /linux\/arm64\]|== cpu on /);
       const lock = parseLock(await readFile(join(work, "uv/locks/cpu.txt"), "utf8"), "cpu.txt", "cpu").lock!;
-      // The same choices as pip's lock, with uv in the build section, hash and all.
+      // The same choices as pip's lock, which pip resolved on amd64 and under emulation on arm64,
+      // with uv in the build section: the hash of each architecture's wheel.
       assert.deepEqual({ torch: lock.sections.torch, packages: lock.sections.packages }, { torch: committed.sections.torch, packages: committed.sections.packages });
       const uv = lock.sections.build.find((d) => d.name === "uv")!;
-      assert.match(uv.hashes[0], /^sha256:[0-9a-f]{64}$/);
+      const wheels = await docker.docker(["run", "--rm", "--entrypoint", "sh", PYTHON_STANDIN, "-c", "sha256sum /opt/wheelhouse/pypi/uv/*.whl"]);
+      assert.match(wheels.stdout, /_x86_64\..*\n.*_aarch64\.|_aarch64\..*\n.*_x86_64\./, "the index has a uv wheel per architecture");
+      assert.deepEqual(
+        uv.hashes,
+        wheels.stdout
+          .trim()
+          .split("\n")
+          .map((line) => `sha256:${line.split(" ")[0]}`)
+          .sort(),
+      );
+      assert.equal(uv.marker, undefined, "one uv release for both machines");
       assert.match(lock.inputs.build, / uv==\S+$/);
 
       const result = await cli("scripts/bake/cli.ts", ["cpu", "--config", file, "--out", out, "--source", FIXTURE_APP]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { appendFile, cp, readFile, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { appendFile, cp, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execa } from "execa";
 import { LOCK_SECTIONS, parseLock, type LockSection, type PythonLock } from "../../generator/lock.ts";
@@ -58,7 +58,8 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
   let locked: Result;
   let built: Result;
   const locks: Partial<Record<"cpu" | "gpu", PythonLock>> = {};
-  let runScript: (script: string, args: string[]) => Promise<Result>;
+  /** Runs a script on the real config (or `configFile`, its files generated beside it). */
+  let runScript: (script: string, args: string[], configFile?: string) => Promise<Result>;
   const images = { cpu: "iopaint-real:cpu-latest", gpu: "iopaint-real:gpu-latest" };
   /** cpu's installer: uv, from PyPI like the rest, through the proxy and the CA. */
   const WITH_UV = ["--set", "cpu.args.PYTHON_INSTALLER=uv"];
@@ -75,8 +76,8 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     proxy = await startOutboundProxy(docker.engine, 3128, work);
     const caCert = await pipSetting("cert");
     const env = { ...docker.engine.env, IOPAINT_DEBIAN_MIRROR: readDebianMirror(), HTTPS_PROXY: proxy.url, HTTP_PROXY: proxy.url, NO_PROXY: "" };
-    runScript = (script, args) =>
-      execa(process.execPath, ["--import", "tsx", script, ...args, "--config", config, "--out", join(work, "out"), "--source", source, ...(caCert ? ["--ca-cert", caCert] : [])], {
+    runScript = (script, args, configFile = config) =>
+      execa(process.execPath, ["--import", "tsx", script, ...args, "--config", configFile, "--out", join(dirname(configFile), "out"), "--source", source, ...(caCert ? ["--ca-cert", caCert] : [])], {
         cwd: REPO,
         reject: false,
         env,
@@ -125,6 +126,38 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
       assert.ok(pinned("build").has("setuptools"));
       console.log(`# ${variant}: ${LOCK_SECTIONS.map((section) => `${lock.sections[section].length} ${section}`).join(", ")}`);
     }
+  });
+
+  it("with python.installer = \"uv\", npm run lock locks cpu for amd64 and arm64 from PyPI in one build on amd64: x86_64 gets the releases pip chose, torch's CUDA libraries are x86_64's alone", async () => {
+    const dir = join(dirname(source), "uv");
+    await mkdir(dir);
+    const config = join(dir, "real.toml");
+    const text = (await realConfigText()).replace(/^installer = "pip"/m, 'installer = "uv"').replace('platforms = ["linux/amd64"]', 'platforms = ["linux/amd64", "linux/arm64"]');
+    await writeFile(config, text);
+    const result = await runScript("scripts/lock/cli.ts", ["cpu"], config);
+    assert.equal(result.exitCode, 0, result.stderr.split("\n").slice(-40).join("\n"));
+    assert.match(result.stderr, /^== cpu for linux\/amd64, linux\/arm64: resolving with uv on linux\/amd64 \(--python-platform, no emulation\)/m);
+    assert.equal(result.stderr.match(/^ {3}resolved in /gm)?.length, 1, "one build");
+    const lock = parseLock(await readFile(join(dir, "locks/cpu.txt"), "utf8"), "cpu.txt", "cpu").lock!;
+    const all = [...lock.sections.torch, ...lock.sections.packages];
+    const line = (name: string) => all.filter((d) => d.name === name);
+    // PyPI's torch 2.1.2 has a wheel per machine; on x86_64 it needs triton and the CUDA 12.1 libraries.
+    for (const name of ["torch", "torchvision", "opencv-python", "onnxruntime"]) {
+      assert.equal(line(name).length, 1, `${name}: one release for both machines`);
+      assert.equal(line(name)[0].marker, undefined, name);
+      assert.ok(line(name)[0].hashes.length >= 2, `${name}: a wheel hash per machine`);
+    }
+    const x86Only = all.filter((d) => d.marker === 'platform_machine == "x86_64"').map((d) => d.name);
+    assert.ok(x86Only.includes("triton") && x86Only.includes("nvidia-cudnn-cu12"), x86Only.join(", "));
+    assert.ok(
+      all.every((d) => d.marker === undefined || d.marker === 'platform_machine == "x86_64"'),
+      "nothing is aarch64's alone",
+    );
+    // What x86_64 installs is what pip chose for the cpu lock on amd64.
+    const x86 = new Map(all.filter((d) => d.marker === undefined || d.marker.includes("x86_64")).map((d) => [d.name, d.version]));
+    const pips = new Map([...locks.cpu!.sections.torch, ...locks.cpu!.sections.packages].map((d) => [d.name, d.version]));
+    assert.deepEqual(x86, pips);
+    console.log(`# cpu with uv: ${all.length} distributions for amd64 and arm64, ${x86Only.length} for x86_64 alone; ${/resolved in (\S+ s)/.exec(result.stderr)?.[1]}`);
   });
 
   it("builds cpu (installed with uv) and gpu (with pip) from the locks: nothing resolved, pip check clean in the builder", () => {

@@ -10,7 +10,8 @@ import type { ProblemsError } from "../../generator/errors.ts";
 import { loadConfigFile } from "../../generator/load.ts";
 import { formatLock, parseLock, staleInputs, withoutCredentials, type PythonLock } from "../../generator/lock.ts";
 import { lockStatus } from "../../generator/lock-status.ts";
-import { lockChanges, checkMachine, LockResolveError, lockSections, sectionReports, type PipReport } from "../../scripts/lock/reports.ts";
+import { pylockDistributions } from "../../scripts/lock/pylock.ts";
+import { checkMachine, lockChanges, LockResolveError, lockSections, pipDistributions, splitSections, uvMachine, type PipReport, type PlatformResolve } from "../../scripts/lock/reports.ts";
 import { FIXTURE_CONFIG, readRepoFile, REPO, helpers } from "../helpers/compile.ts";
 
 const FIXTURE_LOCK = "test/fixtures/locks/cpu.txt";
@@ -26,6 +27,12 @@ function report(machine: string, install: [name: string, version: string, hash?:
       download_info: { url: `https://files.example/${name}-${version}.whl`, ...(hash ? { archive_info: { hashes: { sha256: hash.slice(7) } } } : { archive_info: {} }) },
     })),
   };
+}
+
+/** One platform's resolve from pip's reports, as npm run lock reads them. */
+function fromReports(platform: string, reports: Partial<Record<"torch" | "packages" | "build", PipReport>>): PlatformResolve {
+  const machine = Object.values(reports)[0]?.environment.platform_machine ?? platform;
+  return { platform, machine, sections: Object.fromEntries(Object.entries(reports).map(([section, report]) => [section, pipDistributions(report)])) };
 }
 
 async function fixturePlan() {
@@ -118,29 +125,23 @@ describe("the lock file", () => {
   });
 });
 
-describe("lock sections from pip's reports", () => {
+describe("lock sections from pip's reports and uv's locks", () => {
   it("merges platforms that agree into one line with every file's hash", () => {
     const sections = lockSections([
-      {
-        platform: "linux/amd64",
-        reports: {
-          torch: report("x86_64", [["torch", "2.1.2+cpu", HASH_A]]),
-          packages: report("x86_64", [
-            ["PyYAML", "6.0.1", HASH_A],
-            ["rich", "13.7.1", HASH_B],
-          ]),
-        },
-      },
-      {
-        platform: "linux/arm64",
-        reports: {
-          torch: report("aarch64", [["torch", "2.1.2", HASH_B]]),
-          packages: report("aarch64", [
-            ["pyyaml", "6.0.1", HASH_B],
-            ["rich", "13.7.1", HASH_B],
-          ]),
-        },
-      },
+      fromReports("linux/amd64", {
+        torch: report("x86_64", [["torch", "2.1.2+cpu", HASH_A]]),
+        packages: report("x86_64", [
+          ["PyYAML", "6.0.1", HASH_A],
+          ["rich", "13.7.1", HASH_B],
+        ]),
+      }),
+      fromReports("linux/arm64", {
+        torch: report("aarch64", [["torch", "2.1.2", HASH_B]]),
+        packages: report("aarch64", [
+          ["pyyaml", "6.0.1", HASH_B],
+          ["rich", "13.7.1", HASH_B],
+        ]),
+      }),
     ]);
     assert.deepEqual(sections.packages, [
       { name: "pyyaml", version: "6.0.1", hashes: [HASH_A, HASH_B] },
@@ -165,23 +166,23 @@ describe("lock sections from pip's reports", () => {
       ["sympy", "1.14.0", HASH_A],
     ]);
     const build = report("x86_64", [["wheel", "0.45.1", HASH_B]]);
-    const split = sectionReports(all, torch, build);
-    assert.equal(split.torch, torch);
-    assert.equal(split.build, build);
+    const split = splitSections(pipDistributions(all), pipDistributions(torch), pipDistributions(build));
     assert.deepEqual(
-      split.packages.install.map((entry) => entry.metadata.name),
-      ["Pillow"],
+      split.torch.map((d) => d.name),
+      ["torch", "sympy"],
     );
+    assert.deepEqual(split.build, [{ name: "wheel", version: "0.45.1", hashes: [HASH_B] }]);
+    assert.deepEqual(split.packages, [{ name: "Pillow", version: "9.5.0", hashes: [HASH_B] }]);
   });
 
   it("refuses a file without a hash and a distribution that is not from an index", () => {
     assert.throws(
-      () => lockSections([{ platform: "linux/amd64", reports: { torch: report("x86_64", [["torch", "2.1.2"]]) } }]),
+      () => pipDistributions(report("x86_64", [["torch", "2.1.2"]])),
       (e: Error) => e instanceof LockResolveError && /gave no sha256 for torch 2\.1\.2/.test(e.message),
     );
     const local = report("x86_64", [["iopaint", "1.6.0"]]);
     local.install[0].download_info = { url: "file:///src", dir_info: {} };
-    assert.throws(() => lockSections([{ platform: "linux/amd64", reports: { packages: local } }]), /not a file from an index/);
+    assert.throws(() => pipDistributions(local), /not a file from an index/);
   });
 
   it("refuses a platform that the resolve did not really run on", () => {
@@ -190,6 +191,79 @@ describe("lock sections from pip's reports", () => {
       () => checkMachine("linux/arm64", report("x86_64", []), "iopaint-standin/python:3.11-bookworm"),
       /linux\/arm64 resolved on x86_64: the base image iopaint-standin\/python:3\.11-bookworm has no linux\/arm64 build/,
     );
+  });
+
+  it("reads uv's PEP 751 locks: the hashes of a release's wheels, or of its sdist when it has none", () => {
+    const HASH_C = `sha256:${"c".repeat(64)}`;
+    const lock = [
+      'lock-version = "1.0"',
+      'created-by = "uv"',
+      'requires-python = ">=3.11"',
+      "",
+      "[[packages]]",
+      'name = "torch"',
+      'version = "2.1.2"',
+      `wheels = [{ url = "https://files.example/torch-2.1.2-cp311-cp311-manylinux1_x86_64.whl", hashes = { sha256 = "${"a".repeat(64)}" } }, { url = "https://files.example/torch-2.1.2-cp311-cp311-manylinux_2_28_x86_64.whl", size = 10, upload-time = 2024-02-06T00:26:44Z, hashes = { sha256 = "${"b".repeat(64)}" } }]`,
+      `sdist = { url = "https://files.example/torch-2.1.2.tar.gz", hashes = { sha256 = "${"d".repeat(64)}" } }`,
+      "",
+      "[[packages]]",
+      'name = "antlr4-python3-runtime"',
+      'version = "4.9.3"',
+      `sdist = { url = "https://files.example/antlr4-python3-runtime-4.9.3.tar.gz", hashes = { sha256 = "${"c".repeat(64)}" } }`,
+      "",
+    ].join("\n");
+    assert.deepEqual(pylockDistributions(lock, "x86_64/pylock.all.toml"), [
+      { name: "torch", version: "2.1.2", hashes: [HASH_A, HASH_B] },
+      { name: "antlr4-python3-runtime", version: "4.9.3", hashes: [HASH_C] },
+    ]);
+    assert.deepEqual(pylockDistributions('lock-version = "1.0"\n', "empty.toml"), []);
+  });
+
+  it("refuses a uv lock it cannot pin: another format version, no hash, a directory, not TOML", () => {
+    const one = (fields: string) => `lock-version = "1.0"\n[[packages]]\nname = "iopaint"\n${fields}\n`;
+    assert.throws(
+      () => pylockDistributions('lock-version = "2.0"\n', "a.toml"),
+      (e: Error) => e instanceof LockResolveError && /a\.toml is not a PEP 751 lock of version 1 \(lock-version = "2\.0"\)/.test(e.message),
+    );
+    assert.throws(() => pylockDistributions("lock-version = [", "b.toml"), /b\.toml is not TOML: /);
+    assert.throws(
+      () => pylockDistributions(one('version = "1.6.0"\nwheels = [{ url = "https://files.example/iopaint-1.6.0-py3-none-any.whl", hashes = {} }]'), "c.toml"),
+      /the index gave no sha256 for iopaint 1\.6\.0 \(https:\/\/files\.example\/iopaint-1\.6\.0-py3-none-any\.whl\)/,
+    );
+    assert.throws(() => pylockDistributions(one('directory = { path = "/src" }'), "d.toml"), /iopaint in d\.toml is not a release from an index/);
+    assert.throws(() => pylockDistributions(one('version = "1.6.0"'), "e.toml"), /iopaint 1\.6\.0 in e\.toml lists no wheel and no sdist/);
+  });
+
+  it("merges uv's resolves for each machine as pip's: what one machine alone installs gets its marker", () => {
+    const resolve = (platform: string, machine: string, torch: [string, string, string][]): PlatformResolve => ({
+      platform,
+      machine,
+      sections: splitSections(
+        torch.map(([name, version, hash]) => ({ name, version, hashes: [hash] })),
+        torch.map(([name, version, hash]) => ({ name, version, hashes: [hash] })),
+        [],
+      ),
+    });
+    const sections = lockSections([
+      resolve("linux/amd64", "x86_64", [
+        ["torch", "2.1.2", HASH_A],
+        ["nvidia-cudnn-cu12", "8.9.2.26", HASH_A],
+      ]),
+      resolve("linux/arm64", "aarch64", [["torch", "2.1.2", HASH_B]]),
+    ]);
+    assert.deepEqual(sections.torch, [
+      { name: "nvidia-cudnn-cu12", version: "8.9.2.26", marker: 'platform_machine == "x86_64"', hashes: [HASH_A] },
+      { name: "torch", version: "2.1.2", hashes: [HASH_A, HASH_B] },
+    ]);
+    assert.deepEqual(sections.packages, []);
+  });
+
+  it("lets uv resolve the platforms it names (x86_64 and aarch64 manylinux) and pip the others", () => {
+    assert.equal(uvMachine("linux/amd64"), "x86_64");
+    assert.equal(uvMachine("linux/arm64"), "aarch64");
+    assert.equal(uvMachine("linux/arm64/v8"), "aarch64");
+    assert.equal(uvMachine("linux/arm/v7"), undefined);
+    assert.equal(uvMachine("linux/s390x"), undefined);
   });
 
   it("says what changed since the previous lock", () => {
