@@ -26,7 +26,8 @@ interface OciImage {
  * Same inputs, same image: the fixture's cpu image built cold twice, and once more from a copy of
  * the checkout at another path with other file times, has one manifest digest, on BuildKit 0.13
  * (the newest engine) with SOURCE_DATE_EPOCH and the OCI exporter's rewrite-timestamp (Docker
- * 20.10's BuildKit has neither). Where digests differ the test names the files that differ.
+ * 20.10's BuildKit has neither), with pip and with uv as the installer. Where digests differ the
+ * test names the files that differ.
  */
 describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () => {
   let docker: TestEngine;
@@ -43,9 +44,9 @@ describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () =>
   after(async () => docker?.cleanup());
 
   /** A --no-cache build of cpu to an OCI archive with the timestamps rewritten, unpacked. */
-  async function buildCold(name: string, source: string): Promise<OciImage> {
+  async function buildCold(name: string, source: string, extraSets: string[] = []): Promise<OciImage> {
     const archive = join(work, `${name}.tar`);
-    const sets = [`cpu.output=type=oci,dest=${archive},rewrite-timestamp=true`];
+    const sets = [`cpu.output=type=oci,dest=${archive},rewrite-timestamp=true`, ...extraSets];
     const allow = await docker.bakeGrants({ cpu: { ...fixture.resolve(["cpu"]).cpu, context: source } }, fixture.dir, sets);
     const argv = bakeArgs({ file: join(fixture.dir, "docker-bake.hcl"), targets: ["cpu"], noCache: true, provenance: "false", sets, allow });
     await docker.docker(argv, { cwd: fixture.dir, env: { ...fixture.env, IOPAINT_SRC: source, SOURCE_DATE_EPOCH: EPOCH } });
@@ -97,10 +98,10 @@ describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () =>
     return files;
   }
 
-  async function assertSame(other: OciImage, what: string): Promise<void> {
-    if (other.digest === first.digest) return;
-    const files = await differingFiles(first, other);
-    assert.fail(`${what}: ${other.digest} ≠ ${first.digest}; ${files.length} files differ:\n${files.slice(0, 40).join("\n")}`);
+  async function assertSame(other: OciImage, what: string, base = first): Promise<void> {
+    if (other.digest === base.digest) return;
+    const files = await differingFiles(base, other);
+    assert.fail(`${what}: ${other.digest} ≠ ${base.digest}; ${files.length} files differ:\n${files.slice(0, 40).join("\n")}`);
   }
 
   it("stamps the image with SOURCE_DATE_EPOCH, not the time of the build", () => {
@@ -109,6 +110,13 @@ describe("reproducible images (current engine)", { timeout: 20 * 60_000 }, () =>
 
   it("gives the same digest for a second cold build of the same checkout", async () => {
     await assertSame(await buildCold("second", FIXTURE_APP), "a second --no-cache build");
+  });
+
+  it('with python.installer = "uv" too: two cold builds, one digest', async () => {
+    const withUv = ["cpu.args.PYTHON_INSTALLER=uv"];
+    const uv = await buildCold("uv-first", FIXTURE_APP, withUv);
+    assert.notEqual(uv.digest, first.digest, "uv installed it (its INSTALLER records differ from pip's)");
+    await assertSame(await buildCold("uv-second", FIXTURE_APP, withUv), "a second --no-cache build with uv", uv);
   });
 
   it("gives the same digest for a fresh copy of the checkout at another path, with new file times", async () => {
