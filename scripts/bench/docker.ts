@@ -80,12 +80,20 @@ export class BenchDocker {
     return Number((await this.inspect(ref, "{{.Size}}")).trim());
   }
 
-  /** BuildKit's cache in this engine, as `docker system df` counts it. */
+  /**
+   * BuildKit's cache in this engine, as `docker system df` counts it. Asked again for a few
+   * seconds when it fails: right after an export, df can meet a snapshot that BuildKit is removing
+   * ("snapshot …-view does not exist: not found" on Docker 28 with the containerd store, as in
+   * moby/buildkit#3599), which a moment later is gone from its list.
+   */
   async buildCacheBytes(): Promise<number> {
-    const df = await this.run(["system", "df", "--format", "{{.Type}}\t{{.Size}}"]);
-    const size = /^Build Cache\t(\S+)$/m.exec(df.stdout)?.[1];
-    if (df.exitCode !== 0 || !size) throw new Error(`docker system df gave no build cache size: ${df.all.trim()}`);
-    return parseSize(size);
+    for (let attempt = 1; ; attempt++) {
+      const df = await this.run(["system", "df", "--format", "{{.Type}}\t{{.Size}}"]);
+      const size = /^Build Cache\t(\S+)$/m.exec(df.stdout)?.[1];
+      if (df.exitCode === 0 && size) return parseSize(size);
+      if (attempt === 5) throw new Error(`docker system df gave no build cache size (${attempt} tries, a second apart): ${df.all.trim()}`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
   }
 
   async diffIds(ref: string): Promise<string[]> {
