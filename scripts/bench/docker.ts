@@ -91,7 +91,7 @@ export class BenchDocker {
       const df = await this.run(["system", "df", "--format", "{{.Type}}\t{{.Size}}"]);
       const size = /^Build Cache\t(\S+)$/m.exec(df.stdout)?.[1];
       if (df.exitCode === 0 && size) return parseSize(size);
-      if (attempt === 5) throw new Error(`docker system df gave no build cache size (${attempt} tries, a second apart): ${df.all.trim()}`);
+      if (attempt === 10) throw new Error(`docker system df gave no build cache size (${attempt} tries, a second apart): ${df.all.trim()}`);
       await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
   }
