@@ -24,6 +24,8 @@ export interface Config {
     requirements: string;
     /** What building the checkout's package needs (its PEP 517 build backend). The default is what pip's build isolation fetches for a project with a setup.py and no pyproject.toml, as IOPaint 1.6.0 is. The builder installs these once, from the lock when there is one, outside the image's virtualenv; the app is then built with --no-build-isolation and --no-index, so a code change fetches nothing. */
     build_requires: string[];
+    /** Directories of the installed package, as they are imported (iopaint/model), that the runtime image adds as layers of their own, in this order, below the rest of the app's code. A change elsewhere in the code then rebuilds and re-ships only that rest and the package's record; a change inside one of them ships it and the layers above it. List the directories that change least first. The built UI (frontend.copy_to) can be one. The build stops if one is not a directory of the installed package. */
+    code_layers: string[];
   };
   /** Every pinned version in one table; variants refer to it. Checked against generator/compat/table.json. */
   versions: {

@@ -64,6 +64,8 @@ export interface PlannedTarget {
 /** What the Dockerfile template needs beyond build args: fixed paths and runtime settings. */
 export interface DockerfilePlan {
   requirements: string;
+  /** Directories of the installed package that the runtime adds as layers of their own, bottom first (source.code_layers). */
+  codeLayers: string[];
   frontend: { dir: string; buildScript: string; output: string; copyTo: string };
   runtime: {
     user: string;
@@ -288,6 +290,7 @@ export function planBuild(config: Config, configFile: string, locks: Record<stri
     groups: Object.entries(config.groups).map(([name, members]) => ({ name, targets: members })),
     dockerfile: {
       requirements: config.source.requirements,
+      codeLayers: config.source.code_layers,
       frontend: { dir: config.frontend.dir, buildScript: config.frontend.build_script, output: config.frontend.output, copyTo: config.frontend.copy_to },
       runtime: {
         user: config.runtime.user,

@@ -196,6 +196,18 @@ function referenceProblems(config: Config): Problem[] {
       hint: 'pin it in [versions], for example uv = "0.13.9"',
     });
   }
+  // A directory inside another listed one would leave with the outer one: its layer would be empty.
+  for (const inner of config.source.code_layers) {
+    const outer = config.source.code_layers.find((dir) => inner.startsWith(`${dir}/`));
+    if (outer) {
+      problems.push({
+        kind: "reference",
+        message: `code layer "${inner}" is inside "${outer}", which is a layer of its own already`,
+        location: { path: "source.code_layers" },
+        hint: `list only one of them`,
+      });
+    }
+  }
   for (const [group, members] of Object.entries(config.groups)) {
     if (config.targets[group]) {
       problems.push({ kind: "reference", message: `"${group}" is both a group and a target`, location: { path: `groups.${group}` }, hint: "rename one of them; bake cannot tell them apart" });

@@ -13,6 +13,8 @@ const APP_PREFIX = "/opt/app";
  * apart from the code a requirements.txt change leaves the code's layer as it was.
  */
 const APP_RECORD = "/opt/app-record";
+/** source.code_layers, moved out of APP_PREFIX: APP_LAYERS/<dir>/ holds <dir> at its place under the prefix. */
+const APP_LAYERS = "/opt/app-layers";
 /** The tools that build the checkout's package: beside the virtualenv, so the runtime never has them. */
 const BUILD_TOOLS = "/opt/build-tools";
 const SRC = "/src";
@@ -104,6 +106,9 @@ export function emitDockerfile(plan: BuildPlan): string {
   const health = runtime.healthcheck;
   const locked = plan.variants.some((variant) => variant.lock);
   const locksDir = locksDirOf(plan.configFile);
+  const { codeLayers } = plan.dockerfile;
+  // The app's code as the runtime adds it: each of source.code_layers, then the rest.
+  const appCode = [...codeLayers.map((dir) => `${APP_LAYERS}/${dir}`), APP_PREFIX].map((from) => `COPY --from=app ${from}/ ${VENV}/`);
   const sections = [
     [
       "# Stages, in the order a change invalidates them (a stage is rebuilt when the stage it starts from is;",
@@ -120,7 +125,7 @@ export function emitDockerfile(plan: BuildPlan): string {
       "#   packages     everything else (with a lock: the lock's), into a prefix of its own",
       "#   additions    with a lock, what requirements.txt gained since, into a small prefix of its own",
       "#   builder      the torch stack, packages and additions in one virtualenv, checked, and the build tools",
-      "#   app          the checkout installed as a package, with the built UI inside: its code and its record apart",
+      "#   app          the checkout installed as a package, with the built UI inside: its code (in parts) and its record apart",
       "#   scripts      the entrypoint and health check, executable",
       "#   runtime      the service image: system + torch stack + packages + app; no pip, compilers, Node or caches",
       "#   development  builder + app + source, run as root, for debugging",
@@ -316,11 +321,14 @@ export function emitDockerfile(plan: BuildPlan): string {
       `COPY . ${SRC}`,
       `COPY --from=frontend ${webDir}/${frontend.output} ${SRC}/${frontend.copyTo}`,
       "# A PEP 517 build with the builder's build tools, no build isolation and no index: a code change",
-      "# runs this step alone and fetches nothing. Into a prefix of its own, and its *.dist-info apart:",
-      "# the runtime adds the code as one layer and the record as another. With a fixed hash seed the",
-      "# same code compiles to the same bytes, so after a requirements.txt change the code's layer is reused.",
-      `RUN PYTHONPATH=${BUILD_TOOLS} PYTHONHASHSEED=0 pip install --no-index --no-deps --no-build-isolation --use-pep517 --prefix=${APP_PREFIX} ${SRC} \\`,
-      ` && cd ${APP_PREFIX} && find . -name '*.dist-info' -type d -prune -exec sh -c 'mkdir -p "${APP_RECORD}/\${1%/*}" && mv "$1" "${APP_RECORD}/$1"' record {} \\;`,
+      "# runs this step alone and fetches nothing. Into a prefix of its own, then split for the runtime's",
+      `# layers (${HELPERS.dir}/split-app.sh): the record (*.dist-info) into ${APP_RECORD}, each of`,
+      `# source.code_layers into ${APP_LAYERS}/<dir>, the rest of the code left in place. With a fixed hash`,
+      "# seed the same code compiles to the same bytes, so a part whose files did not change keeps its",
+      "# layer (after a requirements.txt change, every part but the record).",
+      `RUN ${helper("split-app.sh")} \\`,
+      `    PYTHONPATH=${BUILD_TOOLS} PYTHONHASHSEED=0 pip install --no-index --no-deps --no-build-isolation --use-pep517 --prefix=${APP_PREFIX} ${SRC} \\`,
+      ` && sh /tmp/split-app.sh ${[APP_PREFIX, APP_RECORD, APP_LAYERS, ...codeLayers].join(" ")}`,
     ],
     [
       "# ---- scripts: the entrypoint and health check, executable (COPY --chmod needs a newer frontend than Docker 20.10's) ----",
@@ -342,12 +350,12 @@ export function emitDockerfile(plan: BuildPlan): string {
       ` && chown "$APP_UID:$APP_GID" ${[runtime.workdir, ...runtime.volumes].join(" ")}`,
       `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
       "# Ordered so that a change touches small layers alone: the torch stack (gigabytes, changed only",
-      "# with its pins), the other packages (with a lock, changed only with it), the app's code, what",
-      "# requirements.txt gained beyond the lock, the app's record (a code change and an added package",
-      "# both touch it; an added package leaves the code's layer as it was).",
+      "# with its pins), the other packages (with a lock, changed only with it), the app's code (each of",
+      "# source.code_layers, then the rest), what requirements.txt gained beyond the lock, the app's record",
+      "# (a code change and an added package both touch it; an added package leaves the code as it was).",
       `COPY --from=venv ${VENV} ${VENV}`,
       `COPY --from=packages ${PACKAGES_PREFIX}/ ${VENV}/`,
-      `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,
+      ...appCode,
       `COPY --from=additions ${ADDITIONS_PREFIX}/ ${VENV}/`,
       `COPY --from=app ${APP_RECORD}/ ${VENV}/`,
       ...serviceEnvironment(plan, arg("DEVICE")),
@@ -364,7 +372,7 @@ export function emitDockerfile(plan: BuildPlan): string {
       "# Rebuilt when the app changes.",
       "FROM builder AS development",
       `COPY --from=scripts ${ENTRYPOINT} ${HEALTHCHECK} /usr/local/bin/`,
-      `COPY --from=app ${APP_PREFIX}/ ${VENV}/`,
+      ...appCode,
       `COPY --from=app ${APP_RECORD}/ ${VENV}/`,
       `COPY --from=app ${SRC} ${SRC}`,
       ...serviceEnvironment(plan, arg("DEVICE")),

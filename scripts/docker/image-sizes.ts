@@ -30,7 +30,7 @@ export interface ImageSizes extends Bytes {
 /** Pure: which part of the image a layer belongs to, from its history's created_by. */
 export function partOf(createdBy: string, index: number, baseLayers: number): ImagePart {
   if (index < baseLayers) return "base image";
-  if (/\/opt\/app(-record)?\//.test(createdBy)) return "app";
+  if (/\/opt\/app(-record|-layers)?\//.test(createdBy)) return "app";
   if (/\/opt\/(packages|additions)\//.test(createdBy)) return "packages";
   if (/COPY .*\/opt\/venv/.test(createdBy)) return "torch stack";
   if (/^(\|\d+ .*)?(RUN|\/bin\/sh -c)/.test(createdBy.replace(/^\/bin\/sh -c #\(nop\) /, ""))) return "system packages";

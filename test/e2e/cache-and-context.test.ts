@@ -47,6 +47,9 @@ for (const engineName of TEST_ENGINES)
       return { source, build, first, image };
     }
 
+    /** The `COPY <from> <to>` of each layer's history: which of the runtime's COPY steps made it. */
+    const changedCopies = (layers: { createdBy: string }[]) => layers.map((layer) => /COPY \S+ \S+/.exec(layer.createdBy)?.[0]);
+
     const stepsOf = (report: BuildReport, stage: string) => report.steps.filter((s) => s.stage.startsWith(`${stage} `) && !s.name.startsWith("FROM "));
     const executed = (report: BuildReport, stage: string) =>
       stepsOf(report, stage)
@@ -67,7 +70,7 @@ for (const engineName of TEST_ENGINES)
       assert.ok(again.total >= 15);
     });
 
-    it("a .py file changed: front end and dependencies cached; only the app's two layers (code, record) differ, under 1 MB", async () => {
+    it("a .py file changed: front end and dependencies cached; only the rest of the code and the record differ, under 1 MB", async () => {
       const { source, build, first } = await scratch("python-change");
       await appendFile(join(source, "iopaint/api.py"), `\n# a code change ${nonce}\n`);
       const again = await build();
@@ -75,23 +78,22 @@ for (const engineName of TEST_ENGINES)
       for (const stage of DEPENDENCY_STAGES) assert.deepEqual(executed(again, stage), [], stage);
       assert.ok(executed(again, "app").length > 0, "the app stage ran");
       assert.equal(again.layers.length, first.layers.length);
-      // Which layers differ: the app's code and its record (the *.dist-info, whose RECORD names each
-      // file's hash) must be the ones; every layer below them, and the additions' layer between them,
-      // is reused as is.
+      // Which layers differ: the code outside source.code_layers and the app's record (the
+      // *.dist-info, whose RECORD names each file's hash) must be the ones; every layer below them
+      // (the code layers, iopaint/model, iopaint/plugins and the UI, among them), and the additions'
+      // layer between them, is reused as is.
       const { layers } = await measureImage(docker.client, again.image, undefined);
       const changed = layers.filter((_, i) => again.layers[i] !== first.layers[i]);
-      assert.deepEqual(
-        changed.map((layer) => /COPY \S+ \S+/.exec(layer.createdBy)?.[0]),
-        ["COPY /opt/app/ /opt/venv/", "COPY /opt/app-record/ /opt/venv/"],
-      );
+      assert.deepEqual(changedCopies(changed), ["COPY /opt/app/ /opt/venv/", "COPY /opt/app-record/ /opt/venv/"]);
+      assert.equal(layers.filter((layer) => layer.createdBy.includes("COPY /opt/app-layers/")).length, 3, "the config's three code layers");
       const appBytes = changed.reduce((sum, layer) => sum + layer.unpacked, 0);
       assert.ok(appBytes > 0 && appBytes < 1_000_000, `the app's layers are ${appBytes} bytes`);
       const venvIndex = layers.findIndex((layer) => layer.createdBy.includes("COPY /opt/venv /opt/venv"));
       assert.ok(layers.indexOf(changed[0]) > venvIndex, "the app's layers sit above the dependency layers");
     });
 
-    it("a file under web_app/src changed: the Python dependency steps are cached", async () => {
-      const { source, build } = await scratch("web-change");
+    it("a file under web_app/src changed: the Python dependency steps are cached; the code layers below the UI's are reused", async () => {
+      const { source, build, first } = await scratch("web-change");
       await appendFile(join(source, "web_app/src/style.css"), `\n/* ${nonce} */\n`);
       const again = await build();
       for (const stage of DEPENDENCY_STAGES) assert.deepEqual(executed(again, stage), [], stage);
@@ -100,6 +102,14 @@ for (const engineName of TEST_ENGINES)
         "the front end was rebuilt",
       );
       assert.ok(!executed(again, "frontend").some((step) => step.includes("npm ci")), "but its dependency install was not");
+      // The UI (frontend.copy_to, iopaint/web_app) is the config's last code layer: it and the layers
+      // above it differ; iopaint/model's and iopaint/plugins' are the first build's.
+      const { layers } = await measureImage(docker.client, again.image, undefined);
+      assert.deepEqual(changedCopies(layers.filter((_, i) => again.layers[i] !== first.layers[i])), [
+        "COPY /opt/app-layers/iopaint/web_app/ /opt/venv/",
+        "COPY /opt/app/ /opt/venv/",
+        "COPY /opt/app-record/ /opt/venv/",
+      ]);
     });
 
     it("requirements.txt changed (a comment): the resolve runs; the front end and both installs are cached", async () => {

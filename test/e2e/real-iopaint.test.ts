@@ -236,6 +236,27 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     });
   }
 
+  it("a .py file changed: a pull of the new cpu image fetches under 1 MB, the rest of the code and the record; iopaint/model, iopaint/plugins and the UI keep their layers", async () => {
+    const before = new Set(await docker.inspect<string[]>(".RootFS.Layers", images.cpu));
+    await appendFile(join(source, "iopaint/api.py"), `\n# a code change ${Date.now()}\n`);
+    const rebuilt = await runScript("scripts/bake/cli.ts", ["cpu", ...WITH_UV, "--json", "--sizes", "--budget", "warn"]);
+    assert.equal(rebuilt.exitCode, 0, rebuilt.stderr.split("\n").slice(-60).join("\n"));
+    const after = await docker.inspect<string[]>(".RootFS.Layers", images.cpu);
+    const { layers } = (JSON.parse(rebuilt.stdout) as { targets: { sizes: ImageSizes }[] }).targets[0].sizes;
+    const fetched = layers.filter((_, i) => !before.has(after[i]));
+    const bytes = fetched.reduce((sum, layer) => sum + layer.compressed, 0);
+    const codeLayers = layers.filter((layer) => layer.createdBy.includes("COPY /opt/app-layers/"));
+    console.log(
+      `# a .py change: ${fetched.length} new layers, ${bytes} B compressed (${fetched.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}); kept: ${codeLayers.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}`,
+    );
+    assert.deepEqual(
+      fetched.map((layer) => /COPY \S+/.exec(layer.createdBy)?.[0]),
+      ["COPY /opt/app/", "COPY /opt/app-record/"],
+    );
+    assert.equal(codeLayers.length, 3, "iopaint/model, iopaint/plugins and iopaint/web_app each in a layer");
+    assert.ok(bytes < 1_000_000, `${bytes} B of new layers after a .py change`);
+  });
+
   it("a package added to requirements.txt after locking: a pull of the new cpu image fetches at most its size + 1 MB", async () => {
     const before = new Set(await docker.inspect<string[]>(".RootFS.Layers", images.cpu));
     const [name, version] = ["tomli-w", "1.2.0"];
