@@ -46,7 +46,7 @@ export interface Config {
   };
   /** Package indexes the builder installs from, and the installer it uses. */
   python: {
-    /** What installs the resolved packages into the image: pip, or uv (versions.uv; often faster). Either way pip resolves (its --report feeds npm run lock), the pins and locks hold, and the runtime image has neither. */
+    /** What installs the resolved packages into the image: pip, or uv (versions.uv; often faster). An unlocked build resolves with pip either way; npm run lock resolves with the installer (uv: every platform the variant lists, in one build without emulation). The pins and locks hold, and the runtime image has neither. */
     installer: "pip" | "uv";
     /** Index for requirements.txt, the extra packages and the build tools (pip's --index-url): PyPI or a mirror of it. The bake variable IOPAINT_PIP_INDEX_URL overrides it without an edit. */
     index_url: string;

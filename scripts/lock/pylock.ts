@@ -6,7 +6,7 @@
  * when there is one.
  */
 import TOML from "@iarna/toml";
-import { LockResolveError, type ResolvedDistribution } from "./reports.ts";
+import { LockResolveError, type ResolvedDistribution, unpinnable } from "./reports.ts";
 
 interface PylockFile {
   url?: string;
@@ -39,18 +39,14 @@ export function pylockDistributions(text: string, file: string): ResolvedDistrib
   return (lock.packages ?? []).map((entry) => {
     const name = String(entry.name);
     if (typeof entry.version !== "string" || entry.directory || entry.vcs || entry.archive) {
-      throw new LockResolveError(
-        `${name} in ${file} is not a release from an index (a directory, VCS checkout or archive URL), so it has no hash to pin: publish it to an index, or pin a released version`,
-      );
+      throw unpinnable.notFromIndex(`${name} in ${file}`);
     }
     const files = entry.wheels?.length ? entry.wheels : entry.sdist ? [entry.sdist] : [];
     if (!files.length) throw new LockResolveError(`${name} ${entry.version} in ${file} lists no wheel and no sdist`);
     const hashes = files.map((f) => {
       const sha256 = f.hashes?.sha256;
       if (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256)) {
-        throw new LockResolveError(
-          `the index gave no sha256 for ${name} ${entry.version} (${f.url ?? f.path ?? f.name ?? "a file"}); a lock needs an index that publishes hashes (PyPI and download.pytorch.org do)`,
-        );
+        throw unpinnable.noHash(`${name} ${entry.version} (${f.url ?? f.path ?? f.name ?? "a file"})`);
       }
       return `sha256:${sha256}`;
     });

@@ -50,13 +50,20 @@ export function pipDistributions(report: PipReport): ResolvedDistribution[] {
   return report.install.map((entry) => ({ name: entry.metadata.name, version: entry.metadata.version, hashes: [fileHash(entry)] }));
 }
 
+/** Why a lock cannot pin a resolved distribution, in the same words for pip's report and uv's lock. */
+export const unpinnable = {
+  notFromIndex: (what: string) =>
+    new LockResolveError(`${what} is not a release from an index (a directory, VCS checkout or archive URL), so it has no hash to pin: publish it to an index, or pin a released version`),
+  noHash: (what: string) => new LockResolveError(`the index gave no sha256 for ${what}; a lock needs an index that publishes hashes (PyPI and download.pytorch.org do)`),
+};
+
 /** `sha256:<hex>` of a reported file, or an error that says why a lock cannot pin it. */
 function fileHash(entry: PipReport["install"][number]): string {
   const { download_info: info, metadata } = entry;
   const what = `${metadata.name} ${metadata.version} (${info.url})`;
-  if (!info.archive_info) throw new LockResolveError(`${what} is not a file from an index (a directory or VCS checkout), so it has no hash to pin: publish it to an index, or pin a released version`);
+  if (!info.archive_info) throw unpinnable.notFromIndex(what);
   const sha256 = info.archive_info.hashes?.sha256 ?? /^sha256=([0-9a-f]{64})$/.exec(info.archive_info.hash ?? "")?.[1];
-  if (!sha256) throw new LockResolveError(`the index gave no sha256 for ${what}; a lock needs an index that publishes hashes (PyPI and download.pytorch.org do)`);
+  if (!sha256) throw unpinnable.noHash(what);
   return `sha256:${sha256}`;
 }
 

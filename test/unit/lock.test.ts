@@ -182,7 +182,7 @@ describe("lock sections from pip's reports and uv's locks", () => {
     );
     const local = report("x86_64", [["iopaint", "1.6.0"]]);
     local.install[0].download_info = { url: "file:///src", dir_info: {} };
-    assert.throws(() => pipDistributions(local), /not a file from an index/);
+    assert.throws(() => pipDistributions(local), /not a release from an index/);
   });
 
   it("refuses a platform that the resolve did not really run on", () => {
