@@ -204,7 +204,7 @@ function referenceProblems(config: Config): Problem[] {
         kind: "reference",
         message: `code layer "${inner}" is inside "${outer}", which is a layer of its own already`,
         location: { path: "source.code_layers" },
-        hint: `list only one of them`,
+        hint: `list only one of them: "${outer}"'s layer holds "${inner}" with the rest of it`,
       });
     }
   }

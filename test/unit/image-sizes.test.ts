@@ -12,7 +12,9 @@ describe("image sizes", () => {
     assert.equal(partOf("RUN /bin/sh -c groupadd --gid 1000 iopaint # buildkit", 3, base), "system packages");
     assert.equal(partOf("COPY /opt/venv /opt/venv # buildkit", 4, base), "torch stack");
     assert.equal(partOf("COPY /opt/packages/ /opt/venv/ # buildkit", 4, base), "packages");
+    assert.equal(partOf("COPY /opt/app-layers/iopaint/model/ /opt/venv/ # buildkit", 5, base), "app");
     assert.equal(partOf("COPY /opt/app/ /opt/venv/ # buildkit", 5, base), "app");
+    assert.equal(partOf("COPY /opt/app-record/ /opt/venv/ # buildkit", 5, base), "app");
     assert.equal(partOf("COPY /usr/local/bin/iopaint-entrypoint /usr/local/bin/iopaint-healthcheck /usr/local/bin/ # buildkit", 6, base), "other");
     assert.equal(partOf("WORKDIR /app", 7, base), "other");
   });
