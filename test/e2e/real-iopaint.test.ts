@@ -33,6 +33,16 @@ inside = int(np.abs(after[16:32, 24:40] - before[16:32, 24:40]).sum())
 print(json.dumps({"type": kind, "format": result.format, "size": list(result.size), "inside": inside, "outside": int(np.abs(after - before).sum()) - inside}))
 `;
 
+/** One layer of an image, as `--sizes` reports it. */
+type ImageLayer = ImageSizes["layers"][number];
+
+/** What a script run gives back: its exit code and output. */
+interface Result {
+  exitCode?: number;
+  stdout: string;
+  stderr: string;
+}
+
 /**
  * IOPaint 1.6.0 as it is on PyPI, with its real requirements.txt unmodified and the default
  * plugins, locked with `npm run lock` and built from the locks through the generated Dockerfile on
@@ -44,13 +54,6 @@ print(json.dumps({"type": kind, "format": result.format, "size": list(result.siz
  * the stand-in base images: torch, torchvision and xformers come from PyPI (their CUDA 12.1
  * builds) instead of PyTorch's index.
  */
-/** What a script run gives back: its exit code and output. */
-interface Result {
-  exitCode?: number;
-  stdout: string;
-  stderr: string;
-}
-
 describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000 }, () => {
   let docker: TestEngine;
   let proxy: OutboundProxy;
@@ -236,49 +239,46 @@ describe("IOPaint 1.6.0's real packages (newest engine)", { timeout: 75 * 60_000
     });
   }
 
-  it("a .py file changed: a pull of the new cpu image fetches under 1 MB, the rest of the code and the record; iopaint/model, iopaint/plugins and the UI keep their layers", async () => {
+  /** A layer's COPY source, as the rebuild tests name it (`COPY /opt/app/`). */
+  const copied = (layer: ImageLayer) => /COPY \S+/.exec(layer.createdBy)?.[0];
+  /** The layers as the log shows them: source and compressed bytes. */
+  const listed = (layers: readonly ImageLayer[]) => layers.map((layer) => `${copied(layer)} ${layer.compressed} B`).join(", ");
+
+  /**
+   * Makes `change` to the checkout, rebuilds cpu and gives the new image's layers and those a
+   * `docker pull` of it would fetch: the ones the earlier image lacks, compressed as a registry holds them.
+   */
+  const rebuildCpu = async (change: () => Promise<void>) => {
     const before = new Set(await docker.inspect<string[]>(".RootFS.Layers", images.cpu));
-    await appendFile(join(source, "iopaint/api.py"), `\n# a code change ${Date.now()}\n`);
+    await change();
     const rebuilt = await runScript("scripts/bake/cli.ts", ["cpu", ...WITH_UV, "--json", "--sizes", "--budget", "warn"]);
     assert.equal(rebuilt.exitCode, 0, rebuilt.stderr.split("\n").slice(-60).join("\n"));
     const after = await docker.inspect<string[]>(".RootFS.Layers", images.cpu);
     const { layers } = (JSON.parse(rebuilt.stdout) as { targets: { sizes: ImageSizes }[] }).targets[0].sizes;
     const fetched = layers.filter((_, i) => !before.has(after[i]));
-    const bytes = fetched.reduce((sum, layer) => sum + layer.compressed, 0);
+    return { rebuilt, layers, fetched, bytes: fetched.reduce((sum, layer) => sum + layer.compressed, 0) };
+  };
+
+  it("a .py file changed: a pull of the new cpu image fetches under 1 MB, the rest of the code and the record; iopaint/model, iopaint/plugins and the UI keep their layers", async () => {
+    const { layers, fetched, bytes } = await rebuildCpu(() => appendFile(join(source, "iopaint/api.py"), `\n# a code change ${Date.now()}\n`));
     const codeLayers = layers.filter((layer) => layer.createdBy.includes("COPY /opt/app-layers/"));
-    console.log(
-      `# a .py change: ${fetched.length} new layers, ${bytes} B compressed (${fetched.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}); kept: ${codeLayers.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}`,
-    );
-    assert.deepEqual(
-      fetched.map((layer) => /COPY \S+/.exec(layer.createdBy)?.[0]),
-      ["COPY /opt/app/", "COPY /opt/app-record/"],
-    );
+    console.log(`# a .py change: ${fetched.length} new layers, ${bytes} B compressed (${listed(fetched)}); kept: ${listed(codeLayers)}`);
+    assert.deepEqual(fetched.map(copied), ["COPY /opt/app/", "COPY /opt/app-record/"]);
     assert.equal(codeLayers.length, 3, "iopaint/model, iopaint/plugins and iopaint/web_app each in a layer");
     assert.ok(bytes < 1_000_000, `${bytes} B of new layers after a .py change`);
   });
 
   it("a package added to requirements.txt after locking: a pull of the new cpu image fetches at most its size + 1 MB", async () => {
-    const before = new Set(await docker.inspect<string[]>(".RootFS.Layers", images.cpu));
     const [name, version] = ["tomli-w", "1.2.0"];
     assert.ok(!locks.cpu!.sections.packages.some((d) => d.name === name), `${name} is not in the lock already`);
     const wheelBytes = (await stat(await downloadWheel(name, version))).size;
-    await appendFile(join(source, "requirements.txt"), `${name}==${version}\n`);
-    const rebuilt = await runScript("scripts/bake/cli.ts", ["cpu", ...WITH_UV, "--json", "--sizes", "--budget", "warn"]);
-    assert.equal(rebuilt.exitCode, 0, rebuilt.stderr.split("\n").slice(-60).join("\n"));
+    const { rebuilt, layers, fetched, bytes } = await rebuildCpu(() => appendFile(join(source, "requirements.txt"), `${name}==${version}\n`));
     assert.match(rebuilt.stderr, /^note: requirements\.txt changed since the lock of cpu: /m);
     assert.equal((await installedDistributions(docker, images.cpu)).get(name), version);
-    // What `docker pull` would fetch: the layers the earlier image lacks, compressed as a registry holds them.
-    const after = await docker.inspect<string[]>(".RootFS.Layers", images.cpu);
-    const { layers } = (JSON.parse(rebuilt.stdout) as { targets: { sizes: ImageSizes }[] }).targets[0].sizes;
-    const fetched = layers.filter((_, i) => !before.has(after[i]));
-    const bytes = fetched.reduce((sum, layer) => sum + layer.compressed, 0);
     console.log(
-      `# ${name} ${version} (${wheelBytes} B wheel) added: ${fetched.length} new layers, ${bytes} B compressed (${fetched.map((layer) => `${/COPY \S+/.exec(layer.createdBy)?.[0]} ${layer.compressed} B`).join(", ")}); the image has ${layers.length} layers, ${layers.reduce((sum, layer) => sum + layer.compressed, 0)} B compressed`,
+      `# ${name} ${version} (${wheelBytes} B wheel) added: ${fetched.length} new layers, ${bytes} B compressed (${listed(fetched)}); the image has ${layers.length} layers, ${layers.reduce((sum, layer) => sum + layer.compressed, 0)} B compressed`,
     );
-    assert.deepEqual(
-      fetched.map((layer) => /COPY \S+/.exec(layer.createdBy)?.[0]),
-      ["COPY /opt/additions/", "COPY /opt/app-record/"],
-    );
+    assert.deepEqual(fetched.map(copied), ["COPY /opt/additions/", "COPY /opt/app-record/"]);
     assert.ok(bytes <= wheelBytes + 1_000_000, `${bytes} B of new layers for a ${wheelBytes} B package`);
   });
 });
