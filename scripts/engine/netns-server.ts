@@ -99,7 +99,8 @@ export async function startOutboundProxy(engine: Engine, port: number, dir: stri
     log: () => readFileSync(logFile, "utf8"),
     stop: async () => {
       await forwarder.stop();
-      if (proxy.pid && proxy.exitCode === null) process.kill(-proxy.pid, "SIGTERM");
+      // Once stopped, its signalCode is set and exitCode stays null: a second stop() does nothing.
+      if (proxy.pid && proxy.exitCode === null && proxy.signalCode === null) process.kill(-proxy.pid, "SIGTERM");
     },
   };
 }
