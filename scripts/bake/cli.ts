@@ -17,7 +17,8 @@ import { daemonVersion, findDocker, HOST_PLATFORM, MIN_BUILDX, type DockerTools,
 import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts";
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
-import { measureImage } from "../docker/image-sizes.ts";
+import { measureImage, type ImageSizes } from "../docker/image-sizes.ts";
+import { openLayerMeasures } from "../docker/layer-measures-file.ts";
 import { type ContextImages, contextImagesOfOutputs, withContextImages } from "../docker/context-images.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, networkSettings, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
@@ -449,6 +450,9 @@ interface TargetMetadata {
 }
 type BakeMetadata = Record<string, TargetMetadata | undefined>;
 
+/** The layers measured on this machine, by blob digest (git-ignored, as all of .cache/). */
+const LAYER_MEASURES_FILE = join(REPO_ROOT, ".cache/layer-measures.json");
+
 /** What sizing each built image needs: the daemon's own figure where it is the budget's measure, else one `docker save` (measureImage). */
 interface Sizing {
   docker: Docker;
@@ -456,6 +460,14 @@ interface Sizing {
   /** --sizes: measure every image, whatever its budget. */
   always: boolean;
   signal: AbortSignal;
+}
+
+/** One `docker save` of the target's image, unpacking only the layers no earlier run on this machine measured. */
+async function measure(sizing: Sizing, target: ResolvedTarget): Promise<ImageSizes> {
+  const known = await openLayerMeasures(LAYER_MEASURES_FILE);
+  const sizes = await measureImage(sizing.docker, target.tags[0], target.args.BASE_IMAGE, sizing.signal, known);
+  await known.save();
+  return sizes;
 }
 
 async function describe(
@@ -474,7 +486,7 @@ async function describe(
   // Else one `docker save` measures both, and over budget it also says where the size is.
   const inspected = sizing.store === "containerd" ? "compressed" : "unpacked";
   const quick = image && inspected === budget.measure ? image.size : undefined;
-  const sizes = image && (sizing.always || quick === undefined || quick > budget.bytes) ? await measureImage(sizing.docker, target.tags[0], target.args.BASE_IMAGE, sizing.signal) : undefined;
+  const sizes = image && (sizing.always || quick === undefined || quick > budget.bytes) ? await measure(sizing, target) : undefined;
   const size = sizes ? sizes[budget.measure] : quick;
   const overBudget = size !== undefined && size > budget.bytes;
   return {

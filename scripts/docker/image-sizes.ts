@@ -70,7 +70,7 @@ export function sitePackage(path: string): string | undefined {
 }
 
 /** Measures one layer blob as it streams past: both sizes, and what its files are under site-packages. */
-class LayerMeter {
+class LayerMeter implements LayerMeasure {
   unpacked = 0;
   compressed = 0;
   readonly packages = new Map<string, number>();
@@ -109,29 +109,55 @@ class LayerMeter {
   }
 }
 
+/** What one layer measures to: a function of its content alone. */
+export interface LayerMeasure extends Bytes {
+  packages: Map<string, number>;
+}
+
 /**
- * Streams `docker save ref` once and measures every layer. `baseRef` is the image the runtime
- * stage starts from: its layers are the "base image" part.
+ * Layer measures kept by the digest of the layer's blob ("sha256:…"), so that each layer is
+ * unpacked once: after a code change, only the new layers of a multi-gigabyte image are.
  */
-export async function measureImage(docker: Docker, ref: string, baseRef: string | undefined, signal?: AbortSignal): Promise<ImageSizes> {
-  const meters = new Map<string, LayerMeter>();
+export interface LayerMeasures {
+  get(digest: string): LayerMeasure | undefined;
+  set(digest: string, measure: LayerMeasure): void;
+}
+
+/** The digest a `docker save` entry is named by: the containerd store's OCI layout names blobs so, Docker 20.10's layer.tar is not. */
+function blobDigest(name: string): string | undefined {
+  const match = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(name);
+  return match ? `sha256:${match[1]}` : undefined;
+}
+
+/**
+ * Streams `docker save ref` once and measures every layer, but for those `known` has measured
+ * before, whose bytes only pass by. `baseRef` is the image the runtime stage starts from: its
+ * layers are the "base image" part.
+ */
+export async function measureImage(docker: Docker, ref: string, baseRef: string | undefined, signal?: AbortSignal, known?: LayerMeasures): Promise<ImageSizes> {
+  const meters = new Map<string, LayerMeter | LayerMeasure>();
   let pending: Promise<void> = Promise.resolve();
   const consumer: EntryConsumer = {
     // Layers: Docker 20.10's "<id>/layer.tar", every blob of the containerd store's OCI layout
     // (its configs and manifests are measured too, and then not used: they are a few kB).
     wants: (entry: TarEntry) => {
       if (entry.type !== "0" || !(entry.name.endsWith("/layer.tar") || entry.name.startsWith("blobs/"))) return false;
-      meters.set(entry.name, new LayerMeter());
-      return true;
+      const remembered = known?.get(blobDigest(entry.name) ?? "");
+      meters.set(entry.name, remembered ?? new LayerMeter());
+      return !remembered;
     },
     data: (entry, chunk) => {
-      const meter = meters.get(entry.name)!;
+      const meter = meters.get(entry.name) as LayerMeter;
       const copy = Buffer.from(chunk);
       pending = pending.then(() => meter.write(copy));
     },
     end: (entry) => {
-      const meter = meters.get(entry.name)!;
-      pending = pending.then(() => meter.end());
+      const meter = meters.get(entry.name) as LayerMeter;
+      const digest = blobDigest(entry.name);
+      pending = pending.then(async () => {
+        await meter.end();
+        if (digest) known?.set(digest, { unpacked: meter.unpacked, compressed: meter.compressed, packages: meter.packages });
+      });
     },
   };
   // Keep every small file: the manifest, and the image config (its name is known only from the manifest, which comes last).

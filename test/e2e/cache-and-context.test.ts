@@ -4,9 +4,24 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseProgress, type BuildReport } from "../../scripts/bake/progress.ts";
 import { DEPENDENCY_STAGES } from "../../scripts/bench/figures.ts";
-import { measureImage } from "../../scripts/docker/image-sizes.ts";
+import { measureImage, type LayerMeasure, type LayerMeasures } from "../../scripts/docker/image-sizes.ts";
 import { REPO } from "../helpers/compile.ts";
 import { TEST_ENGINES, TestEngine } from "../helpers/engine.ts";
+
+/** Layer measures in memory, counting what measureImage looked up and what it measured. */
+class RecordedMeasures extends Map<string, LayerMeasure> implements LayerMeasures {
+  hits = 0;
+  sets = 0;
+  override get(digest: string): LayerMeasure | undefined {
+    const measure = super.get(digest);
+    if (measure) this.hits++;
+    return measure;
+  }
+  override set(digest: string, measure: LayerMeasure): this {
+    this.sets++;
+    return super.set(digest, measure);
+  }
+}
 
 /**
  * Spec §6 and §9: which layers a change rebuilds, decided from BuildKit's own progress output
@@ -90,6 +105,23 @@ for (const engineName of TEST_ENGINES)
       assert.ok(appBytes > 0 && appBytes < 1_000_000, `the app's layers are ${appBytes} bytes`);
       const venvIndex = layers.findIndex((layer) => layer.createdBy.includes("COPY /opt/venv /opt/venv"));
       assert.ok(layers.indexOf(changed[0]) > venvIndex, "the app's layers sit above the dependency layers");
+    });
+
+    it("measuring an image again unpacks none of the layers measured before (by blob digest, on the containerd store)", async () => {
+      const { image } = await scratch("measured-twice");
+      const known = new RecordedMeasures();
+      const measured = await measureImage(docker.client, image, undefined, undefined, known);
+      const layerCount = measured.layers.length;
+      known.sets = 0;
+      assert.deepEqual(await measureImage(docker.client, image, undefined, undefined, known), measured, "the same figures");
+      if (engineName === "legacy") {
+        // Docker 20.10 saves each layer as <id>/layer.tar, a name that is no digest: nothing is kept.
+        assert.equal(known.size, 0);
+      } else {
+        // Each layer, and the image's config and manifests, saved as blobs/sha256/<digest>.
+        assert.ok(known.hits >= layerCount, `${known.hits} layers known, of ${layerCount}`);
+        assert.equal(known.sets, 0, "no layer was unpacked again");
+      }
     });
 
     it("a file under web_app/src changed: the Python dependency steps are cached; the code layers below the UI's are reused", async () => {
