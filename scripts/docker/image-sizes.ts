@@ -142,7 +142,8 @@ export async function measureImage(docker: Docker, ref: string, baseRef: string 
     // (its configs and manifests are measured too, and then not used: they are a few kB).
     wants: (entry: TarEntry) => {
       if (entry.type !== "0" || !(entry.name.endsWith("/layer.tar") || entry.name.startsWith("blobs/"))) return false;
-      const remembered = known?.get(blobDigest(entry.name) ?? "");
+      const digest = blobDigest(entry.name);
+      const remembered = digest ? known?.get(digest) : undefined;
       meters.set(entry.name, remembered ?? new LayerMeter());
       return !remembered;
     },
