@@ -4,6 +4,7 @@
  * with a 5 GB torch stack unpacks its new code layers alone. It is a cache: a file that is
  * missing or unreadable starts it empty, and a write that fails costs only the speed-up.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { LayerMeasure, LayerMeasures } from "./image-sizes.ts";
@@ -60,10 +61,11 @@ export async function openLayerMeasures(file: string): Promise<LayerMeasuresFile
       const layers = Object.fromEntries(
         [...measures].slice(-MAX_LAYERS).map(([digest, { unpacked, compressed, packages }]) => [digest, { unpacked, compressed, packages: Object.fromEntries(packages) }]),
       );
-      const temp = `${file}.${process.pid}.tmp`;
+      // A name of its own: the fallback sizes its targets at once, each saving from this process.
+      const temp = `${file}.${randomBytes(4).toString("hex")}.tmp`;
       try {
         await mkdir(dirname(file), { recursive: true });
-        await writeFile(temp, `${JSON.stringify({ layers })}\n`);
+        await writeFile(temp, `${JSON.stringify({ layers })}\n`, { flag: "wx" });
         await rename(temp, file);
       } catch {
         await rm(temp, { force: true });
