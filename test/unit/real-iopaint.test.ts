@@ -23,7 +23,8 @@ describe("the real-packages checkout", () => {
     assert.match(text, /^base_image = "standin\/cuda"$/m);
     assert.match(text, /^runtime_packages = \["python3\.11", /m);
     assert.doesNotMatch(text, /linux\/arm64/);
-    // Everything else as in the real config: the plugins, the pins, the budgets.
+    assert.deepEqual(text.match(/^size_budget = .*$/gm), ['size_budget = "5GB compressed"', 'size_budget = "5GB compressed"']);
+    // Everything else as in the real config: the plugins, the pins.
     assert.match(text, /^extra_python_packages = \["onnxruntime<=1\.19\.2", "rembg\[cpu\]"\]/m);
     assert.match(text, /^torch = "2\.1\.2"$/m);
     assert.throws(() => realConfig('[image]\nname = "other"\n', "x", stand), /config\/iopaint\.toml has no/);
