@@ -135,8 +135,18 @@ function stepNamed(id: number, title: string, targets: readonly string[]): Build
   return { id, target, stage, name: internal ? `[internal] ${header[5]}` : header[5], state: "running", output: [] };
 }
 
+/** A step of the Dockerfile, as the counts take it: not internal, and not FROM (a reference, not work). */
+export function isDockerfileStep(step: BuildStep): boolean {
+  return step.stage !== "" && !step.name.startsWith("FROM ");
+}
+
+/** The Dockerfile steps a build ran rather than took from its cache (done, failed or cut short). */
+export function stepsRan(report: BuildReport): BuildStep[] {
+  return report.steps.filter((step) => isDockerfileStep(step) && step.state !== "cached");
+}
+
 function summarize(all: BuildStep[]): BuildReport {
-  const dockerfileSteps = uniqueByName(all.filter((s) => s.stage && !s.name.startsWith("FROM ")));
+  const dockerfileSteps = uniqueByName(all.filter(isDockerfileStep));
   return {
     steps: all,
     total: dockerfileSteps.length,

@@ -5,7 +5,7 @@
  */
 import { parseSize } from "../../generator/plan.ts";
 import { Docker, type Engine } from "../docker/docker.ts";
-import { describeFailure, parseProgress, type BuildReport } from "../bake/progress.ts";
+import { describeFailure, isDockerfileStep, parseProgress, type BuildReport } from "../bake/progress.ts";
 import { DEPENDENCY_STAGES, type BuildSample } from "./figures.ts";
 import { layerSizesFromSave, TarScanner } from "../docker/tar-scan.ts";
 
@@ -197,7 +197,7 @@ export function sampleOf(outcome: BuildOutcome): BuildSample {
   let frontendBuilds = 0;
   const seen = new Set<string>();
   for (const step of outcome.report.steps) {
-    if (!step.stage || step.name.startsWith("FROM ") || (step.state !== "done" && step.state !== "error")) continue;
+    if (!isDockerfileStep(step) || (step.state !== "done" && step.state !== "error")) continue;
     const key = `${step.stage}|${step.name}`;
     if (seen.has(key)) continue;
     seen.add(key);

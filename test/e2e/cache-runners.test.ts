@@ -3,7 +3,7 @@ import { appendFile, cp, open, readdir, rm, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { parseProgress, type BuildReport, type BuildStep } from "../../scripts/bake/progress.ts";
+import { parseProgress, stepsRan, type BuildReport, type BuildStep } from "../../scripts/bake/progress.ts";
 import { engineRegistry, engineStatus } from "../../scripts/engine/private-engine.ts";
 import { REPO } from "../helpers/compile.ts";
 import { TestEngine, type Fixture } from "../helpers/engine.ts";
@@ -88,9 +88,8 @@ describe("cache across CI runners: an empty builder imports what the last run ex
     };
   }
 
-  const executedSteps = (report: BuildReport) => report.steps.filter((s) => s.stage && !s.name.startsWith("FROM ") && s.state !== "cached");
   const describeStep = (s: BuildStep) => `[${s.target} ${s.stage}] ${s.name.slice(0, 50)}`;
-  const shown = (report: BuildReport) => executedSteps(report).map(describeStep).join("\n") || "(none)";
+  const shown = (report: BuildReport) => stepsRan(report).map(describeStep).join("\n") || "(none)";
 
   /**
    * After a .py change, what contradicts "only the app stage ran, and in the runtime only its copy
@@ -98,7 +97,7 @@ describe("cache across CI runners: an empty builder imports what the last run ex
    */
   function beyondAppStage(report: BuildReport): string[] {
     const problems = TARGETS.filter((target) => !report.steps.some((s) => s.target === target)).map((target) => `${target} was not built`);
-    const executed = executedSteps(report);
+    const executed = stepsRan(report);
     if (!executed.some((s) => s.stage.startsWith("app "))) problems.push("the app stage did not run");
     problems.push(...executed.filter((s) => !/^(app|runtime) /.test(s.stage)).map(describeStep));
     const position = (s: BuildStep) => Number(/ (\d+)\/\d+$/.exec(s.stage)?.[1]);
@@ -134,7 +133,7 @@ describe("cache across CI runners: an empty builder imports what the last run ex
     ].join("\n");
 
   /** With nothing changed: every step that ran; [] when none did. */
-  const anyStep = (report: BuildReport) => executedSteps(report).map(describeStep);
+  const anyStep = (report: BuildReport) => stepsRan(report).map(describeStep);
 
   /**
    * With nothing changed and a registry cache: the steps that ran in the system, dependency and
@@ -144,7 +143,7 @@ describe("cache across CI runners: an empty builder imports what the last run ex
    * change (moby/buildkit#6893); shown in the test's diagnostics, not asserted.
    */
   const dependencySteps = (report: BuildReport) =>
-    executedSteps(report)
+    stepsRan(report)
       .filter((s) => !s.stage.startsWith("runtime ") && !s.stage.startsWith("frontend "))
       .map(describeStep);
 
@@ -267,7 +266,7 @@ describe("cache across CI runners: an empty builder imports what the last run ex
             );
           t.diagnostic(
             `front-end steps run again (lazy registry import): ${
-              executedSteps(unchanged.report)
+              stepsRan(unchanged.report)
                 .filter((s) => s.stage.startsWith("frontend "))
                 .map(describeStep)
                 .join(", ") || "none"
@@ -279,7 +278,7 @@ describe("cache across CI runners: an empty builder imports what the last run ex
         it("after a .py change: what an emptied runner ran again (known BuildKit limitation, see docs/building.md)", (t) => {
           t.diagnostic(`steps run after a .py change with the registry cache imported:\n${shown(afterChange.report)}`);
           assert.ok(
-            executedSteps(afterChange.report).some((s) => s.stage.startsWith("app ")),
+            stepsRan(afterChange.report).some((s) => s.stage.startsWith("app ")),
             "the app stage ran",
           );
         });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { describeFailure, parseProgress, parseSolveStatus, reportOf } from "../../scripts/bake/progress.ts";
+import { describeFailure, parseProgress, parseSolveStatus, reportOf, stepsRan } from "../../scripts/bake/progress.ts";
 import { failedSince } from "../../scripts/docker/build-history.ts";
 import { readRepoFile } from "../helpers/compile.ts";
 
@@ -37,6 +37,19 @@ describe("BuildKit progress", () => {
       ],
     );
     assert.equal(report.executed, 1);
+  });
+
+  it("lists the Dockerfile steps a build ran: not FROM, not internal, not cached", () => {
+    const report = parseProgress(
+      "#5 [app 1/4] FROM base\n#5 DONE 0.0s\n#6 [internal] load build context\n#6 DONE 0.0s\n#7 [app 2/4] COPY . /src\n#7 CACHED\n#8 [app 3/4] RUN make\n#8 DONE 1.0s\n#9 [app 4/4] RUN check\n#9 ERROR: exit code 1\n",
+    );
+    assert.deepEqual(
+      stepsRan(report).map((s) => [s.stage, s.state]),
+      [
+        ["app 3/4", "done"],
+        ["app 4/4", "error"],
+      ],
+    );
   });
 
   it("counts a CANCELED step as run (BuildKit had started it), so every step is cached or run", () => {
