@@ -18,7 +18,7 @@ import { cancelOnSignals, exitCodeUnlessInterrupted } from "../docker/cancel.ts"
 import { Interrupted, type Docker } from "../docker/docker.ts";
 import { linePrefixer, runBounded } from "../docker/parallel.ts";
 import { measureImage, type ImageSizes } from "../docker/image-sizes.ts";
-import { openLayerMeasures } from "../docker/layer-measures-file.ts";
+import { openLayerMeasures, type LayerMeasuresFile } from "../docker/layer-measures-file.ts";
 import { type ContextImages, contextImagesOfOutputs, withContextImages } from "../docker/context-images.ts";
 import { lastCommitTime } from "../engine/host.ts";
 import { checkoutProblems, networkSettings, offlineProblems, provenanceCredentialWarnings } from "./preflight.ts";
@@ -354,8 +354,10 @@ async function buildWithBake(build: PreparedBuild): Promise<TargetResult[] | num
     // Without records, one plain text for all targets: each target counts its own steps (and the shared ones it uses).
     const whole = build.progress === "plain" ? parseProgress(result.output, names) : undefined;
     const reportFor = (name: string, i: number) => recorded[i] ?? (whole && names.length > 1 ? reportOf(whole, name) : whole);
+    const sizing = sizingOf(build);
     const results: TargetResult[] = [];
-    for (const [i, name] of names.entries()) results.push(await describe(name, targets[name], variantOf[name], result.seconds, reportFor(name, i), sizingOf(build), metadata[name]));
+    for (const [i, name] of names.entries()) results.push(await describe(name, targets[name], variantOf[name], result.seconds, reportFor(name, i), sizing, metadata[name]));
+    await keepMeasures(sizing);
     return results;
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -375,6 +377,7 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
   const firstFailure = new AbortController();
   const signal = AbortSignal.any([cancelled, firstFailure.signal]);
   type Outcome = { result: TargetResult } | { failure: { output: string } } | { stopped: true };
+  const sizing = sizingOf(build);
   const buildOne = async (name: string, imagesOf: (target: ResolvedTarget) => ContextImages): Promise<Outcome> => {
     const target = targets[name];
     const { argv } = dockerBuildArgs(target, outDir, { progress: build.progress, noCache: options["no-cache"], pull: options.pull, contextImages: imagesOf(target) });
@@ -402,7 +405,7 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
       if (!pushed) return { stopped: true };
       if (pushed.code !== 0) return failed(pushed);
     }
-    return { result: await describe(name, target, variantOf[name], built.seconds, parseProgress(built.output), sizingOf(build)) };
+    return { result: await describe(name, target, variantOf[name], built.seconds, parseProgress(built.output), sizing) };
   };
   // Docker 20.10's docker build has no named contexts: they reach it as local images, for this run only.
   const outcomes = await withContextImages(docker, Object.values(targets), outDir, signal, (imagesOf) =>
@@ -411,6 +414,7 @@ async function buildWithFallback(build: PreparedBuild): Promise<TargetResult[] |
       atOnce,
     ),
   );
+  await keepMeasures(sizing);
   for (const outcome of outcomes) if ("failure" in outcome) return buildFailed(outcome.failure, platformsOf(targets));
   return outcomes.flatMap((outcome) => ("result" in outcome ? [outcome.result] : []));
 }
@@ -460,14 +464,19 @@ interface Sizing {
   /** --sizes: measure every image, whatever its budget. */
   always: boolean;
   signal: AbortSignal;
+  /** The layers measured on this machine: read at the run's first measure, shared by its targets (the fallback sizes them at once). */
+  known?: Promise<LayerMeasuresFile>;
 }
 
 /** One `docker save` of the target's image, unpacking only the layers no earlier run on this machine measured. */
 async function measure(sizing: Sizing, target: ResolvedTarget): Promise<ImageSizes> {
-  const known = await openLayerMeasures(LAYER_MEASURES_FILE);
-  const sizes = await measureImage(sizing.docker, target.tags[0], target.args.BASE_IMAGE, sizing.signal, known);
-  await known.save();
-  return sizes;
+  sizing.known ??= openLayerMeasures(LAYER_MEASURES_FILE);
+  return measureImage(sizing.docker, target.tags[0], target.args.BASE_IMAGE, sizing.signal, await sizing.known);
+}
+
+/** Keeps what the run's targets measured for the next run: one write, after every target is sized. */
+async function keepMeasures(sizing: Sizing): Promise<void> {
+  await (await sizing.known)?.save();
 }
 
 async function describe(

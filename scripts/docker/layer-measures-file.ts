@@ -61,7 +61,7 @@ export async function openLayerMeasures(file: string): Promise<LayerMeasuresFile
       const layers = Object.fromEntries(
         [...measures].slice(-MAX_LAYERS).map(([digest, { unpacked, compressed, packages }]) => [digest, { unpacked, compressed, packages: Object.fromEntries(packages) }]),
       );
-      // A name of its own: the fallback sizes its targets at once, each saving from this process.
+      // A name of its own, so that two runs saving at once never write one temporary file together.
       const temp = `${file}.${randomBytes(4).toString("hex")}.tmp`;
       try {
         await mkdir(dirname(file), { recursive: true });
